@@ -1,0 +1,88 @@
+"""Helpers shared by the commands: reading files into documents, printing diagnostics."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from ..diagnostics import ERROR, CfgError, Diagnostic
+from ..syntax import Document, parse_file
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def stdout() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE):
+    """Print a one-line message to stderr and exit with ``code``."""
+    stderr().print(Text(f"cfgtool: {message}"))
+    sys.exit(code)
+
+
+def read_document(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
+    """Parse a file: (document, diagnostics). I/O failures exit 2 with a message."""
+    try:
+        doc = parse_file(path)
+    except CfgError as exc:
+        return None, exc.diagnostics
+    except IsADirectoryError:
+        fail(f"{path}: is a directory")
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+    return doc, list(doc.diagnostics)
+
+
+def has_errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.severity == ERROR for d in diagnostics)
+
+
+def frame(diag: Diagnostic, source_lines: list[str] | None) -> Text:
+    """The diagnostic with a code frame: the source line and a caret under the span."""
+    out = Text()
+    out.append(f"{diag.location()}: ", style="bold")
+    out.append(f"{diag.severity}", style=_STYLE.get(diag.severity, ""))
+    out.append(f"[{diag.code}] ", style=_STYLE.get(diag.severity, ""))
+    out.append(diag.message)
+    if diag.layer is not None:
+        out.append(f" (layer {diag.layer})", style="dim")
+    span = diag.span
+    if span and source_lines and 1 <= span.line <= len(source_lines):
+        src = source_lines[span.line - 1].rstrip("\r\n").replace("\t", " ")
+        gutter = f"{span.line:>5} | "
+        out.append("\n" + gutter, style="dim")
+        out.append(src)
+        width = max(1, (span.end_column - span.column) if span.end_line == span.line else len(src) - span.column + 1)
+        out.append("\n" + " " * (len(gutter) - 2) + "| " + " " * (span.column - 1), style="dim")
+        out.append("^" * width, style=_STYLE.get(diag.severity, ""))
+    for note in diag.notes:
+        out.append(f"\n      = note: {note}", style="dim")
+    return out
+
+
+def print_diagnostics(diagnostics: list[Diagnostic], console: Console | None = None) -> None:
+    """Text format with code frames (colour on a terminal, plain otherwise)."""
+    console = console or stderr()
+    cache: dict[str, list[str] | None] = {}
+    for d in diagnostics:
+        if d.path not in cache:
+            try:
+                cache[d.path] = Path(d.path).read_text(encoding="utf-8", errors="replace").split("\n") if d.path else None
+            except OSError:
+                cache[d.path] = None
+        console.print(frame(d, cache[d.path]))
+
+
+def paths_option(f):
+    return click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True))(f)

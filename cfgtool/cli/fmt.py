@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import difflib
+import sys
+
+import click
+
+from ..fileio import write_atomic
+from ..fmt import format_document
+from .common import EXIT_ERRORS, EXIT_OK, has_errors, print_diagnostics, read_document, stdout
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of the changes; write nothing.")
+def fmt(files, check, show_diff):
+    """Rewrite FILES in the canonical layout (key=value, one blank line between sections).
+
+    Comments and line endings are kept and Darknet's reading of the file never changes.
+    A file with syntax errors is left alone and its errors are shown.
+
+    Example: cfgtool fmt --check examples/*.cfg
+    """
+    status = EXIT_OK
+    out = stdout()
+    for path in files:
+        doc, diags = read_document(path)
+        if doc is None or has_errors(diags):
+            print_diagnostics(diags)
+            status = EXIT_ERRORS
+            continue
+        before = doc.dumps()
+        after = format_document(doc)
+        if before == after:
+            continue
+        if show_diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                before.splitlines(keepends=True), after.splitlines(keepends=True), path, path))
+        if check:
+            out.print(f"would reformat {path}")
+            status = EXIT_ERRORS
+        elif not show_diff:
+            write_atomic(path, after)
+            out.print(f"reformatted {path}")
+    sys.exit(status)

@@ -1,0 +1,207 @@
+"""What every layer module provides: names, an option schema, references and a shape rule.
+
+A layer module defines one subclass of :class:`LayerSpec`. Its ``infer`` reads options
+through a :class:`Reader` in the same order and under the same conditions as Darknet's
+``parse_*`` function, so the keys the reader never saw are exactly Darknet's
+``Unused field`` keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..syntax import Line, Section
+
+INT, FLOAT, STR, INTS, FLOATS = "int", "float", "str", "ints", "floats"
+
+# Darknet's "no value" for share_index and similar optional indices
+NO_INDEX = -1000000000
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One key a ``parse_*`` function reads.
+
+    ``default`` is Darknet's default; ``required`` keys make Darknet exit (or crash) when
+    absent. ``index`` marks values that are layer indices (references: negative values
+    are relative to the layer, others absolute).
+    """
+
+    key: str
+    kind: str
+    default: Any = None
+    required: bool = False
+    index: bool = False
+    doc: str = ""
+
+
+def atoi(text: str) -> int:
+    """C's atoi: optional blanks and sign, then digits; 0 when there are none."""
+    s = text.lstrip(" \t\n\r\f\v")
+    i = 0
+    if i < len(s) and s[i] in "+-":
+        i += 1
+    j = i
+    while j < len(s) and s[j].isdigit() and s[j].isascii():
+        j += 1
+    if j == i:
+        return 0
+    value = int(s[:j])
+    # C int overflow wraps in practice; clamp to 32 bits like glibc's strtol -> int
+    return ((value + 2**31) % 2**32) - 2**31
+
+
+def atof(text: str) -> float:
+    """C's atof: the longest prefix that is a decimal float (inf/nan too); 0.0 when none."""
+    import re
+
+    m = re.match(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", text, re.IGNORECASE)
+    return float(m.group(1)) if m else 0.0
+
+
+def int_list(text: str) -> list[int]:
+    """Darknet's list reading: one atoi per comma-separated field (``layers=-1,61``)."""
+    return [atoi(part) for part in text.split(",")]
+
+
+def float_list(text: str) -> list[float]:
+    return [atof(part) for part in text.split(",")]
+
+
+class ShapeError(Exception):
+    """Darknet would abort (or build a degenerate layer) here.
+
+    ``key`` names the option to point at (the header when None).
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.key = key
+
+
+class Reader:
+    """Reads a section's options like Darknet's ``option_find_*`` and records what it read."""
+
+    def __init__(self, section: Section, spec: LayerSpec):
+        self.section = section
+        self.spec = spec
+        self.used: set[str] = set()
+
+    def line(self, key: str) -> Line | None:
+        return self.section.option(key)
+
+    def raw(self, key: str) -> str | None:
+        """The value Darknet reads for ``key`` (the first occurrence), marking it used."""
+        self.used.add(key)
+        return self.section.get(key)
+
+    def has(self, key: str) -> bool:
+        return self.section.option(key) is not None
+
+    def get(self, key: str, default: Any = ...) -> Any:
+        """The typed value of ``key`` (Darknet's atoi/atof reading), or the default."""
+        opt = self.spec.option(key)
+        raw = self.raw(key)
+        if raw is None:
+            return opt.default if default is ... else default
+        if opt.kind == INT:
+            return atoi(raw)
+        if opt.kind == FLOAT:
+            return atof(raw)
+        if opt.kind == INTS:
+            return int_list(raw)
+        if opt.kind == FLOATS:
+            return float_list(raw)
+        return raw
+
+
+@dataclass
+class LayerShape:
+    """What Darknet's layer struct holds after parsing; ``[w, h, c]`` like Darknet's tables."""
+
+    input: tuple[int, int, int]
+    output: tuple[int, int, int]
+    outputs: int
+    nweights: int = 0
+    bflops: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)  # Darknet struct fields the executor needs
+
+    @property
+    def inputs(self) -> int:
+        w, h, c = self.input
+        return w * h * c
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An index-valued option value: ``raw`` as written, ``target`` the absolute layer index."""
+
+    key: str
+    position: int  # position in a comma-separated list
+    raw: int
+    target: int
+
+
+@dataclass
+class Context:
+    """What a shape rule sees: its index, the net, and the shapes inferred so far."""
+
+    index: int
+    net: dict[str, Any]  # [net] values: width, height, channels, batch, ...
+    shapes: list[LayerShape | None]  # shapes of layers 0..index-1 (None where inference failed)
+
+    @property
+    def prev(self) -> tuple[int, int, int]:
+        """Darknet's params.w/h/c: the previous layer's output, or the network input."""
+        if self.index == 0:
+            return (self.net["width"], self.net["height"], self.net["channels"])
+        prev = self.shapes[self.index - 1]
+        if prev is None:
+            raise ShapeError(f"the previous layer ({self.index - 1}) has no shape")
+        return prev.output
+
+    def layer(self, target: int) -> LayerShape:
+        if not 0 <= target < self.index:
+            raise ShapeError(f"layer index {target} is not an earlier layer (0..{self.index - 1})")
+        shape = self.shapes[target]
+        if shape is None:
+            raise ShapeError(f"layer {target} has no shape")
+        return shape
+
+
+class LayerSpec:
+    type: ClassVar[str]  # Darknet's get_layer_string name, e.g. "convolutional"
+    sections: ClassVar[tuple[str, ...]]  # headers, e.g. ("[convolutional]", "[conv]")
+    options: ClassVar[tuple[Opt, ...]] = ()
+    recurrent: ClassVar[bool] = False
+
+    @classmethod
+    def option(cls, key: str) -> Opt:
+        for opt in cls.options:
+            if opt.key == key:
+                return opt
+        raise KeyError(f"{cls.__name__} declares no option {key!r}")
+
+    def references(self, section: Section, index: int) -> list[Ref]:
+        """Every index-valued option value, resolved like Darknet (negative: relative)."""
+        refs = []
+        for opt in self.options:
+            if not opt.index:
+                continue
+            raw = section.get(opt.key)
+            if raw is None:
+                continue
+            for pos, value in enumerate(int_list(raw)):
+                if opt.key == "share_index" and value == NO_INDEX:
+                    continue
+                refs.append(Ref(opt.key, pos, value, index + value if value < 0 else value))
+        return refs
+
+    def inputs(self, section: Section, index: int) -> list[int]:
+        """Absolute indices of the layers this one reads (default: the previous layer)."""
+        return [index - 1] if index > 0 else []
+
+    def infer(self, r: Reader, ctx: Context) -> LayerShape:
+        raise NotImplementedError

@@ -1,0 +1,369 @@
+"""Lossless syntax of Darknet .cfg files: the only module that imports lark.
+
+``dumps(parse(text)) == text`` for every text that parses. Every line keeps its raw text
+and line ending, and next to it Darknet's reading of it (``read_cfg`` in src/parser.c):
+the line with every space, tab and CR removed, then a section header, a comment, or
+``key=value`` split at the first ``=``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .diagnostics import ERROR, WARNING, CfgError, Diagnostic, Span
+
+GRAMMAR_NAME = "darknet_cfg.lark"
+
+# the characters Darknet's strip() removes (LF never occurs inside a line)
+_STRIP = str.maketrans("", "", " \t\r")
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package or, in a source checkout, from grammars/."""
+    packaged = resources.files("cfgtool").joinpath("grammars", GRAMMAR_NAME)
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "grammars" / GRAMMAR_NAME).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _parser():
+    import lark
+
+    return lark.Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=False)
+
+
+def darknet_strip(text: str) -> str:
+    return text.translate(_STRIP)
+
+
+@dataclass
+class Line:
+    """One physical line: ``text`` without its ending, ``ending`` is '\\n', '\\r\\n' or ''."""
+
+    text: str
+    ending: str
+    kind: str  # blank | comment | header | option | bare
+    lineno: int = 0
+    key_col: int = 0  # 0-based offset of the key (option, bare) or header/comment start
+    value_col: int | None = None  # 0-based offset of the value token, None when there is none
+    value_len: int = 0
+    col_offset: int = 0  # 1 on the first line of a file with a BOM
+
+    @property
+    def stripped(self) -> str:
+        return darknet_strip(self.text)
+
+    @property
+    def key(self) -> str | None:
+        if self.kind == "option":
+            return self.stripped.split("=", 1)[0]
+        if self.kind == "bare":
+            return self.stripped
+        return None
+
+    @property
+    def value(self) -> str | None:
+        """Darknet's value: '' for ``key=``, None for a line without '='."""
+        if self.kind != "option":
+            return None
+        return self.stripped.split("=", 1)[1]
+
+    @property
+    def raw_value(self) -> str | None:
+        if self.value_col is None:
+            return None
+        return self.text[self.value_col : self.value_col + self.value_len]
+
+    def span(self, start: int | None = None, end: int | None = None) -> Span:
+        """Span of ``text[start:end]`` (default: the line from its first non-blank character)."""
+        if start is None:
+            start = len(self.text) - len(self.text.lstrip(" \t\r"))
+        if end is None:
+            end = len(self.text.rstrip(" \t\r"))
+        end = max(end, start + 1)
+        base = 1 + self.col_offset
+        return Span(self.lineno, start + base, self.lineno, end + base)
+
+    def key_span(self) -> Span:
+        if self.kind == "option":
+            eq = self.text.index("=")
+            return self.span(self.key_col, len(self.text[:eq].rstrip(" \t\r")) or self.key_col + 1)
+        return self.span()
+
+    def value_span(self) -> Span:
+        if self.value_col is None:
+            return self.span()
+        return self.span(self.value_col, self.value_col + self.value_len)
+
+    def with_value(self, value: str) -> Line:
+        """This option line with its value token replaced, every other byte kept."""
+        if self.kind != "option":
+            raise ValueError("only an option line has a value")
+        if self.value_col is None:  # ``key=`` or ``key = ``: put the value right after '='
+            start = self.text.index("=") + 1
+            end = start
+        else:
+            start, end = self.value_col, self.value_col + self.value_len
+        new = copy.copy(self)
+        new.text = self.text[:start] + value + self.text[end:]
+        new.value_col, new.value_len = start, len(value)
+        return new
+
+
+@dataclass
+class Section:
+    header: Line
+    body: list[Line] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """Darknet's reading of the header, e.g. ``[convolutional]``."""
+        return self.header.stripped
+
+    @property
+    def options(self) -> list[Line]:
+        """The key=value lines (and lines without '='), in file order, duplicates included."""
+        return [ln for ln in self.body if ln.kind in ("option", "bare")]
+
+    def option(self, key: str) -> Line | None:
+        """The line Darknet reads for ``key``: the first one."""
+        for ln in self.body:
+            if ln.kind in ("option", "bare") and ln.key == key:
+                return ln
+        return None
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        ln = self.option(key)
+        if ln is None or ln.value is None:
+            return default
+        return ln.value
+
+    def lines(self) -> list[Line]:
+        return [self.header, *self.body]
+
+    @property
+    def span(self) -> Span:
+        last = self.header
+        for ln in self.body:
+            if ln.kind != "blank":
+                last = ln
+        return Span(self.header.lineno, 1, last.lineno, len(last.text) + 1)
+
+    def set(self, key: str, value: str) -> None:
+        """Set ``key`` (the occurrence Darknet reads) to ``value``; append it when absent."""
+        for i, ln in enumerate(self.body):
+            if ln.kind == "option" and ln.key == key:
+                self.body[i] = ln.with_value(value)
+                return
+        ending = self.header.ending or "\n"
+        insert_at = len(self.body)
+        while insert_at and self.body[insert_at - 1].kind == "blank":
+            insert_at -= 1
+        prev = self.body[insert_at - 1] if insert_at else self.header
+        if not prev.ending:
+            prev.ending = ending
+        text = f"{key}={value}"
+        line = Line(text, ending, "option", key_col=0, value_col=len(key) + 1, value_len=len(value))
+        self.body.insert(insert_at, line)
+
+
+@dataclass
+class Document:
+    path: str | None = None
+    bom: str = ""
+    prelude: list[Line] = field(default_factory=list)  # lines before the first section
+    sections: list[Section] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def lines(self) -> list[Line]:
+        out = list(self.prelude)
+        for s in self.sections:
+            out.extend(s.lines())
+        return out
+
+    @property
+    def newline(self) -> str:
+        """The file's dominant line ending ('\\n' when it has none)."""
+        endings = [ln.ending for ln in self.lines() if ln.ending]
+        if not endings:
+            return "\n"
+        return max(set(endings), key=endings.count)
+
+    def dumps(self) -> str:
+        return self.bom + "".join(ln.text + ln.ending for ln in self.lines())
+
+    def reparsed(self) -> Document:
+        """A fresh parse of this document's text, with line numbers and diagnostics current."""
+        return parse(self.dumps(), self.path)
+
+    def insert_sections(self, position: int, sections: list[Section]) -> None:
+        """Insert ``sections`` before ``self.sections[position]`` (at the end for len).
+
+        The new lines take this file's line ending; a last line without an ending gets one.
+        """
+        nl = self.newline
+        new = []
+        for s in sections:
+            s = copy.deepcopy(s)
+            for ln in s.lines():
+                ln.ending = nl
+            new.append(s)
+        if position == len(self.sections):
+            before = self.lines()
+            if before and not before[-1].ending:
+                before[-1].ending = nl
+        self.sections[position:position] = new
+
+    def remove_section(self, position: int) -> Section:
+        return self.sections.pop(position)
+
+
+def parse(text: str, path: str | None = None) -> Document:
+    """Parse cfg text; Darknet-level problems are in ``Document.diagnostics``.
+
+    Raises :class:`CfgError` only for text that has no lossless reading at all (a NUL).
+    """
+    import lark
+
+    path = str(path) if path is not None else None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise CfgError([_at_offset(text, nul, "P006", "nul-byte", "NUL byte: Darknet stops reading the line here; remove it", path)])
+    try:
+        tree = _parser().parse(text)
+    except lark.exceptions.UnexpectedInput as exc:  # pragma: no cover - the grammar accepts any text without NUL
+        span = Span(exc.line, exc.column, exc.line, exc.column + 1)
+        raise CfgError([Diagnostic("P000", "syntax-error", ERROR, "text the cfg grammar cannot read", span, path)]) from None
+    doc = Document(path=path)
+    lineno = 1
+    pending: Line | None = None
+    lines: list[Line] = []
+    for child in tree.children:
+        if isinstance(child, lark.Token):
+            if child.type == "BOM":
+                doc.bom = str(child)
+                continue
+            # NL
+            line = pending or Line("", "", "blank")
+            line.ending = str(child)
+            pending = None
+            line.lineno = lineno
+            lines.append(line)
+            lineno += 1
+        else:
+            pending = _line(child)
+    if pending is not None:
+        pending.lineno = lineno
+        lines.append(pending)
+    if doc.bom and lines:
+        lines[0].col_offset = 1
+    current: Section | None = None
+    for ln in lines:
+        if ln.kind == "header":
+            current = Section(ln)
+            doc.sections.append(current)
+        elif current is None:
+            doc.prelude.append(ln)
+        else:
+            current.body.append(ln)
+    doc.diagnostics = _check(doc, text)
+    return doc
+
+
+def _line(tree) -> Line:
+    kind = {"option_nokey": "option"}.get(tree.data, tree.data)
+    text = ""
+    line = Line("", "", kind)
+    for tok in tree.children:
+        if tok.type in ("KEY", "HEADER", "COMMENT"):
+            line.key_col = len(text)
+        elif tok.type == "VALUE":
+            line.value_col, line.value_len = len(text), len(tok)
+        elif tok.type == "EQ" and tree.data == "option_nokey":
+            line.key_col = len(text)
+        text += tok
+    line.text = text
+    return line
+
+
+def _at_offset(text: str, offset: int, code: str, name: str, message: str, path: str | None) -> Diagnostic:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Diagnostic(code, name, ERROR, message, Span(line, col, line, col + 1), path)
+
+
+def _check(doc: Document, text: str) -> list[Diagnostic]:
+    """What Darknet's reader cannot take: each a located error (P0xx)."""
+    out: list[Diagnostic] = []
+    path = doc.path
+
+    def add(code, name, message, span, severity=ERROR):
+        out.append(Diagnostic(code, name, severity, message, span, path))
+
+    if doc.bom:
+        add("P005", "byte-order-mark",
+            "file starts with a UTF-8 byte order mark: Darknet reads it as part of the first line "
+            "and crashes; save the file as UTF-8 without BOM",
+            Span(1, 1, 1, 2))
+    for ln in doc.lines():
+        if "\r" in ln.text and ln.kind not in ("comment", "blank"):
+            cr = ln.text.index("\r")
+            add("P009", "lone-carriage-return",
+                "carriage return (CR) without line feed: Darknet splits lines at LF only, so the text "
+                "after it is read as part of this line; use LF or CRLF line endings",
+                ln.span(cr, cr + 1))
+            break
+    for ln in doc.prelude:
+        if ln.kind in ("option", "bare"):
+            add("P001", "option-before-section",
+                f"option '{ln.stripped}' before any section: Darknet crashes on it; "
+                "move it under [net] or delete it", ln.span())
+    if not doc.sections:
+        add("P008", "no-sections", "no sections: a Darknet cfg starts with [net] followed by layers",
+            Span(1, 1, 1, 1))
+    elif doc.sections[0].name not in ("[net]", "[network]"):
+        first = doc.sections[0].header
+        add("P002", "first-section-not-net",
+            f"first section is {first.stripped}: Darknet requires [net] or [network] first", first.span())
+    for s in doc.sections:
+        for ln in s.options:
+            if ln.kind == "bare":
+                add("P003", "missing-equals",
+                    f"line '{ln.stripped}' has no '=': Darknet stores it without a value and crashes "
+                    "if the key is read; write key=value or make it a # comment", ln.span())
+            elif ln.key == "":
+                add("P010", "missing-key", "'=' with no key before it: write key=value", ln.span())
+            elif ln.value == "":
+                add("P004", "missing-value",
+                    f"'{ln.key}=' has no value: Darknet skips the line ('could parse') and uses the "
+                    "default; give a value or delete the line", ln.key_span())
+    return out
+
+
+def parse_file(path: str | Path) -> Document:
+    """Read and parse a file; undecodable text raises :class:`CfgError` with a located diagnostic."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = data[: exc.start].decode("utf-8")
+        # newline="" semantics: we never translate line endings
+        raise CfgError([_at_offset(text, len(text), "P007", "undecodable-bytes",
+                                   f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file as UTF-8",
+                                   str(path))]) from None
+    return parse(text, str(path))
+
+
+def dumps(doc: Document) -> str:
+    return doc.dumps()
+
+
+def parse_sections(text: str) -> list[Section]:
+    """Sections of a cfg fragment (a block template): no [net] needed."""
+    return parse(text).sections
