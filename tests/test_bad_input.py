@@ -1,0 +1,68 @@
+"""Text Darknet cannot read: a located diagnostic with a stable code, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+import cfgtool
+from cfgtool.cli import main
+from cfgtool.diagnostics import CfgError
+
+CASES = [
+    # (name, bytes, code, line, column)
+    ("option-before-section", b"width=416\n[net]\nheight=416\n", "P001", 1, 1),
+    ("first-section-not-net", b"# x\n[convolutional]\nfilters=3\n", "P002", 2, 1),
+    ("missing-equals", b"[net]\nwidth=416\n[maxpool]\n  size 2\n", "P003", 4, 3),
+    ("missing-value", b"[net]\nwidth=416\n[maxpool]\nsize=\n", "P004", 4, 1),
+    ("missing-key", b"[net]\n = 3\n", "P010", 2, 2),
+    ("byte-order-mark", b"\xef\xbb\xbf[net]\nwidth=416\n", "P005", 1, 1),
+    ("nul-byte", b"[net]\nwidth=4\x0016\n", "P006", 2, 8),
+    ("undecodable", b"[net]\n# caf\xe9\nwidth=416\n", "P007", 2, 6),
+    ("empty-file", b"", "P008", 1, 1),
+    ("comments-only", b"# nothing here\n\n", "P008", 1, 1),
+    ("lone-cr", b"[net]\rwidth=416\r[maxpool]\r", "P009", 1, 6),
+]
+
+
+def diagnostics(data: bytes, tmp_path):
+    path = tmp_path / "bad.cfg"
+    path.write_bytes(data)
+    try:
+        return cfgtool.parse_file(path).diagnostics
+    except CfgError as exc:
+        return exc.diagnostics
+
+
+@pytest.mark.parametrize("name,data,code,line,column", CASES, ids=[c[0] for c in CASES])
+def test_located_code(name, data, code, line, column, tmp_path):
+    found = [d for d in diagnostics(data, tmp_path) if d.code == code]
+    assert found, f"no {code} for {name}"
+    d = found[0]
+    assert (d.span.line, d.span.column) == (line, column)
+    assert d.severity == "error"
+    assert d.path.endswith("bad.cfg")
+    assert "\n" not in d.message
+
+
+@pytest.mark.parametrize("name,data,code,line,column", CASES, ids=[c[0] for c in CASES])
+def test_cli_reports_location_without_traceback(name, data, code, line, column, tmp_path):
+    path = tmp_path / "bad.cfg"
+    path.write_bytes(data)
+    result = CliRunner().invoke(main, ["fmt", "--check", str(path)])
+    assert result.exit_code == 1
+    assert f"bad.cfg:{line}:{column}: error[{code}]" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert path.read_bytes() == data
+
+
+def test_good_file_has_no_diagnostics():
+    assert cfgtool.parse("[net]\nwidth=416\n\n[maxpool]\nsize=2\n").diagnostics == []
+
+
+def test_missing_file_is_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["fmt", str(tmp_path / "nope.cfg")])
+    assert result.exit_code == 2
+    assert "nope.cfg" in result.output
+    assert "Traceback" not in result.output
