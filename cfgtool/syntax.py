@@ -311,8 +311,8 @@ def _check(doc: Document, text: str) -> list[Diagnostic]:
             "and crashes; save the file as UTF-8 without BOM",
             Span(1, 1, 1, 2))
     for ln in doc.lines():
-        if "\r" in ln.text and ln.kind not in ("comment", "blank"):
-            cr = ln.text.index("\r")
+        cr = ln.text.find("\r")
+        if cr >= 0 and ln.text[cr:].strip(" \t\r"):
             add("P009", "lone-carriage-return",
                 "carriage return (CR) without line feed: Darknet splits lines at LF only, so the text "
                 "after it is read as part of this line; use LF or CRLF line endings",

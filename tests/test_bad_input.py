@@ -66,3 +66,12 @@ def test_missing_file_is_usage_error(tmp_path):
     assert result.exit_code == 2
     assert "nope.cfg" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cr_only_file_starting_with_a_comment_is_flagged():
+    found = [d for d in cfgtool.parse("# yolo\r[net]\rwidth=416\r").diagnostics if d.code == "P009"]
+    assert [(d.span.line, d.span.column) for d in found] == [(1, 7)]
+
+
+def test_trailing_cr_blanks_are_not_flagged():
+    assert cfgtool.parse("[net]\nwidth=416 \r \n").diagnostics == []
