@@ -131,9 +131,9 @@ class Section:
         return [ln for ln in self.body if ln.kind in ("option", "bare")]
 
     def option(self, key: str) -> Line | None:
-        """The line Darknet reads for ``key``: the first one."""
+        """The line Darknet reads for ``key``: the first one (``key=`` lines Darknet drops)."""
         for ln in self.body:
-            if ln.kind in ("option", "bare") and ln.key == key:
+            if ln.kind in ("option", "bare") and ln.key == key and ln.value != "":
                 return ln
         return None
 

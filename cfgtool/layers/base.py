@@ -8,6 +8,7 @@ through a :class:`Reader` in the same order and under the same conditions as Dar
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -52,11 +53,12 @@ def atoi(text: str) -> int:
     return ((value + 2**31) % 2**32) - 2**31
 
 
+_FLOAT_PREFIX = re.compile(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.IGNORECASE)
+
+
 def atof(text: str) -> float:
     """C's atof: the longest prefix that is a decimal float (inf/nan too); 0.0 when none."""
-    import re
-
-    m = re.match(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", text, re.IGNORECASE)
+    m = _FLOAT_PREFIX.match(text)
     return float(m.group(1)) if m else 0.0
 
 
@@ -75,10 +77,16 @@ class ShapeError(Exception):
     ``key`` names the option to point at (the header when None).
     """
 
-    def __init__(self, message: str, key: str | None = None):
+    def __init__(self, message: str, key: str | None = None, code: str = "S200", name: str = "shape-error"):
         super().__init__(message)
         self.message = message
         self.key = key
+        self.code = code  # S2xx diagnostic code
+        self.name = name  # kebab-case diagnostic name
+
+
+class MissingInput(ShapeError):
+    """An input layer has no shape (its own error was reported already): no new diagnostic."""
 
 
 class Reader:
@@ -88,17 +96,23 @@ class Reader:
         self.section = section
         self.spec = spec
         self.used: set[str] = set()
+        # key -> the line Darknet reads, as Section.option finds it, built in one pass
+        self._lines: dict[str, Line] = {}
+        for ln in section.body:
+            if ln.kind == "bare" or (ln.kind == "option" and ln.value != ""):
+                self._lines.setdefault(ln.key, ln)
 
     def line(self, key: str) -> Line | None:
-        return self.section.option(key)
+        return self._lines.get(key)
 
     def raw(self, key: str) -> str | None:
         """The value Darknet reads for ``key`` (the first occurrence), marking it used."""
         self.used.add(key)
-        return self.section.get(key)
+        ln = self._lines.get(key)
+        return None if ln is None else ln.value
 
     def has(self, key: str) -> bool:
-        return self.section.option(key) is not None
+        return key in self._lines
 
     def get(self, key: str, default: Any = ...) -> Any:
         """The typed value of ``key`` (Darknet's atoi/atof reading), or the default."""
@@ -127,6 +141,9 @@ class LayerShape:
     nweights: int = 0
     bflops: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)  # Darknet struct fields the executor needs
+    # what the next layer receives as params.w/h/c when that is not ``output`` (antialiasing:
+    # Darknet passes on the blur layer's output, l.input_layer->out_w/h/c)
+    feeds: tuple[int, int, int] | None = None
 
     @property
     def inputs(self) -> int:
@@ -159,15 +176,29 @@ class Context:
             return (self.net["width"], self.net["height"], self.net["channels"])
         prev = self.shapes[self.index - 1]
         if prev is None:
-            raise ShapeError(f"the previous layer ({self.index - 1}) has no shape")
-        return prev.output
+            raise MissingInput(f"the previous layer ({self.index - 1}) has no shape")
+        return prev.feeds or prev.output
+
+    @property
+    def prev_outputs(self) -> int:
+        """Darknet's params.inputs: the previous layer's l.outputs, or the net's inputs."""
+        if self.index == 0:
+            return self.net["inputs"]
+        prev = self.shapes[self.index - 1]
+        if prev is None:
+            raise MissingInput(f"the previous layer ({self.index - 1}) has no shape")
+        if prev.feeds:
+            w, h, c = prev.feeds
+            return w * h * c
+        return prev.outputs
 
     def layer(self, target: int) -> LayerShape:
         if not 0 <= target < self.index:
-            raise ShapeError(f"layer index {target} is not an earlier layer (0..{self.index - 1})")
+            raise ShapeError(f"layer index {target} is not an earlier layer (0..{self.index - 1})",
+                             code="S202", name="bad-reference")
         shape = self.shapes[target]
         if shape is None:
-            raise ShapeError(f"layer {target} has no shape")
+            raise MissingInput(f"layer {target} has no shape")
         return shape
 
 
@@ -176,13 +207,23 @@ class LayerSpec:
     sections: ClassVar[tuple[str, ...]]  # headers, e.g. ("[convolutional]", "[conv]")
     options: ClassVar[tuple[Opt, ...]] = ()
     recurrent: ClassVar[bool] = False
+    # False where get_layer_string gives "none": Darknet's tables then show the section name
+    named: ClassVar[bool] = True
 
     @classmethod
     def option(cls, key: str) -> Opt:
-        for opt in cls.options:
-            if opt.key == key:
-                return opt
-        raise KeyError(f"{cls.__name__} declares no option {key!r}")
+        table = cls.__dict__.get("_option_table")
+        if table is None:
+            table = {opt.key: opt for opt in cls.options}
+            cls._option_table = table
+        try:
+            return table[key]
+        except KeyError:
+            raise KeyError(f"{cls.__name__} declares no option {key!r}") from None
+
+    def type_name(self, section_name: str) -> str:
+        """The type Darknet's tables print: get_layer_string, or the section name for "none"."""
+        return self.type if self.named else section_name.strip("[]")
 
     def references(self, section: Section, index: int) -> list[Ref]:
         """Every index-valued option value, resolved like Darknet (negative: relative)."""

@@ -1,0 +1,172 @@
+"""``cfgtool add-se`` / ``add-sam`` / ``add-cbam``: insert attention blocks, references kept right."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+
+import click
+from rich.text import Text
+
+from ..fileio import write_atomic
+from ..model import build
+from ..rewrite import BlockError, Template, insert_blocks
+from ..selection import SelectionError, select
+from ..shapes import infer_shapes
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, has_errors, print_diagnostics, read_document, \
+    stderr, stdout
+
+HELP = """Insert {what} after layers of CFG and renumber every layer reference.
+
+\b
+Each block is a template (cfgtool/blocks/{files}, or --block FILE) whose {{C}} is the
+channel count of the layer it follows and {{C_r}} = max(1, C // --reduction); its output
+has the same w x h x C, so the network around it is unchanged.
+
+\b
+Renumbering: every layer index in the file (route layers=, shortcut/scale_channels/sam
+from=, share_index= ...) is rewritten so each original layer still reads the same
+original layer; relative values stay relative, absolute ones absolute. Reads of an
+insertion point see the block's output instead: the next layer, and every other
+reference to that layer (a neck's layers=85 when the block goes after layer 85).
+With --keep-refs only the next layer does; other references keep reading the layer
+itself. share_index= (weight sharing, not a read) always keeps the original layer.
+References inside a block stay as its template wrote them.
+
+\b
+--at SPEC, comma-separated items:
+  104 | 23,54,85 | 10-20     after these layers
+  shortcut@0-104           after every [shortcut] in layers 0..104 (TYPE alone: all)
+  backbone-end             (default) the backbone's last layer, found from the graph
+  stages                   the last layer of each downsampling stage of the backbone
+  residuals                the layer before each backbone [shortcut] (scales the branch)
+
+\b
+The result is checked (cfgtool validate's rules) before anything is written: if it has
+errors the input has not, nothing is written. The input file is only replaced with
+--in-place. Output: CFG's stem + "-{suffix}.cfg" beside it unless -o; "-o -" writes to stdout.
+
+Exit codes: 0 done, 1 bad selection / template or invalid result, 2 usage or I/O.
+
+Example: cfgtool {name} examples/yolov4.cfg{example}
+"""
+
+
+def _options(f):
+    for decorator in reversed([
+        click.argument("cfg", type=click.Path(dir_okay=False)),
+        click.option("--at", "at", default="backbone-end", show_default=True, metavar="SPEC",
+                     help="Where to insert (see above)."),
+        click.option("--reduction", type=click.IntRange(min=1), default=16, show_default=True,
+                     help="Channel reduction r of the excitation bottleneck: C_r = max(1, C // r)."),
+        click.option("--block", "block_file", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Insert your own template (a cfg fragment of layer sections; {C}, {C_r})."),
+        click.option("--keep-refs", is_flag=True,
+                     help="Only the next layer reads the block; other references keep the original layer."),
+        click.option("-o", "--output", metavar="OUT", help="Output file ('-': stdout)."),
+        click.option("--in-place", is_flag=True, help="Replace CFG itself (atomically)."),
+        click.option("--force", is_flag=True, help="Overwrite an existing output file."),
+        click.option("--dry-run", is_flag=True, help="Print a unified diff of the change; write nothing."),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, output, in_place, force, dry_run):
+    if output is not None and in_place:
+        fail("use either -o/--output or --in-place", EXIT_USAGE)
+    doc, diags = read_document(cfg)
+    if doc is None or has_errors(diags):
+        print_diagnostics(diags)
+        fail(f"{cfg}: the file has syntax errors; fix them first (cfgtool validate)", EXIT_ERRORS)
+    if block_file is not None:
+        try:
+            template = Template.from_file(block_file)
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{block_file}: {getattr(exc, 'strerror', None) or exc}", EXIT_USAGE)
+    else:
+        template = Template.builtin(template_name)
+    network = build(doc)
+    try:
+        selection = select(network, infer_shapes(network), at)
+        new, report = insert_blocks(doc, selection.points, template, keep_refs=keep_refs, reduction=reduction)
+    except SelectionError as exc:
+        fail(exc.message, EXIT_USAGE if exc.usage else EXIT_ERRORS)
+    except BlockError as exc:
+        print_diagnostics(exc.diagnostics)
+        fail(exc.message, EXIT_ERRORS)
+    text = new.dumps()
+
+    if in_place:
+        dest = Path(cfg)
+    elif output is not None and output != "-":
+        dest = Path(output)
+    else:
+        source = Path(cfg)
+        dest = source.with_name(f"{source.stem}-{suffix}.cfg")
+    to_stdout = dry_run or output == "-"
+    console = stderr() if to_stdout else stdout()
+
+    if report.errors:
+        shown = f"{dest} (not written)" if output != "-" else "<result>"
+        lines = text.split("\n")
+        for d in report.errors:
+            stderr().print(frame(d.at(shown), lines))
+        fail(f"the result would have {len(report.errors)} new error(s); nothing was written", EXIT_ERRORS)
+
+    if dry_run:
+        sys.stdout.writelines(difflib.unified_diff(doc.dumps().splitlines(keepends=True),
+                                                   text.splitlines(keepends=True), str(cfg), str(dest)))
+    elif output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        if dest.exists() and not in_place and not force:
+            fail(f"{dest} exists; use --force to overwrite it, -o to choose another file or --in-place", EXIT_ERRORS)
+        try:
+            write_atomic(dest, text)
+        except OSError as exc:
+            fail(f"{dest}: {exc.strerror or exc}", EXIT_USAGE)
+    _print_report(console, template, report, selection.notes, None if to_stdout else dest, keep_refs)
+    sys.exit(EXIT_OK)
+
+
+def _print_report(console, template, report, notes, dest, keep_refs):
+    size = report.insertions[0].last - report.insertions[0].first + 1
+    console.print(Text(f"inserted {template.name} ({size} layers) after {len(report.insertions)} layer(s):"))
+    for ins in report.insertions:
+        moved = "" if ins.layer == ins.point else f" (now layer {ins.layer})"
+        console.print(Text(f"  layer {ins.point}{moved}, {ins.channels} channels: block = layers "
+                           f"{ins.first}..{ins.last}, output lines {ins.lines[0]}-{ins.lines[1]}"))
+    for note in notes:
+        console.print(Text(f"  {note}"))
+    redirected = [c for c in report.changes if c.redirected]
+    console.print(Text(f"renumbered {len(report.changes)} reference value(s); {len(redirected)} now read a block"
+                       + (" (--keep-refs: only next layers read the blocks)" if keep_refs else "")))
+    for c in report.changes:
+        why = f"reads the block after layer {c.target}" if c.redirected else f"still reads layer {c.target}"
+        console.print(Text(f"  layer {c.layer}: {c.key}= field {c.position + 1}: {c.old} -> {c.new} ({why})"))
+    if dest is not None:
+        console.print(Text(f"wrote {dest}"))
+
+
+def _make(name: str, suffix: str, what: str, files: str, example: str, styles: dict[str, str] | None):
+    def command(cfg, at, reduction, block_file, keep_refs, output, in_place, force, dry_run, style=None):
+        template = styles[style] if styles else suffix
+        _add(cfg, suffix, template, at, reduction, block_file, keep_refs, output, in_place, force, dry_run)
+
+    command.__doc__ = HELP.format(what=what, files=files, suffix=suffix, name=name, example=example)
+    command = _options(command)
+    if styles:
+        command = click.option("--style", type=click.Choice(list(styles)), default="plain", show_default=True,
+                               help="plain: avgpool, 2 convs, scale_channels; residual: 2 convs, SE, "
+                                    "shortcut back to the block input.")(command)
+    return click.command(name=name)(command)
+
+
+add_se = _make("add-se", "se", "squeeze-and-excitation blocks", "se_plain.cfg, se_residual.cfg",
+               " --style residual", {"plain": "se_plain", "residual": "se_residual"})
+add_sam = _make("add-sam", "sam", "spatial attention (YOLOv4's SAM) blocks", "sam.cfg", " --at stages", None)
+add_cbam = _make("add-cbam", "cbam", "CBAM blocks (channel, then spatial attention)", "cbam.cfg", " --at 85",
+                 None)

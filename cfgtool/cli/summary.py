@@ -1,0 +1,131 @@
+"""``cfgtool summary``: the layer table Darknet prints when it loads a network."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.table import Table
+
+from ..model import Layer, build
+from ..shapes import Shapes, infer_shapes
+from .common import EXIT_ERRORS, EXIT_OK, has_errors, print_diagnostics, read_document, stdout
+
+NET_FIELDS = ("width", "height", "channels", "inputs")
+TABLE_WIDTH = 160
+
+
+def _dims(shape) -> str:
+    return "" if shape is None else f"{shape[0]:>4} x{shape[1]:>4} x{shape[2]:>5}"
+
+
+def _filters(layer: Layer, p: dict) -> str:
+    """Darknet's "filters" column: the filter count, or the layers a merging layer reads."""
+    if "input_layers" in p:
+        return " ".join(map(str, p["input_layers"]))
+    if layer.type in ("scale_channels", "sam"):
+        return str(p["index"])
+    if "n" in p and layer.type in ("convolutional", "local", "connected", "crnn", "conv_lstm"):
+        groups = p.get("groups", 1)
+        return f"{p['n']}/{groups}" if groups > 1 else str(p["n"])
+    return ""
+
+
+def _geometry(layer: Layer, p: dict) -> str:
+    if "size" in p and "stride_x" in p:
+        size, sx, sy = p["size"], p.get("blur_stride_x", p["stride_x"]), p.get("blur_stride_y", p["stride_y"])
+        if sx != sy:
+            return f"{size}x{size}/{sx}x{sy}"
+        dil = p.get("dilation", 1)
+        return f"{size}x{size}/{sx}" + (f"({dil})" if dil > 1 else "")
+    if layer.type == "upsample":
+        return f"{p['stride']}x" + (" down" if p["reverse"] else "")
+    if "stride" in p and layer.type in ("reorg", "reorg_old", "local", "crnn", "conv_lstm"):
+        return f"{p.get('size', '')}/{p['stride']}" if "size" in p else f"/{p['stride']}"
+    return ""
+
+
+def layer_records(layers: list[Layer], shapes: Shapes) -> list[dict]:
+    """One JSON-ready record per layer (shape fields None where inference failed)."""
+    out = []
+    for layer, shape in zip(layers, shapes.layers):
+        rec = {
+            "index": layer.index,
+            "type": layer.spec.type_name(layer.section.name) if layer.spec else layer.section.name.strip("[]"),
+            "section": layer.section.name,
+            "input": list(shape.input) if shape else None,
+            "output": list(shape.output) if shape else None,
+            "outputs": shape.outputs if shape else None,
+            "nweights": shape.nweights if shape else None,
+            "bflops": shape.bflops if shape else None,
+            "line": layer.line,
+            "inputs": layer.inputs,
+        }
+        out.append(rec)
+    return out
+
+
+def render_table(layers: list[Layer], shapes: Shapes) -> Table:
+    table = Table(box=None, pad_edge=False, show_footer=True, header_style="bold")
+    columns = [("layer", "right", ""), ("type", "left", "total"), ("filters", "right", ""),
+               ("size/strd(dil)", "left", ""), ("input", "right", ""), ("", "left", ""), ("output", "right", ""),
+               ("BFLOPs", "right", f"{shapes.total_bflops:.3f}"), ("params", "right", f"{shapes.total_weights:,}"),
+               ("line", "right", "")]
+    for header, justify, footer in columns:
+        table.add_column(header, justify=justify, footer=footer, no_wrap=True)
+    for layer, shape in zip(layers, shapes.layers):
+        name = layer.spec.type_name(layer.section.name) if layer.spec else layer.section.name
+        if shape is None:
+            table.add_row(str(layer.index), name, "", "", "?", "->", "?", "", "", str(layer.line), style="red")
+            continue
+        p = shape.params
+        table.add_row(
+            str(layer.index), name, _filters(layer, p), _geometry(layer, p), _dims(shape.input), "->",
+            _dims(shape.output), f"{shape.bflops:.3f}" if shape.bflops else "", f"{shape.nweights:,}" if shape.nweights else "",
+            str(layer.line),
+        )
+    return table
+
+
+@click.command()
+@click.argument("cfg", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="A table like Darknet's printout, or JSON.")
+@click.option("--width", type=click.IntRange(min=1), default=None, help="Override [net] width=.")
+@click.option("--height", type=click.IntRange(min=1), default=None, help="Override [net] height=.")
+def summary(cfg, fmt, width, height):
+    """Print every layer of CFG with its input and output size, BFLOPs and weights, exactly as
+    Darknet computes them, plus the totals.
+
+    Errors (a route of maps of different sizes, a shortcut Darknet would abort on, ...) are
+    printed to stderr with the line to fix; the layers that could be inferred are still shown
+    and the exit code is 1.
+
+    Example: cfgtool summary yolov4.cfg --width 416 --height 416
+    """
+    doc, diags = read_document(cfg)
+    if doc is None:
+        print_diagnostics(diags)
+        sys.exit(EXIT_ERRORS)
+    network = build(doc)
+    shapes = infer_shapes(network, width, height)
+    diags = diags + network.diagnostics + shapes.diagnostics
+    records = layer_records(network.layers, shapes)
+    if fmt == "json":
+        net = {key: shapes.net.get(key) for key in NET_FIELDS}
+        payload = {"net": net, "layers": records, "total_bflops": shapes.total_bflops,
+                   "total_weights": shapes.total_weights}
+        sys.stdout.write(json.dumps(payload, indent=1) + "\n")
+    else:
+        out = stdout()
+        net = shapes.net
+        if net:
+            out.print(f"{cfg}: input {net.get('width')} x {net.get('height')} x {net.get('channels')}, "
+                      f"{len(network.layers)} layers")
+        if not out.is_terminal:
+            out.width = max(out.width, TABLE_WIDTH)
+        out.print(render_table(network.layers, shapes))
+    if diags:
+        print_diagnostics(diags)
+    sys.exit(EXIT_ERRORS if has_errors(diags) else EXIT_OK)

@@ -1,0 +1,1 @@
+"""Numpy forward/backward execution of Darknet networks (imports numpy; never used by validate/summary)."""

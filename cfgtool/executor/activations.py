@@ -1,0 +1,225 @@
+"""Darknet's activation functions, forward and derivative, on numpy arrays.
+
+``activate(name, x)`` returns ``(y, cache)``; ``gradient(name, dy, cache)`` returns dL/dx.
+Every gradient is the true derivative of the forward implemented here, so numeric gradient
+checks pass. Where Darknet differs (see src/activations.c):
+
+- Darknet's CPU ``activate()`` has no case for relu6, swish, mish, hard_mish and the
+  normalize_channels family, so an ``[activation]`` or ``[connected]`` layer using them outputs
+  0 on CPU (convolutional layers call dedicated functions and are right). Here they compute
+  the intended function everywhere.
+- Darknet evaluates most derivatives from the layer's *output*; gelu's then is not the
+  derivative of gelu, and stair's is 1 almost everywhere. normalize_channels and
+  normalize_channels_softmax(_maxval) get ``delta * sum(out * delta)`` in Darknet, which is not
+  the Jacobian-vector product; here the exact one is used.
+- An unknown name is read as relu, like Darknet's ``get_activation`` (which prints a warning).
+
+``x`` may be overwritten when ``inplace=True`` (the caller owns it and needs no cache).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NAMES = (
+    "logistic", "swish", "mish", "hard_mish", "normalize_channels", "normalize_channels_softmax",
+    "normalize_channels_softmax_maxval", "loggy", "relu", "relu6", "elu", "selu", "gelu", "relie",
+    "plse", "hardtan", "lhtan", "linear", "ramp", "revleaky", "leaky", "tanh", "stair",
+)
+
+# Functions of the input alone: name -> (forward, derivative)
+_SELU_L, _SELU_A = 1.0507, 1.6732
+_GELU_A, _GELU_B = 0.797885, 0.035677
+_NORM_EPS = 0.0001
+_MISH_THRESHOLD = 20.0
+
+
+def canonical(name: str | None) -> str:
+    """Darknet's reading of an activation name (unknown names become relu)."""
+    return name if name in NAMES else "relu"
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def _mish_t(x):
+    """tanh(softplus(x)) without overflow: e(e+2)/(e(e+2)+2) with e = exp(min(x, 20))."""
+    e = np.exp(np.minimum(x, _MISH_THRESHOLD))
+    n = e * (e + 2)
+    return n / (n + 2)
+
+
+def _stair(x):
+    n = np.floor(x)
+    half = np.floor(x / 2)
+    return np.where(np.mod(n, 2) == 0, half, (x - n) + half)
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + np.tanh(_GELU_A * x + _GELU_B * x**3))
+
+
+def _gelu_d(x):
+    t = np.tanh(_GELU_A * x + _GELU_B * x**3)
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (_GELU_A + 3 * _GELU_B * x * x)
+
+
+def _mish_d(x):
+    t = _mish_t(x)
+    return t + x * (1 - t * t) * _sigmoid(x)
+
+
+def _one(x):
+    return np.ones_like(x)
+
+
+def _leaky(x, slope):
+    return np.where(x > 0, x, slope * x)
+
+
+_ELEMENTWISE = {
+    "linear": (lambda x: x, _one),
+    "logistic": (_sigmoid, lambda x: _sigmoid(x) * (1 - _sigmoid(x))),
+    "loggy": (lambda x: 2 * _sigmoid(x) - 1, lambda x: 2 * _sigmoid(x) * (1 - _sigmoid(x))),
+    "relu": (lambda x: np.maximum(x, 0), lambda x: (x > 0).astype(x.dtype)),
+    "relu6": (lambda x: np.clip(x, 0, 6), lambda x: ((x > 0) & (x < 6)).astype(x.dtype)),
+    "elu": (lambda x: np.where(x >= 0, x, np.expm1(np.minimum(x, 0))),
+            lambda x: np.where(x >= 0, 1, np.exp(np.minimum(x, 0))).astype(x.dtype)),
+    "selu": (lambda x: np.where(x >= 0, _SELU_L * x, _SELU_L * _SELU_A * np.expm1(np.minimum(x, 0))),
+             lambda x: np.where(x >= 0, _SELU_L, _SELU_L * _SELU_A * np.exp(np.minimum(x, 0))).astype(x.dtype)),
+    "gelu": (_gelu, _gelu_d),
+    "relie": (lambda x: _leaky(x, 0.01), lambda x: np.where(x > 0, 1, 0.01).astype(x.dtype)),
+    "ramp": (lambda x: x * (x > 0) + 0.1 * x, lambda x: np.where(x > 0, 1.1, 0.1).astype(x.dtype)),
+    "leaky": (lambda x: _leaky(x, 0.1), lambda x: np.where(x > 0, 1, 0.1).astype(x.dtype)),
+    "revleaky": (lambda x: _leaky(x, 0.1), lambda x: np.where(x > 0, 1, 0.1).astype(x.dtype)),
+    "tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2),
+    "plse": (lambda x: np.where(x < -4, 0.01 * (x + 4), np.where(x > 4, 0.01 * (x - 4) + 1, 0.125 * x + 0.5)),
+             lambda x: np.where((x < -4) | (x > 4), 0.01, 0.125).astype(x.dtype)),
+    "stair": (_stair, lambda x: (np.mod(np.floor(x), 2) != 0).astype(x.dtype)),
+    "hardtan": (lambda x: np.clip(x, -1, 1), lambda x: ((x > -1) & (x < 1)).astype(x.dtype)),
+    "lhtan": (lambda x: np.where(x < 0, 0.001 * x, np.where(x > 1, 0.001 * (x - 1) + 1, x)),
+              lambda x: np.where((x > 0) & (x < 1), 1, 0.001).astype(x.dtype)),
+    "swish": (lambda x: x * _sigmoid(x), lambda x: _sigmoid(x) * (1 + x * (1 - _sigmoid(x)))),
+    "mish": (lambda x: x * _mish_t(x), _mish_d),
+    "hard_mish": (lambda x: np.where(x > 0, x, np.where(x > -2, x * x / 2 + x, 0)),
+                  lambda x: np.where(x > 0, 1, np.where(x > -2, x + 1, 0)).astype(x.dtype)),
+}
+
+
+CHUNK = 65536  # elements per block: in-place activations stay in the CPU cache
+
+
+def _blocks(x2: np.ndarray):
+    """(row selector, block view) pairs covering a C-contiguous 2-D array in cache-sized blocks."""
+    rows, width = x2.shape
+    if width >= CHUNK:
+        for r in range(rows):
+            for s in range(0, width, CHUNK):
+                yield slice(r, r + 1), x2[r:r + 1, s:s + CHUNK]
+    else:
+        step = max(1, CHUNK // max(width, 1))
+        for r in range(0, rows, step):
+            yield slice(r, r + step), x2[r:r + step]
+
+
+def _block_inplace(name: str, v: np.ndarray, e: np.ndarray, n: np.ndarray) -> None:
+    """Apply ``name`` to the block ``v`` in place; ``e``, ``n`` are scratch blocks of v's shape."""
+    one = v.dtype.type
+    if name in ("leaky", "revleaky"):
+        np.multiply(v, one(0.1), out=e)
+        np.maximum(v, e, out=v)
+    elif name == "relu":
+        np.maximum(v, 0, out=v)
+    elif name == "logistic":
+        np.negative(v, out=v)
+        np.exp(v, out=v)
+        v += 1
+        np.reciprocal(v, out=v)
+    elif name == "mish":  # x * n / (n + 2), n = e(e+2), e = exp(min(x, 20)): tanh(softplus(x))
+        np.minimum(v, one(_MISH_THRESHOLD), out=e)
+        np.exp(e, out=e)
+        np.add(e, 2, out=n)
+        n *= e
+        np.add(n, 2, out=e)
+        n /= e
+        v *= n
+    elif name == "swish":
+        np.negative(v, out=e)
+        np.exp(e, out=e)
+        e += 1
+        v /= e
+    else:
+        v[...] = _ELEMENTWISE[name][0](v)
+
+
+def activate_inplace(name: str, x: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """Inference: ``x + bias`` (one value per channel, axis 1) then the activation, in place
+    and block by block where the activation is elementwise. ``x`` is C-contiguous
+    (batch, channels, ...); returns the result (a new array for the normalize_channels family)."""
+    name = canonical(name)
+    if name.startswith("normalize_channels"):
+        if bias is not None:
+            x += bias.reshape((1, -1) + (1,) * (x.ndim - 2))
+        return _channel_norm(x, name)
+    if name == "linear" and bias is None:
+        return x
+    x2 = x.reshape(x.shape[0] * x.shape[1], -1)
+    col = None if bias is None else np.tile(bias, x.shape[0]).reshape(-1, 1)
+    scratch = np.empty(min(CHUNK, x2.size) * 2, x.dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        for rows, v in _blocks(x2):
+            if col is not None:
+                v += col[rows]
+            if name != "linear":
+                k = v.size
+                _block_inplace(name, v, scratch[:k].reshape(v.shape), scratch[k:2 * k].reshape(v.shape))
+    return x
+
+
+def _channel_norm(x: np.ndarray, name: str) -> np.ndarray:
+    """normalize_channels(_softmax(_maxval)) over axis 1 of an NCHW (or (N, C)) array."""
+    if name == "normalize_channels":
+        pos = np.maximum(x, 0)
+        return pos / (_NORM_EPS + pos.sum(axis=1, keepdims=True))
+    shift = x.max(axis=1, keepdims=True) if name.endswith("maxval") else 0
+    with np.errstate(over="ignore"):
+        e = np.exp(x - shift)
+    return e / (_NORM_EPS + e.sum(axis=1, keepdims=True))
+
+
+def activate(name: str, x: np.ndarray, inplace: bool = False):
+    """``(y, cache)``: Darknet's activation ``name`` applied to ``x``."""
+    name = canonical(name)
+    if name.startswith("normalize_channels"):
+        y = _channel_norm(x, name)
+        return y, (name, x, y)
+    if inplace:
+        return activate_inplace(name, x), None
+    y = _ELEMENTWISE[name][0](x)
+    return np.asarray(y, dtype=x.dtype), (name, x, None)
+
+
+def gradient(name: str, dy: np.ndarray, cache) -> np.ndarray:
+    """dL/dx from dL/dy; ``cache`` is what :func:`activate` returned (not available in place)."""
+    if cache is None:
+        raise ValueError("activate(..., inplace=True) keeps no cache for the gradient")
+    name, x, y = cache
+    if name == "linear":
+        return dy
+    if name == "normalize_channels":
+        pos = x > 0
+        s = _NORM_EPS + np.maximum(x, 0).sum(axis=1, keepdims=True)
+        return pos * (dy - (dy * y).sum(axis=1, keepdims=True)) / s
+    if name.startswith("normalize_channels_softmax"):
+        dx = y * (dy - (dy * y).sum(axis=1, keepdims=True))
+        if name.endswith("maxval"):
+            # the shift by the channel maximum changes the eps term: d y_k / d max = -y_k eps / S
+            e = np.exp(x - x.max(axis=1, keepdims=True))
+            s = _NORM_EPS + e.sum(axis=1, keepdims=True)
+            dmax = -(dy * y).sum(axis=1, keepdims=True) * _NORM_EPS / s
+            first = x.argmax(axis=1)[:, None]
+            np.put_along_axis(dx, first, np.take_along_axis(dx, first, axis=1) + dmax, axis=1)
+        return dx
+    return dy * _ELEMENTWISE[name][1](x)

@@ -1,0 +1,363 @@
+"""The runner: a whole network forward (inference or training) and backward, in numpy.
+
+``Executor(network, shapes)`` checks that every layer can run (an op module, no recurrent
+layer, no unsupported feature: otherwise a CfgError located at the layer's header), estimates
+the activation memory and refuses above ``max_memory`` before allocating anything, then holds
+the learnable tensors (Darknet-like random init from a seeded Generator, or loaded from a
+.weights file). ``forward`` runs the layers in order and frees, in inference, every output no
+later layer reads (reference counts), keeping the network's outputs and what ``keep`` asks
+for. ``backward`` propagates cotangents from any layers back to the input, summing where an
+output feeds several layers. Each run records per-layer time and output bytes in ``stats``.
+
+Errors codes: X001 a layer that cannot run, X002 memory limit, X003 wrong input, X005 a layer
+failed while running.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..diagnostics import ERROR, CfgError, Diagnostic
+from ..layers.base import LayerShape
+from ..model import Layer, Network
+from .table import DETECTORS, op_for
+
+NETWORK_INPUT = -1  # the index standing for the network's input in wiring and gradients
+
+
+@dataclass
+class LayerStat:
+    index: int
+    type: str
+    line: int
+    seconds: float = 0.0
+    backward_seconds: float = 0.0
+    bytes: int = 0
+    shape: tuple[int, ...] = ()
+
+
+@dataclass
+class Step:
+    """One layer as the runner sees it."""
+
+    layer: Layer
+    shape: LayerShape
+    op: ModuleType
+    params: dict[str, Any]
+    inputs: list[int]  # layer indices whose outputs are xs (NETWORK_INPUT for the input)
+    owner: int  # the layer whose tensors it uses (share_index), usually itself
+    stat: LayerStat = field(init=False)
+
+    def __post_init__(self):
+        self.stat = LayerStat(self.layer.index, self.layer.type, self.layer.line)
+
+
+def available_memory() -> int:
+    """MemAvailable from /proc/meminfo, or 8 GiB where that is unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 8 * 2**30
+
+
+def layer_error(network: Network, layer: Layer, code: str, name: str, message: str, notes=()) -> CfgError:
+    return CfgError([Diagnostic(code, name, ERROR, message, layer.section.header.span(), network.path,
+                                layer.index, tuple(notes))])
+
+
+def _wiring(index: int, layer_type: str, p: dict) -> list[int]:
+    """The xs of a layer, in the order its op expects (contract in the executor brief)."""
+    prev = index - 1 if index > 0 else NETWORK_INPUT
+    if layer_type == "route":
+        return list(p["input_layers"])
+    if layer_type == "shortcut":
+        return [prev, *p["input_layers"]]
+    if layer_type in ("scale_channels", "sam"):
+        return [prev, p["index"]]
+    if layer_type == "implicit":
+        return []
+    return [prev]
+
+
+def _init_tensor(layer_type: str, name: str, dims: tuple[int, ...], p: dict, rng: np.random.Generator,
+                 dtype) -> np.ndarray:
+    """Darknet-like initial values: fan-in scaled uniform weights, zero biases, unit scales."""
+    base = name.rsplit(".", 1)[-1]
+    if base in ("biases", "rolling_mean"):
+        return np.zeros(dims, dtype)
+    if base in ("scales", "rolling_variance") or layer_type == "shortcut":
+        return np.ones(dims, dtype)
+    if layer_type == "implicit":
+        return rng.normal(p.get("mean", 0.0), p.get("std", 0.2), dims).astype(dtype)
+    fan_in = int(np.prod(dims[1:])) if len(dims) > 1 else 1
+    return (rng.uniform(-1, 1, dims) * np.sqrt(2.0 / max(fan_in, 1))).astype(dtype)
+
+
+class Executor:
+    def __init__(self, network: Network, shapes, dtype=np.float32, batch: int = 1, seed: int = 0,
+                 max_memory: int | None = None):
+        self.network = network
+        self.shapes = shapes
+        self.dtype = np.dtype(dtype)
+        self.batch = int(batch)
+        self.rng = np.random.default_rng(seed)
+        self.max_memory = available_memory() if max_memory is None else int(max_memory)
+        errors = [d for d in getattr(shapes, "diagnostics", []) if d.severity == ERROR]
+        if errors:
+            raise CfgError(errors)
+        self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
+        if not self.steps:
+            raise CfgError([Diagnostic("X001", "no-layers", ERROR, "the cfg has no layers to run", None, network.path)])
+        self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.type in DETECTORS}
+                                    | {self.steps[-1].layer.index})
+        self.check_memory(train=False)
+        self.weights: dict[int, dict[str, np.ndarray]] = {}
+        for step in self.steps:
+            i = step.layer.index
+            tensors = step.op.param_shapes(step.params, step.shape)
+            if tensors:
+                self.weights[i] = {n: _init_tensor(step.layer.type, n, tuple(d), step.params, self.rng, self.dtype)
+                                   for n, d in tensors}
+        self._prepared: dict[int, dict] = {}
+        self._caches: dict[int, Any] | None = None
+        self._outputs: dict[int, np.ndarray] = {}
+
+    # -- construction ---------------------------------------------------------------------
+
+    def _plan(self, layer: Layer, shape: LayerShape | None) -> Step:
+        net = self.network
+        if layer.spec is None:
+            raise layer_error(net, layer, "X001", "unsupported-layer",
+                              f"{layer.section.name} is not a layer type Darknet knows; it cannot run")
+        if shape is None:
+            raise layer_error(net, layer, "X001", "unsupported-layer", f"layer {layer.index} has no valid shape")
+        if layer.spec.recurrent:
+            raise layer_error(net, layer, "X001", "unsupported-layer",
+                              f"[{layer.type}] is recurrent: the numpy executor runs feed-forward networks only")
+        op = op_for(layer.type)
+        if op is None:
+            raise layer_error(net, layer, "X001", "unsupported-layer",
+                              f"the numpy executor has no implementation of [{layer.type}] layers")
+        why = getattr(op, "unsupported", lambda p: None)(shape.params)
+        if why:
+            raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}]: {why}")
+        params = dict(shape.params, batch=self.batch, rng=self.rng)
+        owner = shape.params.get("share_index")
+        return Step(layer, shape, op, params, _wiring(layer.index, layer.type, shape.params),
+                    layer.index if owner is None else owner)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """(batch, c, h, w) the network takes (a flat (batch, inputs, 1, 1) for non-image nets)."""
+        net = self.shapes.net
+        w, h, c = net.get("width", 0), net.get("height", 0), net.get("channels", 0)
+        if w and h and c:
+            return (self.batch, c, h, w)
+        return (self.batch, net.get("inputs", 0), 1, 1)
+
+    # -- memory ---------------------------------------------------------------------------
+
+    def _workspace(self, step: Step) -> int:
+        """Elements of the temporaries a layer needs beyond its output (im2col, pre-BN copies)."""
+        s, p = step.shape, step.params
+        if step.layer.type != "convolutional":
+            return 0
+        ow, oh, _ = s.output
+        k = p.get("size", 1)
+        direct = k == 1 and p.get("stride_x", 1) == 1 and p.get("stride_y", 1) == 1 and p.get("pad", 0) == 0
+        cols = 0 if direct else s.input[2] * k * k * ow * oh
+        return cols
+
+    def estimate_memory(self, train: bool = False) -> int:
+        """Bytes of activations (and, training, caches and gradients) a forward needs at peak,
+        plus the learnable tensors. An estimate: numpy temporaries are not all counted."""
+        item, b = self.dtype.itemsize, self.batch
+        weights = sum(int(np.prod(d)) for st in self.steps for _, d in st.op.param_shapes(st.params, st.shape))
+        outs = [st.shape.outputs for st in self.steps]
+        if train:
+            caches = sum(self._workspace(st) + 2 * st.shape.outputs for st in self.steps)
+            grads = 2 * max(outs)
+            return (weights * 2 + (sum(outs) + caches + grads) * b) * item
+        readers = self._readers(keep=())
+        live: dict[int, int] = {}
+        peak = 0
+        for st, n in zip(self.steps, outs):
+            i = st.layer.index
+            peak = max(peak, sum(live.values()) + n + self._workspace(st))
+            live[i] = n
+            for j in st.inputs:
+                readers[j] -= 1
+                if readers[j] == 0 and j in live:
+                    del live[j]
+        return (weights + peak * b) * item
+
+    def check_memory(self, train: bool = False) -> None:
+        need = self.estimate_memory(train)
+        if need > self.max_memory:
+            mode = "training" if train else "inference"
+            net = self.network
+            span = net.net.header.span() if net.net is not None else None
+            w, h = self.shapes.net.get("width"), self.shapes.net.get("height")
+            raise CfgError([Diagnostic(
+                "X002", "memory-limit", ERROR,
+                f"{mode} at {w}x{h}, batch {self.batch}, {self.dtype.name} needs about {_size(need)}, above the "
+                f"limit of {_size(self.max_memory)}", span, net.path, None,
+                ("use a smaller width/height or batch, or raise the limit (--max-memory)",))])
+
+    def _readers(self, keep) -> dict[int, int]:
+        """How many later layers read each output; kept outputs count one extra reader."""
+        readers = {NETWORK_INPUT: 0}
+        for st in self.steps:
+            readers[st.layer.index] = 0
+        for st in self.steps:
+            for j in st.inputs:
+                readers[j] += 1
+        for j in set(self.output_layers) | set(keep):
+            readers[j] += 1
+        return readers
+
+    # -- tensors --------------------------------------------------------------------------
+
+    def load(self, tensors: dict[int, dict[str, np.ndarray]]) -> list[int]:
+        """Take learnable tensors (e.g. from :func:`cfgtool.weights.read_weights`); returns the
+        layers filled. Shapes must match the layer's."""
+        filled = []
+        for i, named in tensors.items():
+            mine = self.weights.get(i)
+            if mine is None:
+                continue
+            for name, arr in named.items():
+                if name in mine:
+                    if tuple(arr.shape) != mine[name].shape:
+                        raise ValueError(f"layer {i}: {name} has shape {arr.shape}, expected {mine[name].shape}")
+                    mine[name] = np.ascontiguousarray(arr, dtype=self.dtype)
+            filled.append(i)
+        self.invalidate()
+        return filled
+
+    def invalidate(self) -> None:
+        """Forget derived tensors (folded batch norm); call after changing weights in place."""
+        self._prepared.clear()
+
+    def _weights_for(self, step: Step, train: bool) -> dict:
+        w = self.weights.get(step.owner, {})
+        if train or not hasattr(step.op, "prepare") or not w:
+            return w
+        i = step.layer.index
+        if i not in self._prepared:
+            self._prepared[i] = {**w, "_prepared": step.op.prepare(step.params, w)}
+        return self._prepared[i]
+
+    # -- running --------------------------------------------------------------------------
+
+    def _check_input(self, x: np.ndarray) -> np.ndarray:
+        want = self.input_shape
+        if x.ndim == 2 and want[2:] == (1, 1):
+            x = x.reshape(x.shape + (1, 1))
+        if tuple(x.shape) != want:
+            b, c, h, w = want
+            net = self.network
+            raise CfgError([Diagnostic(
+                "X003", "input-shape", ERROR,
+                f"the input is {tuple(x.shape)}, the network takes (batch, channels, height, width) = {want}",
+                net.net.header.span() if net.net is not None else None, net.path, None,
+                (f"[net] width={w} height={h} channels={c}; batch {b}",))])
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+    def _run_op(self, step: Step, fn, *args):
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                return fn(*args)
+        except NotImplementedError as exc:
+            raise layer_error(self.network, step.layer, "X001", "unsupported-layer", f"[{step.layer.type}]: {exc}")
+        except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError, MemoryError) as exc:
+            raise layer_error(self.network, step.layer, "X005", "layer-failed",
+                              f"[{step.layer.type}] failed: {type(exc).__name__}: {exc}")
+
+    def forward(self, x: np.ndarray, train: bool = False, keep=()) -> dict[int, np.ndarray]:
+        """Run every layer on ``x`` (batch, c, h, w). Returns {layer index: output}: in inference
+        the output layers and ``keep`` (every layer with ``keep=all``); in training every layer
+        (and caches are kept for :meth:`backward`)."""
+        x = self._check_input(x)
+        if train:
+            self.check_memory(train=True)
+        keep_all = keep == "all"
+        readers = self._readers(() if keep_all else keep)
+        outs: dict[int, np.ndarray] = {NETWORK_INPUT: x}
+        caches: dict[int, Any] = {}
+        for step in self.steps:
+            i = step.layer.index
+            xs = [outs[j] for j in step.inputs]
+            w = self._weights_for(step, train)
+            t0 = time.perf_counter()
+            out, cache = self._run_op(step, step.op.forward, step.params, w, xs, train)
+            step.stat.seconds = time.perf_counter() - t0
+            step.stat.bytes, step.stat.shape = out.nbytes, tuple(out.shape)
+            if out.size != self.batch * step.shape.outputs:
+                raise layer_error(self.network, step.layer, "X005", "layer-failed",
+                                  f"[{step.layer.type}] produced {out.shape}, Darknet's layer has "
+                                  f"{step.shape.outputs} values per image")
+            outs[i] = out
+            if train:
+                caches[i] = cache
+            elif not keep_all:
+                for j in step.inputs:
+                    readers[j] -= 1
+                    if readers[j] == 0:
+                        outs.pop(j, None)
+        outs.pop(NETWORK_INPUT, None)
+        self._caches = caches if train else None
+        self._outputs = outs if train else {}
+        if not train and not keep_all:
+            wanted = set(self.output_layers) | set(keep)
+            outs = {i: o for i, o in outs.items() if i in wanted}
+        return outs
+
+    def backward(self, douts: dict[int, np.ndarray]) -> tuple[np.ndarray | None, dict[int, dict[str, np.ndarray]]]:
+        """Cotangents at some layers' outputs -> (gradient w.r.t. the input, {layer: {tensor: grad}}).
+        Needs a ``forward(..., train=True)`` before."""
+        if self._caches is None:
+            raise RuntimeError("backward needs forward(x, train=True) first")
+        deltas = {i: np.asarray(d, dtype=self.dtype).reshape(self._outputs[i].shape) for i, d in douts.items()}
+        grads: dict[int, dict[str, np.ndarray]] = {}
+        for step in reversed(self.steps):
+            i = step.layer.index
+            d = deltas.pop(i, None)
+            if d is None:
+                continue
+            w = self.weights.get(step.owner, {})
+            t0 = time.perf_counter()
+            dxs, dws = self._run_op(step, step.op.backward, step.params, w, d, self._caches[i])
+            step.stat.backward_seconds = time.perf_counter() - t0
+            for j, dx in zip(step.inputs, dxs):
+                if dx is None:
+                    continue
+                ref = self._outputs[j].shape if j != NETWORK_INPUT else self.input_shape
+                dx = dx.reshape(ref)
+                deltas[j] = deltas[j] + dx if j in deltas else dx
+            if dws:
+                mine = grads.setdefault(step.owner, {})
+                for name, g in dws.items():
+                    mine[name] = mine[name] + g if name in mine else g
+        return deltas.get(NETWORK_INPUT), grads
+
+    @property
+    def stats(self) -> list[LayerStat]:
+        return [s.stat for s in self.steps]
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"

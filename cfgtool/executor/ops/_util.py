@@ -1,0 +1,34 @@
+"""Small numpy helpers shared by the op modules (no layer logic here)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def flat(x: np.ndarray) -> np.ndarray:
+    """``(batch, ...)`` -> ``(batch, n)``: Darknet's per-image buffer view."""
+    return x.reshape(x.shape[0], -1)
+
+
+def softmax(x: np.ndarray, axis: int, temp: float = 1.0) -> np.ndarray:
+    """Darknet's ``softmax()`` along ``axis``: ``exp(x/t - max/t) / sum``."""
+    top = x.max(axis=axis, keepdims=True)
+    e = np.exp(x / temp - top / temp)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def softmax_backward(y: np.ndarray, dy: np.ndarray, axis: int, temp: float = 1.0) -> np.ndarray:
+    """Gradient of :func:`softmax` w.r.t. its input, given its output ``y``."""
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True)) / temp
+
+
+def rng(p: dict) -> np.random.Generator:
+    """The generator a random op draws from: ``p["rng"]`` if given, else a fresh one seeded with
+    ``p.get("seed", 0)`` (so a forward pass is reproducible)."""
+    g = p.get("rng")
+    return g if g is not None else np.random.default_rng(p.get("seed", 0))
+
+
+def scatter_add(size: int, index: np.ndarray, values: np.ndarray, dtype) -> np.ndarray:
+    """A length-``size`` vector with ``values`` summed into positions ``index``."""
+    return np.bincount(index.ravel(), weights=values.ravel(), minlength=size)[:size].astype(dtype, copy=False)

@@ -1,0 +1,163 @@
+"""[convolutional]: grouped, dilated, strided 2-D convolution, batch norm, activation.
+
+As in Darknet (convolutional_layer.c, im2col.c): weights are ``(n, c/groups, size, size)``;
+the output size ignores dilation, ``(h + 2*pad - size) / stride_y + 1``, while the image is
+padded by ``pad*dilation`` pixels; group ``g`` maps input channels ``g*c/groups..`` to
+filters ``g*n/groups..``. Batch norm in training uses the batch statistics with Darknet's
+unbiased variance (divisor ``N-1``, ``N = batch*out_h*out_w``; 1 when N is 1) and
+``sqrt(var + .00001)``; in inference the rolling statistics, folded into the weights and biases
+once by :func:`prepare`. The rolling statistics are not updated by a training forward.
+
+Speed: a 1x1 stride-1 unpadded convolution is one matmul on the input as it is; a k x k one
+builds its im2col matrix from a strided view of the padded input (one copy) and does one
+batched matmul over (batch, group). Backward accumulates the column gradients back with one
+strided slice per kernel offset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import activations
+
+BN_EPS = 0.00001
+
+_UNSUPPORTED = ("binary", "xnor", "antialiasing", "sway", "rotate", "stretch", "stretch_sway", "coordconv")
+
+
+def unsupported(p: dict) -> str | None:
+    """Why this layer cannot run here, or None."""
+    on = [k for k in _UNSUPPORTED if p.get(k)]
+    if on:
+        return f"{', '.join(k + '=' + str(p[k]) for k in on)} is not supported by the numpy executor"
+    return None
+
+
+def param_shapes(p, shape):
+    if p.get("share_index") is not None:
+        return []  # the weights of layer share_index are used (and are not in .weights again)
+    n, size = p["n"], p["size"]
+    c = shape.input[2]
+    out = [("biases", (n,))]
+    if p.get("batch_normalize"):
+        out += [("scales", (n,)), ("rolling_mean", (n,)), ("rolling_variance", (n,))]
+    return out + [("weights", (n, c // p.get("groups", 1), size, size))]
+
+
+def bn_fold(w: dict, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, biases) with the inference batch norm folded in; weights' first axis is n."""
+    scale = w["scales"] / np.sqrt(w["rolling_variance"] + BN_EPS)
+    folded = weights * scale.reshape((-1,) + (1,) * (weights.ndim - 1))
+    return folded.astype(weights.dtype), (w["biases"] - w["rolling_mean"] * scale).astype(weights.dtype)
+
+
+def prepare(p: dict, w: dict) -> dict:
+    """Inference-ready tensors: batch norm folded, weights as (groups, n/groups, k) matrices."""
+    g = p.get("groups", 1)
+    weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
+    return {"matrix": np.ascontiguousarray(weights.reshape(g, weights.shape[0] // g, -1)), "bias": biases}
+
+
+def _geometry(p, x_shape):
+    _, _, h, wd = x_shape
+    k, sy, sx, pad = p["size"], p["stride_y"], p["stride_x"], p["pad"]
+    return (h + 2 * pad - k) // sy + 1, (wd + 2 * pad - k) // sx + 1
+
+
+def _direct(p) -> bool:
+    """A 1x1, stride-1, unpadded convolution needs no im2col."""
+    return p["size"] == 1 and p["stride_x"] == 1 and p["stride_y"] == 1 and p["pad"] == 0
+
+
+def _padded_shape(p, x_shape, oh, ow):
+    """(offset, padded h, padded w): the input placed at ``offset`` in a zero image large enough
+    for every window (Darknet pads by pad*dilation; windows may need more on the far side)."""
+    _, _, h, wd = x_shape
+    k, d = p["size"], p.get("dilation", 1)
+    off = p["pad"] * d
+    hp = max(h + off, (oh - 1) * p["stride_y"] + d * (k - 1) + 1)
+    wp = max(wd + off, (ow - 1) * p["stride_x"] + d * (k - 1) + 1)
+    return off, hp, wp
+
+
+def _windows(p, x, oh, ow):
+    """A (batch, c, k, k, oh, ow) view of the zero-padded input: window values per output."""
+    b, c, h, wd = x.shape
+    off, hp, wp = _padded_shape(p, x.shape, oh, ow)
+    if off == 0 and hp == h and wp == wd:
+        xp = x
+    else:
+        xp = np.zeros((b, c, hp, wp), x.dtype)
+        xp[:, :, off:off + h, off:off + wd] = x
+    k, d = p["size"], p.get("dilation", 1)
+    s0, s1, s2, s3 = xp.strides
+    return as_strided(xp, (b, c, k, k, oh, ow), (s0, s1, s2 * d, s3 * d, s2 * p["stride_y"], s3 * p["stride_x"]),
+                      writeable=False)
+
+
+def columns(p, x, oh, ow):
+    """(batch, groups, c/groups*k*k, oh*ow): the im2col matrix of each group (a view when direct)."""
+    b, c = x.shape[:2]
+    g = p.get("groups", 1)
+    if _direct(p):
+        return x.reshape(b, g, c // g, oh * ow)
+    return _windows(p, x, oh, ow).reshape(b, g, -1, oh * ow)
+
+
+def forward(p, w, xs, train):
+    (x,) = xs
+    b = x.shape[0]
+    oh, ow = _geometry(p, x.shape)
+    g, n = p.get("groups", 1), p["n"]
+    cols = columns(p, x, oh, ow)
+    bn = bool(p.get("batch_normalize"))
+    if not train:
+        prep = w.get("_prepared") or prepare(p, w)
+        z = np.matmul(prep["matrix"], cols).reshape(b, n, oh, ow)
+        return activations.activate_inplace(p.get("activation", "logistic"), z, prep["bias"]), None
+    matrix = w["weights"].reshape(g, n // g, -1)
+    z = np.matmul(matrix, cols).reshape(b, n, oh, ow)
+    norm = None
+    if bn:
+        count = b * oh * ow
+        mean = z.mean(axis=(0, 2, 3), keepdims=True)
+        centred = z - mean
+        var = np.square(centred).sum(axis=(0, 2, 3), keepdims=True) / max(count - 1, 1)
+        inv_std = 1 / np.sqrt(var + BN_EPS)
+        xhat = centred * inv_std
+        z = xhat * w["scales"].reshape(n, 1, 1) + w["biases"].reshape(n, 1, 1)
+        norm = (xhat, inv_std, count)
+    else:
+        z += w["biases"].reshape(n, 1, 1)
+    y, act_cache = activations.activate(p.get("activation", "logistic"), z)
+    return y, (x.shape, cols, norm, act_cache)
+
+
+def backward(p, w, dout, cache):
+    x_shape, cols, norm, act_cache = cache
+    b, c, h, wd = x_shape
+    g, n = p.get("groups", 1), p["n"]
+    oh, ow = dout.shape[2:]
+    dz = activations.gradient(p.get("activation", "logistic"), dout, act_cache)
+    grads = {"biases": dz.sum(axis=(0, 2, 3))}
+    if norm is not None:
+        xhat, inv_std, count = norm
+        grads["scales"] = (dz * xhat).sum(axis=(0, 2, 3))
+        dxhat = dz * w["scales"].reshape(n, 1, 1)
+        dz = inv_std * (dxhat - dxhat.mean(axis=(0, 2, 3), keepdims=True)
+                        - xhat * (dxhat * xhat).sum(axis=(0, 2, 3), keepdims=True) / max(count - 1, 1))
+    dz = dz.reshape(b, g, n // g, oh * ow)
+    grads["weights"] = np.matmul(dz, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w["weights"].shape)
+    matrix = w["weights"].reshape(g, n // g, -1)
+    dcols = np.matmul(matrix.swapaxes(-1, -2), dz)  # (b, g, c/g*k*k, oh*ow)
+    if _direct(p):
+        return [dcols.reshape(x_shape)], grads
+    k, d, sy, sx = p["size"], p.get("dilation", 1), p["stride_y"], p["stride_x"]
+    dcols = dcols.reshape(b, c, k, k, oh, ow)
+    off, hp, wp = _padded_shape(p, x_shape, oh, ow)
+    dxp = np.zeros((b, c, hp, wp), dout.dtype)
+    for i in range(k):
+        for j in range(k):
+            dxp[:, :, i * d:i * d + sy * (oh - 1) + 1:sy, j * d:j * d + sx * (ow - 1) + 1:sx] += dcols[:, :, i, j]
+    return [dxp[:, :, off:off + h, off:off + wd]], grads

@@ -1,0 +1,15 @@
+"""[empty]: the identity (Darknet's EMPTY layer shares the previous layer's buffers)."""
+
+from __future__ import annotations
+
+
+def param_shapes(p, shape):
+    return []
+
+
+def forward(p, w, xs, train):
+    return xs[0], None
+
+
+def backward(p, w, dout, cache):
+    return [dout], {}

@@ -1,0 +1,24 @@
+"""[implicit]: a learned ``filters x atoms x 1`` tensor repeated for every image
+(representation_layer.c). It reads no input: ``xs`` may be empty (the batch is then
+``p.get("batch", 1)``) or hold the previous output, which only gives the batch size and gets
+no gradient (``None``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def param_shapes(p, shape):
+    w, h, c = shape.output
+    return [("weights", (c, h, w))]
+
+
+def forward(p, w, xs, train):
+    batch = xs[0].shape[0] if xs else p.get("batch", 1)
+    t = w["weights"]
+    return np.broadcast_to(t, (batch,) + t.shape).copy(), len(xs)
+
+
+def backward(p, w, dout, cache):
+    return [None] * cache, {"weights": dout.sum(axis=0)}

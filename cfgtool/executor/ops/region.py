@@ -1,0 +1,60 @@
+"""[region]: YOLOv2's output layer, ``forward_region_layer`` on the CPU (region_layer.c).
+
+Darknet first transposes the buffer (``flatten``) from ``(n*size, h*w)`` to ``(h*w, n*size)``,
+``size = coords + classes + 1``, so that each (cell, anchor) is one record of ``size`` values,
+then applies the logistic to record entry 4 and, with ``softmax=1``, a softmax over entries
+``5 .. 5+classes`` (offsets 4 and 5 are hard-coded, whatever ``coords`` is). The output keeps
+that transposed order: the returned array is Darknet's ``l.output`` buffer reshaped to the
+nominal ``(batch, c, h, w)`` shape, so its "channels" are not spatial planes.
+
+A hierarchical softmax (``tree=``) needs the tree file and is not supported (see
+:func:`unsupported`; ``forward`` raises ``ValueError``).
+``backward`` is the derivative of this transform (Darknet's CPU backward adds its loss delta
+without un-transposing it).
+"""
+
+from __future__ import annotations
+
+from ..activations import activate, gradient
+from ._util import softmax, softmax_backward
+
+
+def param_shapes(p, shape):
+    return []
+
+
+def unsupported(p) -> str | None:
+    """Why this layer cannot run here, or None."""
+    if p.get("tree"):
+        return f"tree={p['tree']} (hierarchical softmax) is not supported by the numpy executor"
+    if p.get("coords", 4) < 4:
+        return f"coords={p['coords']} < 4: Darknet's hard-coded entry offsets 4 and 5 overrun each record"
+    return None
+
+
+def forward(p, w, xs, train):
+    why = unsupported(p)
+    if why:
+        raise ValueError(why)
+    x = xs[0]
+    b, c, h, wd = x.shape
+    classes, n = p.get("classes", 20), p.get("n", 1)
+    rec = x.reshape(b, c, h * wd).transpose(0, 2, 1).reshape(b, h * wd * n, c // n).copy()
+    obj, act = activate("logistic", rec[..., 4].copy())
+    rec[..., 4] = obj
+    soft = None
+    if p.get("softmax", 0):
+        soft = softmax(rec[..., 5:5 + classes], axis=-1)
+        rec[..., 5:5 + classes] = soft
+    return rec.reshape(x.shape), (act, soft)
+
+
+def backward(p, w, dout, cache):
+    act, soft = cache
+    b, c, h, wd = dout.shape
+    classes, n = p.get("classes", 20), p.get("n", 1)
+    d = dout.reshape(b, h * wd * n, c // n).copy()
+    d[..., 4] = gradient("logistic", d[..., 4], act)
+    if soft is not None:
+        d[..., 5:5 + classes] = softmax_backward(soft, d[..., 5:5 + classes], axis=-1)
+    return [d.reshape(b, h * wd, c).transpose(0, 2, 1).reshape(dout.shape)], {}

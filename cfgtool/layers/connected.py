@@ -1,0 +1,29 @@
+"""[connected] / [conn]: make_connected_layer: params.inputs values -> ``output`` values,
+input 1x1xinputs, output 1x1xoutput. Quirk kept: Darknet never sets l.nweights or l.bflops
+for this layer (both 0; the weights are inputs*output)."""
+
+from __future__ import annotations
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON, activation, error
+
+
+class Connected(LayerSpec):
+    type = "connected"
+    sections = ("[connected]", "[conn]")
+    options = (
+        Opt("output", INT, 1),
+        Opt("activation", STR, "logistic"),
+        Opt("batch_normalize", INT, 0),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        output = r.get("output")
+        act = activation(r.get("activation"))
+        batch_normalize = r.get("batch_normalize")
+        inputs = ctx.prev_outputs
+        if output <= 0 or inputs <= 0:
+            raise error("empty-output", f"[connected] from {inputs} inputs to output={output}: both must be > 0",
+                        "output")
+        params = dict(n=output, inputs=inputs, outputs=output, activation=act, batch_normalize=batch_normalize)
+        return LayerShape((1, 1, inputs), (1, 1, output), output, 0, 0.0, params)

@@ -1,0 +1,59 @@
+"""[conv_lstm]: parse_conv_lstm and make_conv_lstm_layer: an LSTM whose gates are
+convolutions (U: c->output on the input, W: output->output on the state, V with peephole).
+Darknet asserts the W and U convolutions give the same size, so only size-preserving
+settings work. get_layer_string gives "none". bflops: all gate convolutions plus 9 (12 with
+peephole) operations per output and image (Darknet multiplies by l.batch; this counts
+one image, as Darknet prints it at inference); nweights stays 0."""
+
+from __future__ import annotations
+
+from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON, activation, dims, error, image
+from .crnn import RECURRENT_CONV_OPTIONS, conv, read_geometry
+
+
+class ConvLstm(LayerSpec):
+    type = "conv_lstm"
+    sections = ("[conv_lstm]",)
+    recurrent = True
+    named = False
+    options = RECURRENT_CONV_OPTIONS + (
+        Opt("output", INT, 1),
+        Opt("groups", INT, 1),
+        Opt("activation", STR, "linear"),
+        Opt("batch_normalize", INT, 0),
+        Opt("xnor", INT, 0),
+        Opt("peephole", INT, 0),
+        Opt("bottleneck", INT, 0),
+        Opt("state_constrain", INT, None, doc="default: time_steps*32"),
+        Opt("shortcut", INT, 0),
+        Opt("lstm_activation", STR, "tanh"),
+        Opt("time_normalizer", FLOAT, 1.0),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        size, stride, dilation, padding = read_geometry(r)
+        output, groups = r.get("output"), r.get("groups")
+        act = activation(r.get("activation"))
+        batch_normalize, xnor = r.get("batch_normalize"), r.get("xnor")
+        peephole, bottleneck = r.get("peephole"), r.get("bottleneck")
+        w, h, c = image(ctx, "[conv_lstm]")
+        groups = 1 if xnor or groups < 1 else groups
+        uw, uh, _, bu = conv("[conv_lstm]", w, h, c, output, groups, size, stride, padding, xnor)
+        bflops = 4 * bu
+        state_c = output * 2 if bottleneck else output
+        ww, wh, _, bw = conv("[conv_lstm]", w, h, state_c, output, groups, size, stride, padding, xnor)
+        bflops += bw if bottleneck else 4 * bw
+        if peephole:
+            bflops += 3 * conv("[conv_lstm]", w, h, output, output, groups, size, stride, padding, xnor)[3]
+        if (ww, wh) != (uw, uh):
+            raise error("bad-value", f"[conv_lstm] gate convolutions disagree: {dims((uw, uh, output))} vs "
+                        f"{dims((ww, wh, output))}; use stride=1 and pad=1", "stride")
+        outputs = uw * uh * output
+        bflops += (12 if peephole else 9) * outputs / 1e9  # times l.batch: 1 at inference
+        p = dict(size=size, stride=stride, dilation=dilation, pad=padding, n=output, groups=groups, activation=act,
+                 batch_normalize=batch_normalize, xnor=xnor, peephole=peephole, bottleneck=bottleneck,
+                 state_constrain=r.get("state_constrain", ctx.net.get("time_steps", 1) * 32),
+                 shortcut=r.get("shortcut"), lstm_activation=activation(r.get("lstm_activation")),
+                 time_normalizer=r.get("time_normalizer"))
+        return LayerShape((w, h, c), (uw, uh, output), outputs, 0, bflops, p)

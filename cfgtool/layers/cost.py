@@ -1,0 +1,23 @@
+"""[cost]: make_cost_layer: outputs = inputs; the struct keeps input and output at 0x0x0.
+``type`` is sse, masked or smooth (anything else: sse)."""
+
+from __future__ import annotations
+
+from .base import FLOAT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON
+
+
+class Cost(LayerSpec):
+    type = "cost"
+    sections = ("[cost]",)
+    options = (
+        Opt("type", STR, "sse"),
+        Opt("scale", FLOAT, 1.0),
+        Opt("ratio", FLOAT, 0.0),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        kind = r.get("type")
+        p = dict(cost_type=kind if kind in ("sse", "masked", "smooth") else "sse", scale=r.get("scale"),
+                 ratio=r.get("ratio"))
+        return LayerShape((0, 0, 0), (0, 0, 0), ctx.prev_outputs, 0, 0.0, p)

@@ -1,0 +1,71 @@
+"""[crnn]: parse_crnn and make_crnn_layer: a convolutional RNN of three convolutions
+(input c->hidden, self hidden->hidden, output hidden->output) with the same size, stride,
+dilation and padding (pad=1: size/2). Darknet asserts that the input and self convolutions
+give the same size and that the output convolution reads it, so only size-preserving
+settings work. nweights stays 0 (never set); bflops is the sum of the three convolutions.
+"""
+
+from __future__ import annotations
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON, activation, cdiv, dims, error, image
+from .convolutional import conv_geometry
+
+RECURRENT_CONV_OPTIONS = (
+    Opt("size", INT, 3),
+    Opt("stride", INT, 1),
+    Opt("dilation", INT, 1),
+    Opt("pad", INT, 0),
+    Opt("padding", INT, 0),
+)
+
+
+def conv(what, w, h, c, n, groups, size, stride, padding, xnor):
+    try:
+        ow, oh, nweights, bflops = conv_geometry(w, h, c, n, groups, size, stride, stride, padding, xnor)
+    except ZeroDivisionError:
+        raise error("zero-divisor", f"{what} stride=0: Darknet divides by the stride", "stride") from None
+    if ow <= 0 or oh <= 0:
+        raise error("empty-output", f"{what} size={size} on input {dims((w, h, c))} gives {dims((ow, oh, n))}",
+                    "size")
+    return ow, oh, nweights, bflops
+
+
+def read_geometry(r):
+    size, stride, dilation = r.get("size"), r.get("stride"), r.get("dilation")
+    padding = r.get("padding")
+    if r.get("pad"):
+        padding = cdiv(size, 2)
+    return size, stride, dilation, padding
+
+
+class Crnn(LayerSpec):
+    type = "crnn"
+    sections = ("[crnn]",)
+    recurrent = True
+    options = RECURRENT_CONV_OPTIONS + (
+        Opt("output", INT, 1),
+        Opt("hidden", INT, 1),
+        Opt("groups", INT, 1),
+        Opt("activation", STR, "logistic"),
+        Opt("batch_normalize", INT, 0),
+        Opt("xnor", INT, 0),
+        Opt("shortcut", INT, 0),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        size, stride, dilation, padding = read_geometry(r)
+        output, hidden, groups = r.get("output"), r.get("hidden"), r.get("groups")
+        act = activation(r.get("activation"))
+        batch_normalize, xnor = r.get("batch_normalize"), r.get("xnor")
+        w, h, c = image(ctx, "[crnn]")
+        groups = 1 if xnor or groups < 1 else groups
+        iw, ih, _, b1 = conv("[crnn]", w, h, c, hidden, groups, size, stride, padding, xnor)
+        sw, sh, _, b2 = conv("[crnn]", w, h, hidden, hidden, groups, size, stride, padding, xnor)
+        ow, oh, _, b3 = conv("[crnn]", w, h, hidden, output, groups, size, stride, padding, xnor)
+        if (iw, ih) != (w, h):
+            raise error("bad-value", f"[crnn] convolutions must keep the size: input {dims((w, h, c))} becomes "
+                        f"{dims((iw, ih, hidden))}; use stride=1 and pad=1", "stride" if stride != 1 else "size")
+        p = dict(size=size, stride=stride, dilation=dilation, pad=padding, n=output, hidden=hidden, groups=groups,
+                 activation=act, batch_normalize=batch_normalize, xnor=xnor, shortcut=r.get("shortcut"))
+        return LayerShape((w, h, c), (ow, oh, output), ow * oh * output, 0, b1 + b2 + b3, p)

@@ -1,0 +1,49 @@
+"""[detection]: parse_detection and make_detection_layer (YOLOv1).
+
+Darknet asserts side*side*((1+coords)*num + classes) == the previous layer's outputs. Quirk
+kept: the struct holds w = h = side, c = 0 and no output shape (0x0x0); outputs = inputs.
+"""
+
+from __future__ import annotations
+
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
+from .common import COMMON
+from .yolo import check_detector_input
+
+
+class Detection(LayerSpec):
+    type = "detection"
+    sections = ("[detection]",)
+    options = (
+        Opt("coords", INT, 1),
+        Opt("classes", INT, 1),
+        Opt("rescore", INT, 0),
+        Opt("num", INT, 1),
+        Opt("side", INT, 7),
+        Opt("softmax", INT, 0),
+        Opt("sqrt", INT, 0),
+        Opt("max", INT, 200),
+        Opt("coord_scale", FLOAT, 1.0),
+        Opt("forced", INT, 0),
+        Opt("object_scale", FLOAT, 1.0),
+        Opt("noobject_scale", FLOAT, 1.0),
+        Opt("class_scale", FLOAT, 1.0),
+        Opt("jitter", FLOAT, 0.2),
+        Opt("resize", FLOAT, 1.0),
+        Opt("random", FLOAT, 0.0),
+        Opt("reorg", INT, 0),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        p = {k: r.get(k) for k in ("coords", "classes", "rescore")}
+        p["n"] = r.get("num")
+        side = p["side"] = r.get("side")
+        inputs = side * side * ((1 + p["coords"]) * p["n"] + p["classes"])
+        check_detector_input(ctx, "[detection]", inputs,
+                             f"side {side}: {side}*{side}*((1+{p['coords']})*{p['n']}+{p['classes']})", "side")
+        p["max_boxes"] = None
+        for key in ("softmax", "sqrt", "max", "coord_scale", "forced", "object_scale", "noobject_scale",
+                    "class_scale", "jitter", "resize", "random", "reorg"):
+            p[key] = r.get(key)
+        p["max_boxes"] = p.pop("max")
+        return LayerShape((side, side, 0), (0, 0, 0), inputs, 0, 0.0, p)

@@ -1,0 +1,74 @@
+"""[Gaussian_yolo]: parse_gaussian_yolo and make_gaussian_yolo_layer (Gaussian YOLOv3).
+
+Like [yolo] with c = n*(classes+9) (4 box means, 4 box variances, objectness). Anchors are
+read without the '#' stop and without the total*2 bound (more values than num*2 overflow
+Darknet's biases: an error here).
+"""
+
+from __future__ import annotations
+
+from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON
+from .yolo import FLT_MAX, IOU_KINDS, IOU_LOSSES, check_detector_input, classes_multipliers, read_anchors, read_mask
+
+
+class GaussianYolo(LayerSpec):
+    type = "Gaussian_yolo"
+    sections = ("[Gaussian_yolo]",)
+    options = (
+        Opt("classes", INT, 20),
+        Opt("max", INT, 200),
+        Opt("num", INT, 1),
+        Opt("mask", INTS, None),
+        Opt("max_delta", FLOAT, FLT_MAX),
+        Opt("counters_per_class", INTS, None),
+        Opt("label_smooth_eps", FLOAT, 0.0),
+        Opt("scale_x_y", FLOAT, 1.0),
+        Opt("objectness_smooth", INT, 0),
+        Opt("uc_normalizer", FLOAT, 1.0),
+        Opt("iou_normalizer", FLOAT, 0.75),
+        Opt("obj_normalizer", FLOAT, 1.0),
+        Opt("cls_normalizer", FLOAT, 1.0),
+        Opt("delta_normalizer", FLOAT, 1.0),
+        Opt("iou_loss", STR, "mse"),
+        Opt("iou_thresh_kind", STR, "iou"),
+        Opt("beta_nms", FLOAT, 0.6),
+        Opt("nms_kind", STR, "default"),
+        Opt("yolo_point", STR, "center", doc="center, left_top or right_bottom"),
+        Opt("jitter", FLOAT, 0.2),
+        Opt("resize", FLOAT, 1.0),
+        Opt("ignore_thresh", FLOAT, 0.5),
+        Opt("truth_thresh", FLOAT, 1.0),
+        Opt("iou_thresh", FLOAT, 1.0),
+        Opt("random", FLOAT, 0.0),
+        Opt("map", STR, None),
+        Opt("anchors", FLOATS, None),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        classes = r.get("classes")
+        max_boxes = r.get("max")
+        total = r.get("num")
+        mask, n = read_mask(r, total)
+        w, h, _ = ctx.prev
+        c = n * (classes + 8 + 1)
+        outputs = w * h * c
+        check_detector_input(ctx, "[Gaussian_yolo]", outputs, f"{w}x{h}x{n}*({classes}+9)", "classes")
+        p = dict(classes=classes, n=n, total=total, mask=mask, max_boxes=max_boxes, max_delta=r.get("max_delta"))
+        classes_multipliers(r, classes)
+        for key in ("label_smooth_eps", "scale_x_y", "objectness_smooth", "uc_normalizer", "iou_normalizer",
+                    "obj_normalizer", "cls_normalizer", "delta_normalizer"):
+            p[key] = r.get(key)
+        loss = r.get("iou_loss")
+        p["iou_loss"] = loss if loss in IOU_LOSSES else "iou"
+        kind = r.get("iou_thresh_kind")
+        p["iou_thresh_kind"] = kind if kind in IOU_KINDS else "iou"
+        p["beta_nms"] = r.get("beta_nms")
+        nms = r.get("nms_kind")
+        p["nms_kind"] = nms if nms in ("greedynms", "diounms", "cornersnms") else "default"
+        point = r.get("yolo_point")
+        p["yolo_point"] = point if point in ("left_top", "right_bottom") else "center"
+        for key in ("jitter", "resize", "ignore_thresh", "truth_thresh", "iou_thresh", "random", "map"):
+            p[key] = r.get(key)
+        p["anchors"] = read_anchors(r, total, None, False)
+        return LayerShape((w, h, c), (w, h, c), outputs, 0, 0.0, p)

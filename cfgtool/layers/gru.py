@@ -1,0 +1,22 @@
+"""[gru]: make_gru_layer on params.inputs values. Quirks kept: the struct's input and
+output w/h/c stay 0 (outputs = output); nweights and bflops are 0."""
+
+from __future__ import annotations
+
+from .base import INT, LayerShape, LayerSpec, Opt
+from .common import COMMON
+from .rnn import check_sizes
+
+
+class Gru(LayerSpec):
+    type = "gru"
+    sections = ("[gru]",)
+    recurrent = True
+    options = (Opt("output", INT, 1), Opt("batch_normalize", INT, 0)) + COMMON
+
+    def infer(self, r, ctx):
+        output = r.get("output")
+        p = dict(n=output, batch_normalize=r.get("batch_normalize"), inputs=ctx.prev_outputs)
+        check_sizes(p["inputs"], output, "[gru]")
+        return LayerShape((0, 0, 0), (0, 0, 0), output, 0, 0.0, p)
+

@@ -1,0 +1,23 @@
+"""[history]: make_history_layer: stacks the last history_size inputs along the channels,
+w x h x c*history_size. get_layer_string gives "none"."""
+
+from __future__ import annotations
+
+from .base import INT, LayerShape, LayerSpec, Opt
+from .common import COMMON, error
+
+
+class History(LayerSpec):
+    type = "history"
+    sections = ("[history]",)
+    recurrent = True
+    named = False
+    options = (Opt("history_size", INT, 4),) + COMMON
+
+    def infer(self, r, ctx):
+        size = r.get("history_size")
+        w, h, c = ctx.prev
+        if size <= 0 or not (w and h and c):
+            raise error("empty-output", f"[history] history_size={size} on input {w}x{h}x{c} gives no output",
+                        "history_size")
+        return LayerShape((w, h, c), (w, h, c * size), w * h * c * size, 0, 0.0, {"history_size": size})

@@ -1,0 +1,36 @@
+"""[local]: parse_local and make_local_layer: a convolution with separate weights per output
+position. Quirks kept: ``pad`` is a flag, output = (h - (pad ? 1 : size)) / stride + 1, and
+the struct's ``pad`` is that flag (im2col then pads by 1 pixel); l.nweights and l.bflops are
+never set (0; the weights are c*n*size*size*out_h*out_w)."""
+
+from __future__ import annotations
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON, activation, cdiv, dims, error, image
+
+
+class Local(LayerSpec):
+    type = "local"
+    sections = ("[local]",)
+    options = (
+        Opt("filters", INT, 1),
+        Opt("size", INT, 1),
+        Opt("stride", INT, 1),
+        Opt("pad", INT, 0),
+        Opt("activation", STR, "logistic"),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        n, size, stride, pad = (r.get(k) for k in ("filters", "size", "stride", "pad"))
+        act = activation(r.get("activation"))
+        w, h, c = image(ctx, "[local]")
+        if stride == 0:
+            raise error("zero-divisor", "[local] stride=0: Darknet divides by the stride", "stride")
+        k = 1 if pad else size
+        out = (cdiv(w - k, stride) + 1, cdiv(h - k, stride) + 1, n)
+        if min(out) <= 0:
+            raise error("empty-output", f"[local] size={size} on input {dims((w, h, c))} gives output {dims(out)}",
+                        "size")
+        ow, oh, _ = out
+        p = dict(n=n, size=size, stride=stride, pad=pad, activation=act)
+        return LayerShape((w, h, c), out, ow * oh * n, 0, 0.0, p)

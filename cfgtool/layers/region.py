@@ -1,0 +1,56 @@
+"""[region]: parse_region and make_region_layer (YOLOv2): c = num*(classes+coords+1) on the
+previous layer's w x h; Darknet errors when that differs from the previous layer's outputs.
+``tree``/``map`` name files Darknet reads at parse time; here they are only recorded."""
+
+from __future__ import annotations
+
+from .base import FLOAT, FLOATS, INT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON
+from .yolo import check_detector_input, read_anchors
+
+
+class Region(LayerSpec):
+    type = "region"
+    sections = ("[region]",)
+    options = (
+        Opt("coords", INT, 4),
+        Opt("classes", INT, 20),
+        Opt("num", INT, 1),
+        Opt("max", INT, 200),
+        Opt("log", INT, 0),
+        Opt("sqrt", INT, 0),
+        Opt("softmax", INT, 0),
+        Opt("focal_loss", INT, 0),
+        Opt("jitter", FLOAT, 0.2),
+        Opt("resize", FLOAT, 1.0),
+        Opt("rescore", INT, 0),
+        Opt("thresh", FLOAT, 0.5),
+        Opt("classfix", INT, 0),
+        Opt("absolute", INT, 0),
+        Opt("random", FLOAT, 0.0),
+        Opt("coord_scale", FLOAT, 1.0),
+        Opt("object_scale", FLOAT, 1.0),
+        Opt("noobject_scale", FLOAT, 1.0),
+        Opt("mask_scale", FLOAT, 1.0),
+        Opt("class_scale", FLOAT, 1.0),
+        Opt("bias_match", INT, 0),
+        Opt("tree", STR, None, doc="softmax tree file"),
+        Opt("map", STR, None, doc="class map file"),
+        Opt("anchors", FLOATS, None),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        coords = r.get("coords")
+        classes = r.get("classes")
+        num = r.get("num")
+        p = dict(coords=coords, classes=classes, n=num, max_boxes=r.get("max"))
+        w, h, _ = ctx.prev
+        c = num * (classes + coords + 1)
+        outputs = w * h * c
+        check_detector_input(ctx, "[region]", outputs, f"{w}x{h}x{num}*({classes}+{coords}+1)", "classes")
+        for key in ("log", "sqrt", "softmax", "focal_loss", "jitter", "resize", "rescore", "thresh", "classfix",
+                    "absolute", "random", "coord_scale", "object_scale", "noobject_scale", "mask_scale",
+                    "class_scale", "bias_match", "tree", "map"):
+            p[key] = r.get(key)
+        p["anchors"] = read_anchors(r, num, num * 2, False)
+        return LayerShape((w, h, c), (w, h, c), outputs, 0, 0.0, p)

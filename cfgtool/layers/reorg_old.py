@@ -1,0 +1,19 @@
+"""[reorg]: parse_reorg_old and make_reorg_old_layer (Darknet type REORG_OLD, which
+get_layer_string prints as "none"; tables show "reorg"). Same shape rule as [reorg3d], a
+different memory order in forward."""
+
+from __future__ import annotations
+
+from .base import LayerSpec
+from .common import COMMON
+from .reorg import REORG_OPTIONS, reorg_shape
+
+
+class ReorgOld(LayerSpec):
+    type = "reorg_old"
+    sections = ("[reorg]",)
+    options = REORG_OPTIONS + COMMON
+    named = False
+
+    def infer(self, r, ctx):
+        return reorg_shape(r, ctx, "[reorg]")

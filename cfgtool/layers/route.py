@@ -1,0 +1,63 @@
+"""[route]: parse_route and make_route_layer.
+
+Quirks kept: ``outputs`` is the sum of the inputs' outputs divided by ``groups`` (C integer
+division); the output is the first input's w x h with the channels summed, divided by
+``groups``; ``input`` is ``first.w x first.h x out_c`` where w/h are the *input* size of the
+first referenced layer. Inputs of different w x h make Darknet build a 0x0x0 layer: an error here.
+"""
+
+from __future__ import annotations
+
+from .base import INT, INTS, LayerShape, LayerSpec, Opt, int_list
+from .common import COMMON, cdiv, dims, error, referenced
+
+
+class Route(LayerSpec):
+    type = "route"
+    sections = ("[route]",)
+    options = (
+        Opt("layers", INTS, None, required=True, index=True, doc="layers to concatenate (negative: relative)"),
+        Opt("groups", INT, 1, doc="split each input's channels into groups ..."),
+        Opt("group_id", INT, 0, doc="... and take this one"),
+        Opt("stream", INT, -1),
+        Opt("wait_stream", INT, -1),
+    ) + COMMON
+
+    def inputs(self, section, index):
+        raw = section.get("layers")
+        if raw is None:
+            return []
+        return [v + index if v < 0 else v for v in int_list(raw)]
+
+    def infer(self, r, ctx):
+        values = r.get("layers")
+        if values is None:
+            raise error("bad-value", "[route] needs layers=...", None)
+        refs = [referenced(ctx, v, "layers") for v in values]
+        groups = r.get("groups")
+        group_id = r.get("group_id")
+        r.get("stream")
+        r.get("wait_stream")
+        if groups == 0:
+            raise error("zero-divisor", "groups=0: Darknet divides by groups; use groups >= 1", "groups")
+        if not 0 <= group_id < groups:
+            raise error("bad-value", f"group_id={group_id} must be in 0..{groups - 1} (groups={groups})", "group_id")
+        first = refs[0][1]
+        fw, fh, out_c = first.output
+        for t, shape in refs[1:]:
+            w, h, c = shape.output
+            if (w, h) != (fw, fh):
+                listing = ", ".join(f"layer {i}: {dims(s.output)}" for i, s in refs)
+                raise error("route-size-mismatch",
+                            f"[route] inputs must have the same width and height ({listing}); Darknet makes this "
+                            "route 0x0x0. Resize one input (maxpool/upsample/stride) or route other layers",
+                            "layers")
+            out_c += c
+        out_c = cdiv(out_c, groups)
+        sizes = [s.outputs for _, s in refs]
+        outputs = cdiv(sum(sizes), groups)
+        if outputs <= 0:
+            raise error("empty-output", f"[route] output {dims((fw, fh, out_c))} is empty", "layers")
+        params = dict(input_layers=[t for t, _ in refs], input_sizes=sizes, n=len(refs), groups=groups,
+                      group_id=group_id)
+        return LayerShape((first.input[0], first.input[1], out_c), (fw, fh, out_c), outputs, 0, 0.0, params)

@@ -1,0 +1,35 @@
+"""[sam]: parse_sam and make_sam_layer (spatial attention: the ``from`` layer's output times
+the previous layer's output, element-wise; both must have the same w x h x c)."""
+
+from __future__ import annotations
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON, activation, dims, error, referenced
+from .scale_channels import from_inputs
+
+
+class Sam(LayerSpec):
+    type = "sam"
+    sections = ("[sam]",)
+    options = (
+        Opt("from", INT, None, required=True, index=True, doc="the layer whose output is multiplied"),
+        Opt("activation", STR, "linear"),
+    ) + COMMON
+
+    def inputs(self, section, index):
+        return from_inputs(section, index)
+
+    def infer(self, r, ctx):
+        value = r.get("from")
+        if value is None:
+            raise error("bad-value", "[sam] needs from=...", None)
+        index, other = referenced(ctx, value, "from")
+        prev = ctx.prev
+        if other.output != prev:
+            src = "the [net] input" if ctx.index == 0 else f"layer {ctx.index - 1}"
+            raise error("sam-shape-mismatch",
+                        f"[sam] multiplies layer {index} ({dims(other.output)}) by {src} ({dims(prev)}): "
+                        "both must have the same shape", "from")
+        ow, oh, oc = other.output
+        params = dict(index=index, activation=activation(r.get("activation")))
+        return LayerShape(prev, other.output, ow * oh * oc, 0, 0.0, params)

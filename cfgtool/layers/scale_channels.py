@@ -1,0 +1,54 @@
+"""[scale_channels]: parse_scale_channels and make_scale_channels_layer.
+
+Multiplies the ``from`` layer's output by the previous layer's output: per channel (the
+previous layer is 1x1xC, C = the from layer's channels) or, with ``scale_wh=1``, per position
+(the previous layer is WxHx1 with the from layer's W x H). The output has the ``from`` layer's shape.
+"""
+
+from __future__ import annotations
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt, atoi
+from .common import COMMON, activation, dims, error, referenced
+
+
+def from_inputs(section, index):
+    raw = section.get("from")
+    extra = []
+    if raw is not None:
+        v = atoi(raw)
+        extra = [v + index if v < 0 else v]
+    return [index - 1, *extra] if index > 0 else extra
+
+
+class ScaleChannels(LayerSpec):
+    type = "scale_channels"
+    sections = ("[scale_channels]",)
+    options = (
+        Opt("from", INT, None, required=True, index=True, doc="the layer whose output is scaled"),
+        Opt("scale_wh", INT, 0, doc="1: scale per position instead of per channel"),
+        Opt("activation", STR, "linear"),
+    ) + COMMON
+
+    def inputs(self, section, index):
+        return from_inputs(section, index)
+
+    def infer(self, r, ctx):
+        value = r.get("from")
+        if value is None:
+            raise error("bad-value", "[scale_channels] needs from=...", None)
+        index, other = referenced(ctx, value, "from")
+        scale_wh = r.get("scale_wh")
+        w, h, c = ctx.prev
+        ow, oh, oc = other.output
+        src = "the [net] input" if ctx.index == 0 else f"layer {ctx.index - 1}"
+        if not scale_wh and ((w, h) != (1, 1) or oc != c):
+            raise error("scale-channels-shape",
+                        f"[scale_channels] scales layer {index} ({dims(other.output)}) by {src} ({dims((w, h, c))}), "
+                        f"which must be 1x1x{oc} (one factor per channel); put it after a global pooling/1x1 layer "
+                        f"with {oc} filters", "from")
+        if scale_wh and (c != 1 or (ow, oh) != (w, h)):
+            raise error("scale-channels-shape",
+                        f"[scale_channels] scale_wh=1 scales layer {index} ({dims(other.output)}) by {src} "
+                        f"({dims((w, h, c))}), which must be {ow}x{oh}x1 (one factor per position)", "from")
+        params = dict(index=index, scale_wh=scale_wh, activation=activation(r.get("activation")))
+        return LayerShape((w, h, c), other.output, ow * oh * oc, 0, 0.0, params)

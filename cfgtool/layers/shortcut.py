@@ -1,0 +1,63 @@
+"""[shortcut]: parse_shortcut and make_shortcut_layer.
+
+The output is the previous layer's w x h x c; every ``from`` layer must have the same w x h
+(Darknet asserts), channels may differ. Quirk kept: with a weights_type other than none,
+weights_normalization must be relu, avg_relu or softmax (Darknet rejects even "none").
+"""
+
+from __future__ import annotations
+
+from .base import INTS, STR, LayerShape, LayerSpec, Opt, int_list
+from .common import COMMON, activation, dims, error, referenced
+
+WEIGHTS_TYPES = {"none": "none", "per_feature": "per_feature", "per_layer": "per_feature", "per_channel": "per_channel"}
+NORMALIZATIONS = {"relu": "relu", "avg_relu": "relu", "softmax": "softmax"}
+
+
+class Shortcut(LayerSpec):
+    type = "shortcut"
+    sections = ("[shortcut]",)
+    options = (
+        Opt("activation", STR, "linear"),
+        Opt("weights_type", STR, "none", doc="none, per_feature (per_layer) or per_channel"),
+        Opt("weights_normalization", STR, "none", doc="none, relu (avg_relu) or softmax"),
+        Opt("from", INTS, None, required=True, index=True, doc="layers to add to the previous one"),
+    ) + COMMON
+
+    def inputs(self, section, index):
+        raw = section.get("from")
+        extra = [v + index if v < 0 else v for v in int_list(raw)] if raw is not None else []
+        return [index - 1, *extra] if index > 0 else extra
+
+    def infer(self, r, ctx):
+        act = activation(r.get("activation"))
+        wt_raw = r.get("weights_type")
+        if wt_raw not in WEIGHTS_TYPES:
+            raise error("bad-value", f"weights_type={wt_raw}: use none, per_feature or per_channel", "weights_type")
+        weights_type = WEIGHTS_TYPES[wt_raw]
+        wn_raw = r.get("weights_normalization")
+        weights_normalization = NORMALIZATIONS.get(wn_raw, "none")
+        if wn_raw not in NORMALIZATIONS and wt_raw != "none":
+            raise error("bad-value", f"weights_normalization={wn_raw} with weights_type={wt_raw}: "
+                        "Darknet accepts only relu, avg_relu or softmax here", "weights_normalization")
+        values = r.get("from")
+        if values is None:
+            raise error("bad-value", "[shortcut] needs from=...", None)
+        refs = [referenced(ctx, v, "from") for v in values]
+        w, h, c = ctx.prev
+        for t, shape in refs:
+            fw, fh, fc = shape.output
+            if (fw, fh) != (w, h):
+                src = "the [net] input" if ctx.index == 0 else f"layer {ctx.index - 1}"
+                raise error("shortcut-size-mismatch",
+                            f"[shortcut] adds layer {t} ({dims(shape.output)}) to {src} ({dims((w, h, c))}): "
+                            "width and height must be equal; point from= at a layer of the same size", "from")
+        n = len(refs)
+        nweights = {"none": 0, "per_feature": n + 1, "per_channel": (n + 1) * c}[weights_type]
+        bflops = w * h * c * n / 1e9
+        if weights_type != "none":
+            bflops *= 2
+        params = dict(input_layers=[t for t, _ in refs], input_sizes=[s.outputs for _, s in refs], n=n,
+                      index=refs[0][0], weights_type=weights_type, weights_normalization=weights_normalization,
+                      activation=act)
+        return LayerShape((w, h, c), (w, h, c), w * h * c, nweights, bflops, params)

@@ -1,0 +1,31 @@
+"""[softmax] / [soft]: parse_softmax and make_softmax_layer. outputs = inputs; Darknet
+asserts inputs % groups == 0. Quirk kept: input is the previous w x h x c, output is
+0x0x0 (never set), so a following layer that needs an image fails."""
+
+from __future__ import annotations
+
+from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON, error
+
+
+class Softmax(LayerSpec):
+    type = "softmax"
+    sections = ("[softmax]", "[soft]")
+    options = (
+        Opt("groups", INT, 1),
+        Opt("temperature", FLOAT, 1.0),
+        Opt("tree", STR, None, doc="softmax tree file"),
+        Opt("spatial", FLOAT, 0.0),
+        Opt("noloss", INT, 0),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        groups = r.get("groups")
+        inputs = ctx.prev_outputs
+        if groups == 0:
+            raise error("zero-divisor", "groups=0: Darknet divides by groups; use groups >= 1", "groups")
+        if inputs % groups:
+            raise error("bad-value", f"[softmax] groups={groups} does not divide its {inputs} inputs", "groups")
+        p = dict(groups=groups, temperature=r.get("temperature"), tree=r.get("tree"), spatial=r.get("spatial"),
+                 noloss=r.get("noloss"))
+        return LayerShape(ctx.prev, (0, 0, 0), inputs, 0, 0.0, p)

@@ -1,0 +1,34 @@
+"""[upsample]: parse_upsample and make_upsample_layer. A negative stride downsamples
+(``reverse``=1, output w/stride x h/stride, C integer division)."""
+
+from __future__ import annotations
+
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
+from .common import COMMON, cdiv, dims, error
+
+
+class Upsample(LayerSpec):
+    type = "upsample"
+    sections = ("[upsample]",)
+    options = (
+        Opt("stride", INT, 2, doc="factor; negative: downsample by -stride"),
+        Opt("scale", FLOAT, 1.0, doc="multiplies the output values"),
+    ) + COMMON
+
+    def infer(self, r, ctx):
+        stride = r.get("stride")
+        w, h, c = ctx.prev
+        if stride == 0:
+            raise error("zero-divisor", "[upsample] stride=0 gives an empty output; use stride >= 1", "stride")
+        reverse = 0
+        if stride < 0:
+            stride, reverse = -stride, 1
+            out = (cdiv(w, stride), cdiv(h, stride), c)
+        else:
+            out = (w * stride, h * stride, c)
+        if min(out) <= 0:
+            raise error("empty-output", f"[upsample] stride on input {dims((w, h, c))} gives output {dims(out)}",
+                        "stride")
+        ow, oh, oc = out
+        params = dict(stride=stride, reverse=reverse, scale=r.get("scale"))
+        return LayerShape((w, h, c), out, ow * oh * oc, 0, 0.0, params)

@@ -1,0 +1,142 @@
+"""[yolo]: parse_yolo and make_yolo_layer.
+
+Input and output are the previous layer's w x h with c = n*(classes+5), n = len(mask) (or num
+when there is no mask); Darknet errors when that differs from the previous layer's outputs.
+``mask`` counting stops at '#', as in parse_yolo_mask; Darknet does not check that mask
+indices are below ``num`` (cspx-p7-mish.cfg has mask=16 with num=16: it reads past the
+anchors), so neither does this module (a lint matter). ``anchors`` are read up to total*2
+values, the rest stay 0.5. params: the loss/NMS settings by their struct names, iou_loss /
+iou_thresh_kind / nms_kind as the names Darknet resolves them to (mse, iou, giou, diou, ciou;
+default, greedynms, diounms).
+"""
+
+from __future__ import annotations
+
+from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt, atof
+from .common import COMMON, cdiv, darknet_list, dims, error, referenced
+
+FLT_MAX = 3.4028234663852886e38
+IOU_LOSSES = ("mse", "giou", "diou", "ciou")  # anything else: iou
+IOU_KINDS = ("iou", "giou", "diou", "ciou")  # anything else: iou (with a warning)
+
+
+def read_mask(r, total: int) -> tuple[list[int], int]:
+    """(mask, n): parse_yolo_mask, or range(total) without a mask."""
+    raw = r.raw("mask")
+    if raw is None:
+        return list(range(total)), total
+    mask = darknet_list(raw, stop_at_hash=True)
+    return mask, len(mask)
+
+
+def check_detector_input(ctx, what: str, outputs: int, expected: str, key: str) -> None:
+    have = ctx.prev_outputs
+    if outputs != have:
+        src = f"layer {ctx.index - 1}" if ctx.index else "the [net] input"
+        w, h, c = ctx.prev
+        raise error("detector-input-mismatch",
+                    f"{what} expects {outputs} inputs ({expected}) but {src} outputs {have} ({dims((w, h, c))}); "
+                    "set filters= of the [convolutional] before it to match", key)
+
+
+def classes_multipliers(r, classes: int, key: str = "counters_per_class") -> None:
+    raw = r.raw(key)
+    if raw is not None:
+        counts = darknet_list(raw, stop_at_hash=True)
+        if len(counts) != classes:
+            raise error("bad-value", f"counters_per_class has {len(counts)} values but classes={classes}", key)
+
+
+def read_anchors(r, total: int, limit: int | None, stop_at_hash: bool) -> list[float]:
+    biases = [0.5] * (total * 2)
+    raw = r.raw("anchors")
+    if raw is not None:
+        values = darknet_list(raw, atof, stop_at_hash)
+        if limit is not None:
+            values = values[:limit]
+        if len(values) > len(biases):
+            raise error("bad-value", f"anchors has {len(values)} values but num={total} anchors take {total * 2}",
+                        "anchors")
+        biases[: len(values)] = values
+    return biases
+
+
+class Yolo(LayerSpec):
+    type = "yolo"
+    sections = ("[yolo]",)
+    options = (
+        Opt("classes", INT, 20),
+        Opt("num", INT, 1, doc="total number of anchors"),
+        Opt("mask", INTS, None, doc="anchor indices this layer uses"),
+        Opt("max", INT, 200),
+        Opt("show_details", INT, 1),
+        Opt("max_delta", FLOAT, FLT_MAX),
+        Opt("counters_per_class", INTS, None),
+        Opt("label_smooth_eps", FLOAT, 0.0),
+        Opt("scale_x_y", FLOAT, 1.0),
+        Opt("objectness_smooth", INT, 0),
+        Opt("new_coords", INT, 0),
+        Opt("iou_normalizer", FLOAT, 0.75),
+        Opt("obj_normalizer", FLOAT, 1.0),
+        Opt("cls_normalizer", FLOAT, 1.0),
+        Opt("delta_normalizer", FLOAT, 1.0),
+        Opt("iou_loss", STR, "mse"),
+        Opt("iou_thresh_kind", STR, "iou"),
+        Opt("beta_nms", FLOAT, 0.6),
+        Opt("nms_kind", STR, "default"),
+        Opt("jitter", FLOAT, 0.2),
+        Opt("resize", FLOAT, 1.0),
+        Opt("focal_loss", INT, 0),
+        Opt("ignore_thresh", FLOAT, 0.5),
+        Opt("truth_thresh", FLOAT, 1.0),
+        Opt("iou_thresh", FLOAT, 1.0),
+        Opt("random", FLOAT, 0.0),
+        Opt("track_history_size", INT, 5),
+        Opt("sim_thresh", FLOAT, 0.8),
+        Opt("dets_for_track", INT, 1),
+        Opt("dets_for_show", INT, 1),
+        Opt("track_ciou_norm", FLOAT, 0.01),
+        Opt("embedding_layer", INT, 999999, index=True, doc="layer with the embeddings (999999: none)"),
+        Opt("map", STR, None, doc="class map file"),
+        Opt("anchors", FLOATS, None),
+    ) + COMMON
+
+    def references(self, section, index):
+        return [ref for ref in super().references(section, index)
+                if not (ref.key == "embedding_layer" and ref.raw == 999999)]
+
+    def infer(self, r, ctx):
+        classes = r.get("classes")
+        total = r.get("num")
+        mask, n = read_mask(r, total)
+        max_boxes = r.get("max")
+        w, h, _ = ctx.prev
+        c = n * (classes + 4 + 1)
+        outputs = w * h * c
+        check_detector_input(ctx, "[yolo]", outputs, f"{w}x{h}x{n}*({classes}+5)", "classes")
+        p = dict(classes=classes, n=n, total=total, mask=mask, max_boxes=max_boxes,
+                 show_details=r.get("show_details"), max_delta=r.get("max_delta"))
+        classes_multipliers(r, classes)
+        for key in ("label_smooth_eps", "scale_x_y", "objectness_smooth", "new_coords", "iou_normalizer",
+                    "obj_normalizer", "cls_normalizer", "delta_normalizer"):
+            p[key] = r.get(key)
+        loss = r.get("iou_loss")
+        p["iou_loss"] = loss if loss in IOU_LOSSES else "iou"
+        kind = r.get("iou_thresh_kind")
+        p["iou_thresh_kind"] = kind if kind in IOU_KINDS else "iou"
+        p["beta_nms"] = r.get("beta_nms")
+        nms = r.get("nms_kind")
+        p["nms_kind"] = nms if nms in ("greedynms", "diounms") else "default"
+        for key in ("jitter", "resize", "focal_loss", "ignore_thresh", "truth_thresh", "iou_thresh", "random",
+                    "track_history_size", "sim_thresh", "dets_for_track", "dets_for_show", "track_ciou_norm"):
+            p[key] = r.get(key)
+        emb = r.get("embedding_layer")
+        p["embedding_layer_id"] = None
+        p["embedding_size"] = 0
+        if emb != 999999:
+            t, le = referenced(ctx, emb, "embedding_layer")
+            p["embedding_layer_id"] = t
+            p["embedding_size"] = cdiv(le.params.get("n", 0), n)
+        p["map"] = r.get("map")
+        p["anchors"] = read_anchors(r, total, total * 2, True)
+        return LayerShape((w, h, c), (w, h, c), outputs, 0, 0.0, p)

@@ -1,0 +1,159 @@
+"""H4xx: detection heads ([yolo], [Gaussian_yolo], [region], [detection]) and the conv feeding them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..diagnostics import ERROR, WARNING
+from ..layers.base import Reader, atof
+from ..layers.common import darknet_list
+from .base import Rule, key_span
+
+HEADS = ("yolo", "Gaussian_yolo", "region", "detection")
+ANCHOR_HEADS = ("yolo", "Gaussian_yolo", "region")
+
+
+@dataclass
+class Head:
+    layer: object
+    classes: int
+    num: int
+    mask: list[int] | None
+    per_anchor: int  # channels per anchor: classes + 5, + 9 (Gaussian) or + coords + 1 (region)
+    formula: str
+
+    @property
+    def anchors_used(self) -> int:
+        return len(self.mask) if self.mask is not None else self.num
+
+
+def heads(ctx) -> list[Head]:
+    """The anchor-based heads with the values Darknet reads (defaults included)."""
+    if "heads" in ctx.cache:
+        return ctx.cache["heads"]
+    out = []
+    for layer in ctx.layers:
+        if layer.spec is None or layer.spec.type not in ANCHOR_HEADS:
+            continue
+        r = Reader(layer.section, layer.spec)
+        classes, num = r.get("classes"), r.get("num")
+        if layer.spec.type == "region":
+            coords = r.get("coords")
+            out.append(Head(layer, classes, num, None, classes + coords + 1,
+                            f"{num} * ({classes} + {coords} + 1)"))
+            continue
+        raw = r.raw("mask")
+        mask = darknet_list(raw, stop_at_hash=True) if raw is not None else None
+        extra = 9 if layer.spec.type == "Gaussian_yolo" else 5
+        n = len(mask) if mask is not None else num
+        out.append(Head(layer, classes, num, mask, classes + extra, f"({classes} + {extra}) * {n}"))
+    ctx.cache["heads"] = out
+    return out
+
+
+class HeadFilters(Rule):
+    """The layer feeding a detection head has the wrong number of filters: [yolo] needs
+    (classes + 5) * len(mask), [Gaussian_yolo] (classes + 9) * len(mask), [region]
+    num * (classes + coords + 1). Darknet exits.
+
+    Bad:   ``filters=255`` before ``[yolo]`` with ``classes=2`` and ``mask=0,1,2``
+    Good:  ``filters=21``
+    """
+
+    code, name, severity = "H401", "head-filters", ERROR
+
+    def check(self, ctx):
+        for head in heads(ctx):
+            index = head.layer.index
+            if index == 0:
+                continue
+            need = head.per_anchor * head.anchors_used
+            feeder = ctx.layers[index - 1]
+            shape = ctx.shape(index - 1)
+            have = (shape.feeds or shape.output)[2] if shape is not None else None
+            if feeder.type == "convolutional":
+                line = feeder.section.option("filters")
+                if have is None:
+                    have = Reader(feeder.section, feeder.spec).get("filters")
+                if have == need:
+                    continue
+                ctx.explain("S209", index)
+                where = line.value_span() if line is not None else feeder.section.header.span()
+                yield ctx.diag(self, f"filters={have} feeds the {head.layer.section.name} layer {index}, which needs "
+                               f"{head.formula} = {need}; set filters={need}", where, feeder.index)
+            elif have is not None and have != need:
+                ctx.explain("S209", index)
+                yield ctx.diag(self, f"layer {index - 1} outputs {have} channels but the {head.layer.section.name} "
+                               f"needs {head.formula} = {need}; end with a [convolutional] of filters={need}",
+                               head.layer.section.header.span(), index)
+
+
+class MaskIndexOutOfRange(Rule):
+    """A mask index outside 0..num-1: Darknet reads an anchor past the anchors list (garbage).
+
+    Bad:   ``mask=6,7,9`` with ``num=9``
+    Good:  ``mask=6,7,8``
+    """
+
+    code, name, severity = "H402", "mask-index-out-of-range", WARNING
+
+    def check(self, ctx):
+        for head in heads(ctx):
+            bad = [m for m in head.mask or () if not 0 <= m < head.num]
+            if bad:
+                ctx.explain("S214", head.layer.index)
+                yield ctx.diag(self, f"mask index {', '.join(map(str, bad))} is outside 0..{head.num - 1} (num={head.num}): "
+                               "Darknet reads anchors past the list; fix mask= or num=",
+                               key_span(head.layer.section, "mask"), head.layer.index)
+
+
+class AnchorsCount(Rule):
+    """``anchors=`` does not hold 2 * num values: missing anchors stay 0.5, extra ones are
+    ignored ([Gaussian_yolo] writes past its buffer).
+
+    Bad:   ``num=9`` with 16 anchor values
+    Good:  ``num=9`` with 18 values (9 width,height pairs)
+    """
+
+    code, name, severity = "H403", "anchors-count", WARNING
+
+    def check(self, ctx):
+        for head in heads(ctx):
+            line = head.layer.section.option("anchors")
+            if line is None or line.value is None:
+                continue
+            count = len(darknet_list(line.value, atof, stop_at_hash=head.layer.spec.type == "yolo"))
+            if count == 2 * head.num:
+                continue
+            ctx.explain("S210", head.layer.index, line.lineno)
+            what = "the missing ones stay 0.5" if count < 2 * head.num else "the extra ones are not used"
+            yield ctx.diag(self, f"anchors has {count} values but num={head.num} needs {2 * head.num} "
+                           f"(width,height per anchor): {what}; fix anchors= or num=", line.value_span(),
+                           head.layer.index)
+
+
+class ClassesMismatch(Rule):
+    """Detection heads with different ``classes=``: one network predicts one set of classes.
+
+    Bad:   ``classes=80`` in the first [yolo], ``classes=20`` in the second
+    Good:  the same ``classes=`` in every head
+    """
+
+    code, name, severity = "H404", "classes-mismatch", WARNING
+
+    def check(self, ctx):
+        found = []
+        for layer in ctx.layers:
+            if layer.spec is not None and layer.spec.type in HEADS:
+                found.append((layer, Reader(layer.section, layer.spec).get("classes")))
+        if not found:
+            return
+        first, classes = found[0]
+        for layer, other in found[1:]:
+            if other != classes:
+                yield ctx.diag(self, f"classes={other} here but classes={classes} in the {first.section.name} layer "
+                               f"{first.index} (line {first.line}); use the same number in every head",
+                               key_span(layer.section, "classes"), layer.index)
+
+
+RULES = (HeadFilters, MaskIndexOutOfRange, AnchorsCount, ClassesMismatch)

@@ -1,0 +1,246 @@
+"""Darknet ``.weights`` files: read, write, expected size (src/parser.c load/save_weights_upto).
+
+A file is a header -- int32 major, minor, revision, then ``seen`` as uint64 when
+``major*10 + minor >= 2`` (uint32 before) -- followed by float32 tensors, layer after layer:
+convolutional (biases, [scales, rolling_mean, rolling_variance], weights), connected (biases,
+weights, [scales, rolling_mean, rolling_variance]), batchnorm, shortcut with weights, implicit,
+local, and the sub-layers of crnn/rnn/gru/lstm/conv_lstm. A layer with ``dontload=1`` is not in
+the file; ``dontloadscales=1`` leaves out a convolutional/connected layer's batch-norm tensors
+(reading and writing alike, so a round trip is byte-identical). A convolutional layer with
+``share_index`` uses another layer's tensors and has none of its own. When major or minor is
+above 1000 the connected weights are stored transposed, ``(inputs, outputs)``.
+
+Tensors come back as float32 arrays named as in Darknet's layer struct (``weights``,
+``biases``, ...; sub-layers prefixed: ``input.weights``, ``uf.biases``).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .diagnostics import ERROR, CfgError, Diagnostic
+from .executor.table import op_for
+from .fileio import write_atomic
+from .layers.base import atoi
+from .model import Layer, Network
+
+BN_TENSORS = ("scales", "rolling_mean", "rolling_variance")
+
+
+@dataclass(frozen=True)
+class WeightsHeader:
+    major: int = 0
+    minor: int = 2
+    revision: int = 5
+    seen: int = 0
+
+    @property
+    def seen_bytes(self) -> int:
+        return 8 if self.major * 10 + self.minor >= 2 else 4
+
+    @property
+    def size(self) -> int:
+        return 12 + self.seen_bytes
+
+    @property
+    def transpose(self) -> bool:
+        """Connected weights are stored (inputs, outputs) in this file."""
+        return self.major > 1000 or self.minor > 1000
+
+    def pack(self) -> bytes:
+        seen = struct.pack("<Q" if self.seen_bytes == 8 else "<I", self.seen)
+        return struct.pack("<iii", self.major, self.minor, self.revision) + seen
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    transposable: bool = False  # a connected layer's weights: stored transposed in some files
+
+    @property
+    def count(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def _connected(prefix: str, inputs: int, outputs: int, bn: bool) -> list[Tensor]:
+    out = [Tensor(prefix + "biases", (outputs,)), Tensor(prefix + "weights", (outputs, inputs), True)]
+    return out + ([Tensor(prefix + k, (outputs,)) for k in BN_TENSORS] if bn else [])
+
+
+def _conv(prefix: str, c: int, n: int, size: int, groups: int, bn: bool) -> list[Tensor]:
+    out = [Tensor(prefix + "biases", (n,))]
+    out += [Tensor(prefix + k, (n,)) for k in BN_TENSORS] if bn else []
+    return out + [Tensor(prefix + "weights", (n, c // max(groups, 1), size, size))]
+
+
+def _recurrent(kind: str, p: dict, shape) -> list[Tensor]:
+    bn, n = bool(p.get("batch_normalize")), p["n"]
+    if kind == "rnn":
+        return (_connected("input.", p["inputs"], p["hidden"], bn) + _connected("self.", p["hidden"], p["hidden"], bn)
+                + _connected("output.", p["hidden"], n, bn))
+    if kind == "gru":
+        return [t for g in ("input_z", "input_r", "input_h") for t in _connected(g + ".", p["inputs"], n, bn)] + \
+               [t for g in ("state_z", "state_r", "state_h") for t in _connected(g + ".", n, n, bn)]
+    if kind == "lstm":
+        return [t for g in ("wf", "wi", "wg", "wo") for t in _connected(g + ".", n, n, bn)] + \
+               [t for g in ("uf", "ui", "ug", "uo") for t in _connected(g + ".", p["inputs"], n, bn)]
+    c, size, groups = shape.input[2], p["size"], p.get("groups", 1)
+    if kind == "crnn":
+        hidden = p["hidden"]
+        return (_conv("input.", c, hidden, size, groups, bn) + _conv("self.", hidden, hidden, size, groups, bn)
+                + _conv("output.", hidden, n, size, groups, bn))
+    if kind == "conv_lstm":
+        out = []
+        if p.get("peephole"):
+            out += [t for g in ("vf", "vi", "vo") for t in _conv(g + ".", n, n, size, groups, bn)]
+        out += _conv("wf.", 2 * n if p.get("bottleneck") else n, n, size, groups, bn)
+        if not p.get("bottleneck"):
+            out += [t for g in ("wi", "wg", "wo") for t in _conv(g + ".", n, n, size, groups, bn)]
+        return out + [t for g in ("uf", "ui", "ug", "uo") for t in _conv(g + ".", c, n, size, groups, bn)]
+    if kind == "local":
+        ow, oh, _ = shape.output
+        return [Tensor("biases", (shape.outputs,)), Tensor("weights", (ow * oh, n, c, size, size))]
+    return []
+
+
+def layer_tensors(layer: Layer, shape) -> list[Tensor]:
+    """The tensors ``layer`` has in a .weights file, in file order."""
+    if atoi(layer.section.get("dontload", "0")):
+        return []
+    p = shape.params
+    op = op_for(layer.type)
+    if layer.type in ("rnn", "gru", "lstm", "crnn", "conv_lstm", "local"):
+        tensors = _recurrent(layer.type, p, shape)
+    elif op is not None:
+        tensors = [Tensor(name, tuple(dims), layer.type == "connected" and name == "weights")
+                   for name, dims in op.param_shapes(p, shape)]
+    else:
+        tensors = []
+    if layer.type in ("convolutional", "connected") and atoi(layer.section.get("dontloadscales", "0")):
+        tensors = [t for t in tensors if t.name not in BN_TENSORS]
+    return tensors
+
+
+def _layer_shapes(network: Network, shapes) -> list:
+    layers = getattr(shapes, "layers", shapes)
+    for layer in network.layers:
+        if layer.spec is None or layers[layer.index] is None:
+            raise CfgError([Diagnostic("X101", "no-layer-shape", ERROR,
+                                       f"layer {layer.index} ({layer.section.name}) has no valid shape: "
+                                       "fix the cfg before reading or writing weights",
+                                       layer.section.header.span(), network.path, layer.index)])
+    return layers
+
+
+def layout(network: Network, shapes) -> list[tuple[int, list[Tensor]]]:
+    """(layer index, tensors) for every layer that has tensors in the file, in file order."""
+    layers = _layer_shapes(network, shapes)
+    out = []
+    for layer in network.layers:
+        tensors = layer_tensors(layer, layers[layer.index])
+        if tensors:
+            out.append((layer.index, tensors))
+    return out
+
+
+def expected_size(network: Network, shapes, header: WeightsHeader | None = None) -> int:
+    """Bytes of a complete .weights file for this network (header of ``header``'s version)."""
+    header = header or WeightsHeader()
+    return header.size + 4 * sum(t.count for _, ts in layout(network, shapes) for t in ts)
+
+
+def read_header(data: bytes) -> WeightsHeader | None:
+    """The header at the start of ``data``; None when ``data`` is too short to hold one."""
+    if len(data) < 12:
+        return None
+    probe = WeightsHeader(*struct.unpack_from("<iii", data))
+    if len(data) < probe.size:
+        return None
+    (seen,) = struct.unpack_from("<Q" if probe.seen_bytes == 8 else "<I", data, 12)
+    return WeightsHeader(probe.major, probe.minor, probe.revision, seen)
+
+
+def _error(code: str, name: str, message: str, network: Network, layer: Layer | None, notes=()) -> CfgError:
+    span = layer.section.header.span() if layer is not None else (
+        network.net.header.span() if network.net is not None else None)
+    return CfgError([Diagnostic(code, name, ERROR, message, span, network.path,
+                                layer.index if layer is not None else None, tuple(notes))])
+
+
+def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool = False
+                 ) -> tuple[WeightsHeader, dict[int, dict[str, np.ndarray]]]:
+    """Read ``path`` for ``network``: (header, {layer index: {tensor name: float32 array}}).
+
+    A file shorter or longer than the cfg needs is a CfgError saying how many bytes were
+    expected and which layer is the first one not covered. With ``allow_partial`` a shorter
+    file is fine if it ends between two layers (like Darknet's ``yolov4.conv.137``): only the
+    layers it covers are in the result.
+    """
+    data = Path(path).read_bytes()
+    plan = layout(network, shapes)
+    header = read_header(data)
+    if header is None:
+        raise _error("X102", "weights-size", f"{path}: {len(data)} bytes is shorter than a .weights header",
+                     network, None)
+    need = header.size + 4 * sum(t.count for _, ts in plan for t in ts)
+    result: dict[int, dict[str, np.ndarray]] = {}
+    offset = header.size
+    for index, tensors in plan:
+        size = 4 * sum(t.count for t in tensors)
+        if offset + size > len(data):
+            layer = network.layers[index]
+            at_boundary = offset == len(data)
+            if allow_partial and at_boundary:
+                break
+            where = "ends before" if at_boundary else "ends inside"
+            raise _error("X102", "weights-size",
+                         f"{path} is too short: {len(data)} bytes, the cfg needs {need}; it {where} layer {index} "
+                         f"({layer.type}, {size} bytes from offset {offset}), the first layer not covered",
+                         network, layer,
+                         ["a truncated download, or weights for a different cfg (compare filters= and classes=)"]
+                         + (["Darknet's partial files (e.g. *.conv.137) end between layers: read them as a prefix"]
+                            if at_boundary else []))
+        tensors_out = {}
+        for t in tensors:
+            arr = np.frombuffer(data, "<f4", t.count, offset)
+            if t.transposable and header.transpose:
+                arr = arr.reshape(t.shape[::-1]).T
+            tensors_out[t.name] = np.ascontiguousarray(arr.reshape(t.shape), dtype=np.float32)
+            offset += 4 * t.count
+        result[index] = tensors_out
+    if len(data) > need:
+        raise _error("X102", "weights-size",
+                     f"{path} is too long: {len(data)} bytes, the cfg needs {need} ({len(data) - need} bytes left "
+                     "over after the last layer)", network, None,
+                     ["weights for a different (larger) cfg, or a cfg missing layers"])
+    return header, result
+
+
+def write_weights(path: str | Path, header: WeightsHeader, tensors: dict[int, dict[str, np.ndarray]],
+                  network: Network, shapes, upto: int | None = None) -> int:
+    """Write a .weights file atomically: ``header`` then the tensors of every layer (of the
+    layers before ``upto`` when given, like Darknet's cutoff). Returns the bytes written."""
+    parts = [header.pack()]
+    for index, plan in layout(network, shapes):
+        if upto is not None and index >= upto:
+            break
+        have = tensors.get(index, {})
+        for t in plan:
+            if t.name not in have:
+                raise KeyError(f"layer {index}: tensor {t.name!r} missing")
+            arr = np.asarray(have[t.name], dtype="<f4")
+            if arr.shape != t.shape:
+                raise ValueError(f"layer {index}: tensor {t.name!r} has shape {arr.shape}, expected {t.shape}")
+            if t.transposable and header.transpose:
+                arr = arr.T
+            parts.append(np.ascontiguousarray(arr).tobytes())
+    data = b"".join(parts)
+    write_atomic(path, data)
+    return len(data)
+
+
