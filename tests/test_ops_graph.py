@@ -344,6 +344,7 @@ REORG_CASES = {
     "s2_ragged": (2, 0, (2, 1, 5, 4)),
     "s3": (3, 0, (1, 2, 3, 6)),
     "s2_reverse": (2, 1, (2, 16, 2, 1)),
+    "s2_reverse_not_a_permutation": (2, 1, (1, 24, 2, 2)),
 }
 
 

@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import CONFORMANCE, corpus_params, expected
+from conftest import CONFORMANCE, EXAMPLES, corpus_params, expected
 
 from cfgtool.layers import SPECS, TABLE
 from cfgtool.layers.base import LayerSpec, Reader
@@ -57,6 +57,18 @@ def test_corpus_matches_darknet(cfg):
         assert errors(shapes) and errors(shapes)[0].layer == failing
         assert all(s is not None for s in shapes.layers[:failing])
         return
+    assert_matches_darknet(network, shapes, exp)
+
+
+@pytest.mark.parametrize("name", ["yolov4", "yolov4-tiny"])
+def test_examples_match_darknet(name, conformance_dir):
+    """The project's own example cfgs build the same network as Darknet's files."""
+    network = build(parse_file(EXAMPLES / f"{name}.cfg"))
+    exp = expected(conformance_dir / "darknet" / "cfg" / f"{name}.cfg")
+    assert_matches_darknet(network, infer_shapes(network), exp)
+
+
+def assert_matches_darknet(network, shapes, exp):
     assert errors(shapes) == []
     assert len(exp["layers"]) > 0
     assert len(network.layers) == len(exp["layers"])

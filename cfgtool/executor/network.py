@@ -283,13 +283,19 @@ class Executor:
             raise layer_error(self.network, step.layer, "X005", "layer-failed",
                               f"[{step.layer.type}] failed: {type(exc).__name__}: {exc}")
 
-    def forward(self, x: np.ndarray, train: bool = False, keep=()) -> dict[int, np.ndarray]:
+    def forward(self, x: np.ndarray, train: bool = False, keep=(), seed: int | None = None,
+                progress=None) -> dict[int, np.ndarray]:
         """Run every layer on ``x`` (batch, c, h, w). Returns {layer index: output}: in inference
-        the output layers and ``keep`` (every layer with ``keep=all``); in training every layer
-        (and caches are kept for :meth:`backward`)."""
+        the output layers and ``keep`` (every layer with ``keep="all"``); in training every layer
+        (and caches are kept for :meth:`backward`). ``seed`` fixes the random draws of the
+        layers (dropout) for this run: two runs with one seed compute the same function.
+        ``progress(index)`` is called after each layer."""
         x = self._check_input(x)
         if train:
             self.check_memory(train=True)
+        if seed is not None:
+            for step in self.steps:
+                step.params["rng"] = np.random.default_rng([seed, step.layer.index])
         keep_all = keep == "all"
         readers = self._readers(() if keep_all else keep)
         outs: dict[int, np.ndarray] = {NETWORK_INPUT: x}
@@ -307,6 +313,8 @@ class Executor:
                                   f"[{step.layer.type}] produced {out.shape}, Darknet's layer has "
                                   f"{step.shape.outputs} values per image")
             outs[i] = out
+            if progress is not None:
+                progress(i)
             if train:
                 caches[i] = cache
             elif not keep_all:
@@ -322,9 +330,11 @@ class Executor:
             outs = {i: o for i, o in outs.items() if i in wanted}
         return outs
 
-    def backward(self, douts: dict[int, np.ndarray]) -> tuple[np.ndarray | None, dict[int, dict[str, np.ndarray]]]:
+    def backward(self, douts: dict[int, np.ndarray], inspect=None
+                 ) -> tuple[np.ndarray | None, dict[int, dict[str, np.ndarray]]]:
         """Cotangents at some layers' outputs -> (gradient w.r.t. the input, {layer: {tensor: grad}}).
-        Needs a ``forward(..., train=True)`` before."""
+        Needs a ``forward(..., train=True)`` before. ``inspect(index, grad)`` sees the summed
+        gradient w.r.t. each layer's output before that layer propagates it."""
         if self._caches is None:
             raise RuntimeError("backward needs forward(x, train=True) first")
         deltas = {i: np.asarray(d, dtype=self.dtype).reshape(self._outputs[i].shape) for i, d in douts.items()}
@@ -334,6 +344,8 @@ class Executor:
             d = deltas.pop(i, None)
             if d is None:
                 continue
+            if inspect is not None:
+                inspect(i, d)
             w = self.weights.get(step.owner, {})
             t0 = time.perf_counter()
             dxs, dws = self._run_op(step, step.op.backward, step.params, w, d, self._caches[i])

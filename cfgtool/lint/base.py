@@ -25,7 +25,8 @@ class Rule:
 
     @classmethod
     def summary(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0]
+        """The docstring's first paragraph on one line."""
+        return " ".join(cls.help().split("\n\n")[0].split())
 
     @classmethod
     def help(cls) -> str:

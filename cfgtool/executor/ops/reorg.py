@@ -4,7 +4,12 @@ Both reorg layers move values with Darknet's ``reorg_cpu(x, w, h, c, batch, stri
 out)`` index map (blas.c); :func:`reorg_map` reproduces that map on the whole flat buffer
 (batch included, so non-divisible sizes read exactly the values Darknet reads). [reorg3d] calls
 it with the layer's OUTPUT dims and ``forward = reverse``: with ``reverse=0`` that is the plain
-space-to-depth ``out[b, (dy*s+dx)*C + c, y, x] = in[b, c, y*s+dy, x*s+dx]``.
+space-to-depth ``out[b, (dy*s+dx)*C + c, y, x] = in[b, c, y*s+dy, x*s+dx]``. With
+``reverse=1`` the map is taken for ``c/stride^2`` output channels and itself divides those by
+``stride^2``: Darknet divides by zero below ``stride^4`` input channels (``ValueError`` here),
+and when ``stride^4`` does not divide them the map is no permutation: some outputs are never
+written (0 here) and some twice (the later write wins, as in the C loop). A map reaching outside
+the buffers raises ``ValueError``.
 """
 
 from __future__ import annotations

@@ -31,13 +31,11 @@ _NORMS = {"none": 0, "relu": 1, "avg_relu": 1, "softmax": 2}
 
 
 def _weights_type(p) -> int:
-    t = p.get("weights_type", "none")
-    return _TYPES[t] if isinstance(t, str) else int(t)
+    return _TYPES[p.get("weights_type", "none")]
 
 
 def _normalization(p) -> int:
-    t = p.get("weights_normalization", "none")
-    return _NORMS.get(t, 0) if isinstance(t, str) else int(t)
+    return _NORMS.get(p.get("weights_normalization", "none"), 0)
 
 
 def param_shapes(p, shape):
