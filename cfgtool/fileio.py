@@ -14,6 +14,10 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     """
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.exists() and not path.is_file():  # /dev/null, a FIFO ...: write through, never replace it
+        with open(path, "wb") as fh:
+            fh.write(raw)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as fh:

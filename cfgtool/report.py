@@ -37,7 +37,11 @@ def to_json(diags: Sequence[Diagnostic]) -> str:
 
 
 def _uri(path: str | None) -> str:
-    return PurePath(path).as_posix() if path else "<string>"
+    """A relative path as given (what code-scanning tools expect), an absolute one as file://."""
+    if not path:
+        return "<string>"
+    p = PurePath(path)
+    return p.as_uri() if p.is_absolute() else p.as_posix()
 
 
 def sarif(diags: Sequence[Diagnostic], rules=None) -> str:

@@ -14,6 +14,7 @@ layer. References inside a block stay as its template wrote them.
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class Template:
     def render(self, channels: int, reduction: int = 16) -> list[Section]:
         """The template's sections with the placeholders filled in, each followed by one blank line."""
         doc = parse(self.text, self.path)
-        problems = [d for d in doc.diagnostics if d.severity == ERROR and d.code != "P002"]
+        problems = [d for d in doc.diagnostics if d.severity == ERROR and d.code not in ("P002", "P008")]
         if problems:
             raise BlockError(f"block template {self.path or self.name} has errors", problems)
         if not doc.sections:
@@ -124,6 +125,7 @@ class Change:
     new: int
     target: int  # the original layer it reads
     redirected: bool  # it now reads the block inserted after ``target``
+    layer_after: int  # the layer's index in the output
 
 
 @dataclass
@@ -131,6 +133,7 @@ class Report:
     insertions: list[Insertion] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)  # errors the output has and the input had not
+    input_errors: list[Diagnostic] = field(default_factory=list)  # errors the input had (the output keeps them)
 
 
 @dataclass(frozen=True)
@@ -179,17 +182,29 @@ def _insert_after(doc: Document, point: int, block: list[Section]) -> tuple[int,
     last_option = max((i for i, ln in enumerate(body) if ln.kind in ("option", "bare")), default=-1)
     blank = next((i for i in range(last_option + 1, len(body)) if body[i].kind == "blank"), None)
     block = copy.deepcopy(block)
-    if blank is None:  # the layer is not followed by a blank line: add one before the block
-        end = body[-1] if body else host.header
+    if blank is None:  # no blank line after the layer's options: add one before the block
+        cut = last_option + 1
+        end = body[cut - 1] if cut else host.header
         end.ending = end.ending or nl
-        host.body, moved, before = [*body, Line("", nl, "blank")], [], 1
-        if position == len(doc.sections) - 1:
+        host.body, moved, before = [*body[:cut], Line("", nl, "blank")], body[cut:], 1
+        if position == len(doc.sections) - 1 and not moved:
             block[-1].body.pop()  # the file ended without a blank line: so does the output
     else:
         host.body, moved, before = body[: blank + 1], body[blank + 1:], 0
     doc.insert_sections(position + 1, block)
     doc.sections[position + len(block)].body.extend(moved)
     return before, before + sum(len(s.lines()) for s in block)
+
+
+def _read_keys(layer) -> set[str]:
+    """The index-valued keys that name layers this layer reads (its spec's ``inputs()`` change
+    without them), as opposed to share_index= and the like."""
+    out = set()
+    for key in {ref.key for ref in layer.refs}:
+        without = Section(layer.section.header, [ln for ln in layer.section.body if ln.key != key])
+        if sorted(layer.spec.inputs(without, layer.index)) != sorted(layer.inputs):
+            out.add(key)
+    return out
 
 
 def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = False, reduction: int = 16
@@ -217,18 +232,19 @@ def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = Fals
     report = Report()
     for layer in network.layers:
         edits: dict[str, dict[int, int]] = {}
-        reads = set(layer.inputs)
+        reads = _read_keys(layer)
         for ref in layer.refs:
             if not 0 <= ref.target < n:
                 continue
             # a data read of a point sees the block (share_index= and the like never do)
-            follows = ref.target in mapping.sizes and ref.target in reads \
+            follows = ref.target in mapping.sizes and ref.key in reads \
                 and (not keep_refs or layer.index == ref.target + 1)
             target = mapping.output_of(ref.target) if follows else mapping.new(ref.target)
             value = target - mapping.new(layer.index) if ref.raw < 0 else target
             if value != ref.raw:
                 edits.setdefault(ref.key, {})[ref.position] = value
-                report.changes.append(Change(layer.index, ref.key, ref.position, ref.raw, value, ref.target, follows))
+                report.changes.append(Change(layer.index, ref.key, ref.position, ref.raw, value, ref.target, follows,
+                                             mapping.new(layer.index)))
         for key, values in edits.items():
             _set_fields(new.sections[layer.index + 1], key, values)
     added = {p: _insert_after(new, p, rendered[p]) for p in reversed(points)}
@@ -239,7 +255,8 @@ def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = Fals
         before, count = added[p]
         start = new.sections[first + 1].header.lineno - before
         report.insertions.append(Insertion(p, mapping.new(p), first, last, channels[p], (start, start + count - 1)))
-    report.errors = new_errors(doc, new, mapping)
+    report.input_errors = errors(doc)
+    report.errors = new_errors(report.input_errors, new, mapping)
     return new, report
 
 
@@ -249,9 +266,10 @@ def errors(doc: Document) -> list[Diagnostic]:
     return [d for d in check(doc) if d.severity == ERROR]
 
 
-def new_errors(before: Document, after: Document, mapping: Mapping) -> list[Diagnostic]:
-    """The errors of ``after`` that ``before`` had not (matched by code and mapped layer)."""
-    old = Counter((d.code, None if d.layer is None else mapping.new(d.layer)) for d in errors(before))
+def new_errors(before: list[Diagnostic], after: Document, mapping: Mapping) -> list[Diagnostic]:
+    """The errors of ``after`` not among the input's errors ``before`` (matched by code and
+    layer, mapped to the output's numbering)."""
+    old = Counter((d.code, None if d.layer is None else mapping.new(d.layer)) for d in before)
     out = []
     for d in errors(after):
         key = (d.code, d.layer)
@@ -260,3 +278,29 @@ def new_errors(before: Document, after: Document, mapping: Mapping) -> list[Diag
         else:
             out.append(d)
     return out
+
+
+def unified_diff(before: str, after: str, before_name: str, after_name: str, context: int = 3) -> str:
+    """A unified diff of two texts, lines matched without difflib's popular-line heuristic
+    (cfg files repeat lines like ``activation=mish`` so often that it would misalign them)."""
+    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    out = []
+    for group in difflib.SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(context):
+        if not out:
+            out += [f"--- {before_name}\n", f"+++ {after_name}\n"]
+        (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]
+        out.append(f"@@ -{_range(i1, i2)} +{_range(j1, j2)} @@\n")
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                out += [" " + ln for ln in a[a1:a2]]
+                continue
+            out += ["-" + ln for ln in a[a1:a2]]
+            out += ["+" + ln for ln in b[b1:b2]]
+    return "".join(ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n" for ln in out)
+
+
+def _range(start: int, stop: int) -> str:
+    """A unified diff hunk range: 1-based start and length (start is the line before when empty)."""
+    length = stop - start
+    first = start + 1 if length else start
+    return f"{first}" if length == 1 else f"{first},{length}"

@@ -10,22 +10,25 @@ of items:
   (see :func:`find_backbone`).
 
 The backbone is found like this. The *head* starts at the first layer that is an output or
-loss layer ([yolo], [region], [softmax] ...), has no image output (1x1, no shape), makes the
-feature map larger ([upsample]), reads a layer of another width/height than the one before
-it (a feature-pyramid tap) or is an SPP pooling branch (a stride-1 [maxpool] whose input is
-read again further on). Before the head, each layer with a smaller output than the one before
-it starts a *stage*; a *merge* is a layer with two or more inputs ([shortcut], a [route] of
-several layers ...). The backbone ends where its last stage ends: that stage's last merge,
-plus the layers the stage before it has between its last merge and its end (YOLOv4's CSP
-stages end with one 1x1 convolution after the concatenating [route]). A last stage without
-a merge is left to the head (the backbone ends before it); a network without any merge ends
-at the last layer of its last stage with the most channels.
+loss layer ([yolo], [region], [softmax] ...), has no known shape, starts the part of the
+network without image outputs (1x1 from there on: a classifier's global pooling, not an SE
+block's), makes its single input larger ([upsample], [deconvolutional]) or is an SPP
+pooling branch (a stride-1 [maxpool] whose input is read again further on). Before the
+head, each layer with a smaller output than the one before it starts a *stage*; a *merge*
+is a layer with two or more inputs ([shortcut], a [route] of several layers ...). The
+backbone ends where its last stage ends: that stage's last merge, plus as many layers as the
+stage before it has between its last merge and its end (YOLOv4's CSP stages end with one
+1x1 convolution after the concatenating [route]), but never at a linear 1x1 convolution
+right before the head (the prediction layer). A last stage without a merge is left to the
+head (the backbone ends with the stage before it); a network without any merge ends at the
+last layer of its last stage with the most channels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .layers import TABLE
 from .layers.base import LayerShape
 from .model import Network
 from .shapes import Shapes
@@ -131,7 +134,8 @@ def _head_start(network: Network, shapes: Shapes) -> tuple[int, str]:
         if not _is_image(shape) and not image_after[j]:
             return j, f"layer {j} ({name}) starts the part without image outputs ({_dims(shape.output)})"
         if _inputs(layer) == [j - 1] and _type(layer) != "route" and 0 < prev[0] * prev[1] < w * h:
-            return j, f"layer {j} ({name}) is the first to make the feature map larger ({_dims(prev[:2])} -> {_dims((w, h))})"
+            return j, (f"layer {j} ({name}) is the first to make the feature map larger "
+                       f"({_dims(prev[:2])} -> {_dims((w, h))})")
         if _type(layer) == "maxpool" and shape.output[:2] == shape.input[:2] and j > 0 \
                 and any(r > j for r in readers.get(j - 1, [])):
             return j, (f"layer {j} ({name}) is the first SPP pooling branch (a stride-1 maxpool whose input, "
@@ -171,7 +175,6 @@ def find_backbone(network: Network, shapes: Shapes) -> Backbone:
     if head < len(layers) and _type(layers[head - 1]) == "convolutional" and pred.get("activation") == "linear" \
             and pred.get("size", "1") == "1" and limit > 0:
         limit -= 1  # a linear 1x1 convolution straight before the head makes the predictions
-        where += f" (and layer {limit + 1}, a linear 1x1 convolution, makes its predictions)"
     m = last_merge(last)
     if m is not None:
         offset, template = 0, "no earlier stage has a merge"
@@ -183,19 +186,21 @@ def find_backbone(network: Network, shapes: Shapes) -> Backbone:
                             f"merge (layer {pm})")
                 break
         end = min(m + offset, limit)
+        if end < m + offset:
+            template += f" (but layer {limit + 1} is the head's linear 1x1 prediction convolution)"
         reason = (f"{where}; the last stage starts at layer {last[0]} and its last merge is layer {m} "
                   f"({layers[m].section.name}); {template}, so the backbone ends at layer {end}")
     elif merges:
         prior = [s for s in spans[:-1] if last_merge(s) is not None][-1]
         end = prior[1]
-        reason = (f"{where}; the last stage ({last[0]}..{last[1]}) has no merge (no residual or CSP block), "
-                  f"so the backbone ends with the last stage that has one, at layer {end}")
+        reason = (f"{where}; the last stage ({last[0]}..{last[1]}) has no merge (no residual or CSP block) "
+                  f"and is left to the head, so the backbone ends at layer {end}, the end of the stage before it")
     else:
         candidates = range(last[0], max(last[0], min(last[1], limit)) + 1)
         widest = max(_fed(out[j])[2] for j in candidates)
         end = max(j for j in candidates if _fed(out[j])[2] == widest)
-        reason = (f"{where}; the network has no merge layers, so the backbone ends at the last layer of the last "
-                  f"stage ({last[0]}..{last[1]}) with the most channels ({widest}): layer {end}")
+        reason = (f"{where}; the network has no merge layers: the backbone ends at layer {end}, the last layer "
+                  f"of the last stage ({last[0]}..{last[1]}) with the most channels ({widest})")
     return Backbone(end, head, stages, reason)
 
 
@@ -243,9 +248,11 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
     for item in items:
         if item in PRESETS:
             bb = get_backbone()
+            why = f"backbone-end = layer {bb.end}: {bb.reason}"
+            if why not in notes:
+                notes.append(why)
             if item == "backbone-end":
                 points.add(bb.end)
-                notes.append(f"backbone-end = layer {bb.end}: {bb.reason}")
             elif item == "stages":
                 ends = [s - 1 for s in bb.stages if 0 < s <= bb.end] + [bb.end]
                 points.update(ends)
@@ -271,9 +278,11 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
                 points.add(j)
         elif item.replace("_", "").isalpha():
             chosen = [layer.index for layer in network.layers if _type_matches(layer, item)]
+            if not chosen and _known_type(item):
+                raise SelectionError(f"--at {item}: the network has no [{item}] layer")
             if not chosen:
-                raise SelectionError(f"--at {item}: unknown preset and no [{item}] layer in the network "
-                                     f"(presets: {', '.join(PRESETS)})", usage=not _known_type(item))
+                raise SelectionError(f"--at {item}: unknown preset or layer type (presets: {', '.join(PRESETS)})",
+                                     usage=True)
             points.update(chosen)
         else:
             raise SelectionError(f"--at {item}: not an index, range, TYPE@RANGE or preset "
@@ -285,6 +294,4 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
 
 
 def _known_type(name: str) -> bool:
-    from .layers import TABLE
-
     return f"[{name.strip('[]').lower()}]" in TABLE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 
@@ -11,9 +10,10 @@ from conftest import CONFORMANCE, EXAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cfgtool.layers import spec_for
 from cfgtool.lint import check
 from cfgtool.model import build
-from cfgtool.rewrite import BUILTIN, BlockError, Template, insert_blocks
+from cfgtool.rewrite import BUILTIN, BlockError, Template, insert_blocks, unified_diff
 from cfgtool.selection import SelectionError, find_backbone, point_problem, select
 from cfgtool.shapes import infer_shapes
 from cfgtool.syntax import parse, parse_file
@@ -148,10 +148,21 @@ def test_keep_refs_redirects_only_the_next_layer():
     doc = parse(SMALL)
     new, _ = insert_blocks(doc, [1], Template.builtin("se_plain"), keep_refs=True)
     assert layer_section(new, 8).get("layers") == "1,-2"  # the route keeps reading layer 1
-    new, _ = insert_blocks(doc, [3], Template.builtin("sam"), keep_refs=True)  # the route right after reads -2
-    assert layer_section(new, 6).get("layers") == "1,-4"
-    _, shapes = shapes_of(new)
-    assert shapes.layers[6].params["input_layers"] == [1, 2]
+    new, _ = insert_blocks(doc, [2], Template.builtin("sam"), keep_refs=True)
+    assert layer_section(new, 6).get("layers") == "1,-4"  # reads layer 2 itself
+    new, _ = insert_blocks(doc, [2], Template.builtin("sam"))
+    assert layer_section(new, 6).get("layers") == "1,-2"  # reads the block after layer 2
+
+
+def test_keep_refs_still_redirects_explicit_reads_of_the_next_layer():
+    text = SMALL.split("[convolutional]")[0] + "[convolutional]\nfilters=4\nsize=1\nactivation=leaky\n\n" * 2 \
+        + "[route]\nlayers=-1,-2\n\n[route]\nlayers=1\n"
+    doc = parse(text)
+    new, _ = insert_blocks(doc, [1], Template.builtin("sam"), keep_refs=True)
+    assert layer_section(new, 4).get("layers") == "-1,-4"  # the next layer reads the block
+    assert layer_section(new, 5).get("layers") == "1"
+    new, _ = insert_blocks(doc, [1], Template.builtin("sam"))
+    assert layer_section(new, 5).get("layers") == "3"
 
 
 def test_several_points_at_once():
@@ -172,7 +183,7 @@ def test_output_is_the_input_plus_inserted_lines():
     lines = new.dumps().splitlines(keepends=True)
     start, end = report.insertions[0].lines
     kept = lines[: start - 1] + lines[end:]
-    assert "".join(kept) == SMALL.replace("from=-3", "from=-5")
+    assert "".join(kept) == SMALL.replace("from=-3", "from=-5").replace("layers=3", "layers=5")
     # the comment above [shortcut] stays above it, after the block
     header = next(i for i, ln in enumerate(lines) if ln.startswith("[shortcut]"))
     assert lines[header - 1] == "# shortcut back to layer 0\n"
@@ -204,7 +215,19 @@ def test_section_without_blank_line_gets_one_before_the_block():
     start, end = report.insertions[0].lines
     lines = new.dumps().splitlines()
     assert lines[start - 1] == "" and lines[start] == "[convolutional]"
-    assert lines[: start - 1] + lines[end:] == text.replace("layers=3", "layers=5").splitlines()
+    expected = text.replace("layers=3", "layers=5").replace("layers = 1, -2", "layers = 1, -4")
+    assert lines[: start - 1] + lines[end:] == expected.splitlines()
+
+
+def test_comments_right_above_the_next_section_stay_there():
+    text = SMALL.replace("activation=linear\n\n[route]", "activation=linear\n# the route\n[route]")
+    new, report = insert_blocks(parse(text), [3], Template.builtin("sam"))
+    lines = new.dumps().splitlines()
+    start, end = report.insertions[0].lines
+    assert lines[start - 2 : start + 1] == ["activation=linear", "", "[convolutional]"]
+    assert lines[end - 2 : end + 2] == ["from=-2", "", "# the route", "[route]"]
+    expected = text.replace("layers=3", "layers=5").replace("layers = 1, -2", "layers = 1, -4")
+    assert lines[: start - 1] + lines[end:] == expected.splitlines()
 
 
 def test_only_the_occurrence_darknet_reads_is_renumbered():
@@ -331,6 +354,8 @@ def test_explicit_ranges_and_type_filters():
     assert chosen and all(network.layers[j].type == "shortcut" for j in chosen)
     assert len(chosen) == sum(1 for layer in network.layers[:41] if layer.type == "shortcut")
     assert select(network, shapes, "backbone-end,23").points == [23, 104]
+    assert select(network, shapes, "shortcut").points == [layer.index for layer in network.layers
+                                                         if layer.type == "shortcut"]
 
 
 @pytest.mark.parametrize("spec", ["", "1,,2", "12-", "5-3", "@0-4", "conv@x", "backbone", "1.5", "-3"])
@@ -346,6 +371,7 @@ def test_malformed_specs_are_usage_errors(spec):
     ("yolov4-tiny.cfg", "30", "output layer"),
     ("yolov4-tiny.cfg", "residuals", "no [shortcut]"),
     ("yolov4-tiny.cfg", "sam@0-30", "no [sam] layer"),
+    ("yolov4-tiny.cfg", "scale_channels", "no [scale_channels] layer"),
 ])
 def test_selections_that_do_not_fit_are_errors(name, spec, message):
     network, shapes = example(name)
@@ -373,8 +399,7 @@ def test_golden_diffs(cfg, block, at):
     new, report = insert_blocks(doc, select(network, shapes, at).points, template)
     assert report.errors == []
     stem = Path(cfg).stem
-    diff = "".join(difflib.unified_diff(doc.dumps().splitlines(keepends=True), new.dumps().splitlines(keepends=True),
-                                        f"a/{cfg}", f"b/{stem}-{block}.cfg"))
+    diff = unified_diff(doc.dumps(), new.dumps(), f"a/{cfg}", f"b/{stem}-{block}.cfg")
     golden = GOLDEN / f"{stem}-{block}.diff"
     if UPDATE:
         golden.write_text(diff, encoding="utf-8", newline="")
@@ -398,12 +423,9 @@ def loaded(name):
     return _CACHE[name]
 
 
-def index_keys(layer):
-    return {opt.key for opt in layer.spec.options if opt.index} if layer.spec else set()
-
-
-@pytest.mark.skipif(not (CONFORMANCE / "darknet" / "cfg").is_dir(), reason=f"conformance corpus not found at {CONFORMANCE}")
-@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.skipif(not (CONFORMANCE / "darknet" / "cfg").is_dir(),
+                    reason=f"conformance corpus not found at {CONFORMANCE}")
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), name=st.sampled_from(PROPERTY_CFGS), block=st.sampled_from(sorted(BUILTIN)),
        keep_refs=st.booleans())
 def test_insertion_keeps_the_reference_graph(data, name, block, keep_refs):
@@ -447,9 +469,11 @@ def test_insertion_keeps_the_reference_graph(data, name, block, keep_refs):
     kept = [ln for i, ln in enumerate(lines) if i not in inserted]
     original = doc.dumps().splitlines(keepends=True)
     assert len(kept) == len(original)
-    new_doc_lines = [ln for i, ln in enumerate(new.lines()) if i not in inserted]
-    for before, after, line in zip(original, kept, new_doc_lines):
+    owner = {id(ln): s for s in new.sections for ln in s.lines()}
+    new_lines = [ln for i, ln in enumerate(new.lines()) if i not in inserted]
+    for before, after, line in zip(original, kept, new_lines):
         if before != after:
             assert line.kind == "option"
             assert before[: line.value_col] == after[: line.value_col]
-            assert line.key in index_keys(out.layers[0]) or any(line.key in index_keys(lay) for lay in out.layers)
+            spec = spec_for(owner[id(line)].name)
+            assert line.key in {opt.key for opt in spec.options if opt.index}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from rich.text import Text
 
 from ..fileio import write_atomic
 from ..model import build
-from ..rewrite import BlockError, Template, insert_blocks
+from ..rewrite import BlockError, Template, insert_blocks, unified_diff
 from ..selection import SelectionError, select
 from ..shapes import infer_shapes
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, has_errors, print_diagnostics, read_document, \
@@ -20,9 +19,9 @@ from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, has_errors, p
 HELP = """Insert {what} after layers of CFG and renumber every layer reference.
 
 \b
-Each block is a template (cfgtool/blocks/{files}, or --block FILE) whose {{C}} is the
-channel count of the layer it follows and {{C_r}} = max(1, C // --reduction); its output
-has the same w x h x C, so the network around it is unchanged.
+Each block is a template: cfgtool/blocks/{files}, or your --block FILE.
+{{C}} in it is the channel count of the layer it follows, {{C_r}} = max(1, C // --reduction).
+The block's output has the same w x h x C, so the network around it is unchanged.
 
 \b
 Renumbering: every layer index in the file (route layers=, shortcut/scale_channels/sam
@@ -116,13 +115,12 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
         fail(f"the result would have {len(report.errors)} new error(s); nothing was written", EXIT_ERRORS)
 
     if dry_run:
-        sys.stdout.writelines(difflib.unified_diff(doc.dumps().splitlines(keepends=True),
-                                                   text.splitlines(keepends=True), str(cfg), str(dest)))
+        sys.stdout.write(unified_diff(doc.dumps(), text, str(cfg), str(dest)))
     elif output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        if dest.exists() and not in_place and not force:
+        if dest.is_file() and not in_place and not force:
             fail(f"{dest} exists; use --force to overwrite it, -o to choose another file or --in-place", EXIT_ERRORS)
         try:
             write_atomic(dest, text)
@@ -134,10 +132,10 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
 
 def _print_report(console, template, report, notes, dest, keep_refs):
     size = report.insertions[0].last - report.insertions[0].first + 1
-    console.print(Text(f"inserted {template.name} ({size} layers) after {len(report.insertions)} layer(s):"))
+    console.print(Text(f"inserted {template.name} ({size} layers) at {len(report.insertions)} point(s), "
+                       "layer index before -> after:"))
     for ins in report.insertions:
-        moved = "" if ins.layer == ins.point else f" (now layer {ins.layer})"
-        console.print(Text(f"  layer {ins.point}{moved}, {ins.channels} channels: block = layers "
+        console.print(Text(f"  after layer {ins.point} -> {ins.layer} ({ins.channels} channels): block = layers "
                            f"{ins.first}..{ins.last}, output lines {ins.lines[0]}-{ins.lines[1]}"))
     for note in notes:
         console.print(Text(f"  {note}"))
@@ -146,7 +144,11 @@ def _print_report(console, template, report, notes, dest, keep_refs):
                        + (" (--keep-refs: only next layers read the blocks)" if keep_refs else "")))
     for c in report.changes:
         why = f"reads the block after layer {c.target}" if c.redirected else f"still reads layer {c.target}"
-        console.print(Text(f"  layer {c.layer}: {c.key}= field {c.position + 1}: {c.old} -> {c.new} ({why})"))
+        console.print(Text(f"  layer {c.layer} -> {c.layer_after}: {c.key}= field {c.position + 1}: {c.old} -> {c.new} "
+                           f"({why})"))
+    if report.input_errors:
+        console.print(Text(f"note: the input already has {len(report.input_errors)} error(s); the result keeps "
+                           "them (see cfgtool validate)"))
     if dest is not None:
         console.print(Text(f"wrote {dest}"))
 

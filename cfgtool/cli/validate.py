@@ -11,7 +11,7 @@ import click
 from rich.text import Text
 
 from ..config import Config, ConfigError, config_for
-from ..diagnostics import ERROR, INFO, WARNING, Diagnostic, Span
+from ..diagnostics import ERROR, INFO, WARNING, CfgError, Diagnostic, Span
 from ..lint import RULES, check, selected
 from ..lint.targets import DEFAULT_TARGET, TARGETS
 from ..report import render
@@ -77,11 +77,9 @@ def settings_for(path: Path, cli: Config) -> Settings:
 
 
 def weights_diagnostics(cfg_path: Path, weights: Path, width, height) -> list[Diagnostic]:
-    """A weights-size error when ``weights`` does not have exactly the bytes the cfg implies.
-
-    Only the header is read; numpy (through cfgtool.weights) is imported only here.
-    """
-    from ..diagnostics import CfgError
+    """A weights-size error when ``weights`` does not have exactly the bytes the cfg implies
+    (checked only for a cfg without errors). Only the header is read; numpy (through
+    cfgtool.weights) is imported only here."""
     from ..model import build
     from ..shapes import infer_shapes
     from ..syntax import parse_file
@@ -144,7 +142,7 @@ def list_rules(fmt: str) -> None:
 @click.option("--select", multiple=True, metavar="CODES",
               help="Only these rules: codes, code prefixes (W3) or names, comma-separated.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules (same syntax as --select).")
-@click.option("--strict", is_flag=True, default=None, help="Warnings fail the run too (exit 1).")
+@click.option("--strict/--no-strict", default=None, help="Warnings fail the run too (exit 1) [default: no, or the config's].")
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Check at this input width instead of [net]'s.")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="Check at this input height instead of [net]'s.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
@@ -159,8 +157,10 @@ def validate(paths, fmt, target, select, ignore, strict, width, height, weights,
 
     Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors, 2 usage or I/O.
 
-    Examples: cfgtool validate cfg/ --format concise;
-    cfgtool validate yolov4.cfg --target opencv --weights yolov4.weights
+    \b
+    Examples:
+      cfgtool validate cfg/ --format concise
+      cfgtool validate yolov4.cfg --target opencv --weights yolov4.weights
     """
     if show_rules:
         list_rules(fmt)
@@ -186,7 +186,7 @@ def validate(paths, fmt, target, select, ignore, strict, width, height, weights,
             click.echo(f"cfgtool: {path}: {exc.strerror or exc}", err=True)
             io_error = True
             continue
-        if weights is not None:
+        if weights is not None and not any(d.severity == ERROR for d in found):
             found += weights_diagnostics(path, Path(weights), width, height)
         diagnostics.extend(found)
         if any(d.severity == ERROR or (s.strict and d.severity == WARNING) for d in found):

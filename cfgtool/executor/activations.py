@@ -19,6 +19,8 @@ checks pass. Where Darknet differs (see src/activations.c):
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 NAMES = (
@@ -51,12 +53,6 @@ def _mish_t(x):
     return n / (n + 2)
 
 
-def _stair(x):
-    n = np.floor(x)
-    half = np.floor(x / 2)
-    return np.where(np.mod(n, 2) == 0, half, (x - n) + half)
-
-
 def _gelu(x):
     return 0.5 * x * (1 + np.tanh(_GELU_A * x + _GELU_B * x**3))
 
@@ -75,35 +71,104 @@ def _one(x):
     return np.ones_like(x)
 
 
-def _leaky(x, slope):
-    return np.where(x > 0, x, slope * x)
+class BranchLog:
+    """The piece of every piecewise function (leaky's sides of 0, a maxpool's argmax, ...)
+    each element took, in call order.
+
+    A gradient check records it at the base point, then replays it while it perturbs the
+    input: the numeric derivative then never straddles a kink, and compares with the analytic
+    one exactly (deep networks have so many units near a kink that some always cross).
+    """
+
+    def __init__(self):
+        self.pieces: list[np.ndarray] = []
+        self.replay = False
+        self.position = 0
+
+    def __call__(self, compute):
+        if not self.replay:
+            self.pieces.append(compute())
+            return self.pieces[-1]
+        self.position += 1
+        return self.pieces[self.position - 1]
+
+
+_LOG: BranchLog | None = None
+
+
+@contextmanager
+def branch_log(log: BranchLog):
+    """Within: :func:`piece` records into ``log`` (or replays it when ``log.replay``)."""
+    global _LOG
+    previous, _LOG = _LOG, log
+    log.position = 0
+    try:
+        yield log
+    finally:
+        _LOG = previous
+
+
+def piece(compute):
+    """``compute()`` -- which piece of a piecewise function each element is on -- or, inside
+    :func:`branch_log`, the recorded choice."""
+    return compute() if _LOG is None else _LOG(compute)
+
+
+def _three(low, high):
+    """Piece 0 below ``low``, 2 above ``high``, 1 between (kinks at low and high)."""
+    return lambda x: 1 + (x > high).astype(np.int8) - (x < low).astype(np.int8)
+
+
+# piecewise activations: name -> (piece of each element, value given the piece)
+_PIECEWISE = {
+    "relu": (lambda x: x > 0, lambda x, b: np.where(b, x, 0)),
+    "leaky": (lambda x: x > 0, lambda x, b: np.where(b, x, 0.1 * x)),
+    "revleaky": (lambda x: x > 0, lambda x, b: np.where(b, x, 0.1 * x)),
+    "relie": (lambda x: x > 0, lambda x, b: np.where(b, x, 0.01 * x)),
+    "ramp": (lambda x: x > 0, lambda x, b: x * b + 0.1 * x),
+    "elu": (lambda x: x >= 0, lambda x, b: np.where(b, x, np.expm1(np.minimum(x, 0)))),
+    "selu": (lambda x: x >= 0, lambda x, b: np.where(b, _SELU_L * x, _SELU_L * _SELU_A * np.expm1(np.minimum(x, 0)))),
+    "relu6": (_three(0, 6), lambda x, b: np.choose(b, (0 * x, x, 0 * x + 6))),
+    "hardtan": (_three(-1, 1), lambda x, b: np.choose(b, (0 * x - 1, x, 0 * x + 1))),
+    "lhtan": (_three(0, 1), lambda x, b: np.choose(b, (0.001 * x, x, 0.001 * (x - 1) + 1))),
+    "plse": (_three(-4, 4), lambda x, b: np.choose(b, (0.01 * (x + 4), 0.125 * x + 0.5, 0.01 * (x - 4) + 1))),
+    "hard_mish": (lambda x: (x > -2).astype(np.int8) + (x > 0),
+                  lambda x, b: np.choose(b, (0 * x, x * x / 2 + x, x))),
+    # stair: floor(x) is the piece; even: floor(x/2) = n/2, odd: (x - n) + (n - 1)/2
+    "stair": (np.floor, lambda x, n: np.where(np.mod(n, 2) == 0, n / 2, x - n + (n - 1) / 2)),
+}
+
+
+def _piecewise(name):
+    which, value = _PIECEWISE[name]
+    return lambda x: value(x, piece(lambda: which(x)))
 
 
 _ELEMENTWISE = {
     "linear": (lambda x: x, _one),
     "logistic": (_sigmoid, lambda x: _sigmoid(x) * (1 - _sigmoid(x))),
     "loggy": (lambda x: 2 * _sigmoid(x) - 1, lambda x: 2 * _sigmoid(x) * (1 - _sigmoid(x))),
-    "relu": (lambda x: np.maximum(x, 0), lambda x: (x > 0).astype(x.dtype)),
-    "relu6": (lambda x: np.clip(x, 0, 6), lambda x: ((x > 0) & (x < 6)).astype(x.dtype)),
-    "elu": (lambda x: np.where(x >= 0, x, np.expm1(np.minimum(x, 0))),
+    "relu": (_piecewise("relu"), lambda x: (x > 0).astype(x.dtype)),
+    "relu6": (_piecewise("relu6"), lambda x: ((x > 0) & (x < 6)).astype(x.dtype)),
+    "elu": (_piecewise("elu"),
             lambda x: np.where(x >= 0, 1, np.exp(np.minimum(x, 0))).astype(x.dtype)),
-    "selu": (lambda x: np.where(x >= 0, _SELU_L * x, _SELU_L * _SELU_A * np.expm1(np.minimum(x, 0))),
+    "selu": (_piecewise("selu"),
              lambda x: np.where(x >= 0, _SELU_L, _SELU_L * _SELU_A * np.exp(np.minimum(x, 0))).astype(x.dtype)),
     "gelu": (_gelu, _gelu_d),
-    "relie": (lambda x: _leaky(x, 0.01), lambda x: np.where(x > 0, 1, 0.01).astype(x.dtype)),
-    "ramp": (lambda x: x * (x > 0) + 0.1 * x, lambda x: np.where(x > 0, 1.1, 0.1).astype(x.dtype)),
-    "leaky": (lambda x: _leaky(x, 0.1), lambda x: np.where(x > 0, 1, 0.1).astype(x.dtype)),
-    "revleaky": (lambda x: _leaky(x, 0.1), lambda x: np.where(x > 0, 1, 0.1).astype(x.dtype)),
+    "relie": (_piecewise("relie"), lambda x: np.where(x > 0, 1, 0.01).astype(x.dtype)),
+    "ramp": (_piecewise("ramp"), lambda x: np.where(x > 0, 1.1, 0.1).astype(x.dtype)),
+    "leaky": (_piecewise("leaky"), lambda x: np.where(x > 0, 1, 0.1).astype(x.dtype)),
+    "revleaky": (_piecewise("revleaky"), lambda x: np.where(x > 0, 1, 0.1).astype(x.dtype)),
     "tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2),
-    "plse": (lambda x: np.where(x < -4, 0.01 * (x + 4), np.where(x > 4, 0.01 * (x - 4) + 1, 0.125 * x + 0.5)),
+    "plse": (_piecewise("plse"),
              lambda x: np.where((x < -4) | (x > 4), 0.01, 0.125).astype(x.dtype)),
-    "stair": (_stair, lambda x: (np.mod(np.floor(x), 2) != 0).astype(x.dtype)),
-    "hardtan": (lambda x: np.clip(x, -1, 1), lambda x: ((x > -1) & (x < 1)).astype(x.dtype)),
-    "lhtan": (lambda x: np.where(x < 0, 0.001 * x, np.where(x > 1, 0.001 * (x - 1) + 1, x)),
+    "stair": (_piecewise("stair"), lambda x: (np.mod(np.floor(x), 2) != 0).astype(x.dtype)),
+    "hardtan": (_piecewise("hardtan"), lambda x: ((x > -1) & (x < 1)).astype(x.dtype)),
+    "lhtan": (_piecewise("lhtan"),
               lambda x: np.where((x > 0) & (x < 1), 1, 0.001).astype(x.dtype)),
     "swish": (lambda x: x * _sigmoid(x), lambda x: _sigmoid(x) * (1 + x * (1 - _sigmoid(x)))),
     "mish": (lambda x: x * _mish_t(x), _mish_d),
-    "hard_mish": (lambda x: np.where(x > 0, x, np.where(x > -2, x * x / 2 + x, 0)),
+    "hard_mish": (_piecewise("hard_mish"),
                   lambda x: np.where(x > 0, 1, np.where(x > -2, x + 1, 0)).astype(x.dtype)),
 }
 
@@ -181,7 +246,7 @@ def activate_inplace(name: str, x: np.ndarray, bias: np.ndarray | None = None) -
 def _channel_norm(x: np.ndarray, name: str) -> np.ndarray:
     """normalize_channels(_softmax(_maxval)) over axis 1 of an NCHW (or (N, C)) array."""
     if name == "normalize_channels":
-        pos = np.maximum(x, 0)
+        pos = np.where(piece(lambda: x > 0), x, 0)
         return pos / (_NORM_EPS + pos.sum(axis=1, keepdims=True))
     shift = x.max(axis=1, keepdims=True) if name.endswith("maxval") else 0
     with np.errstate(over="ignore"):

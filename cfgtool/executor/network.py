@@ -117,8 +117,10 @@ class Executor:
         self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
         if not self.steps:
             raise CfgError([Diagnostic("X001", "no-layers", ERROR, "the cfg has no layers to run", None, network.path)])
+        # the network's results: detector layers, the last layer, and what a [cost] layer scores
         self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.type in DETECTORS}
-                                    | {self.steps[-1].layer.index})
+                                    | {self.steps[-1].layer.index}
+                                    | {j for s in self.steps if s.layer.type == "cost" for j in s.inputs if j >= 0})
         self.check_memory(train=False)
         self.weights: dict[int, dict[str, np.ndarray]] = {}
         for step in self.steps:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Rule:
-    """One check. ``check(ctx)`` yields Diagnostics; the docstring's first line is the summary,
+    """One check. ``check(ctx)`` yields Diagnostics; the docstring's first paragraph is the summary,
     the rest (a bad and a good example) is the rule's help text."""
 
     code: ClassVar[str]
@@ -102,8 +102,4 @@ def key_span(section: Section, key: str, value: bool = True) -> Span:
     line = section.option(key)
     if line is None:
         return section.header.span()
-    return line.value_span() if value and line.value_col is not None else line.key_span()
-
-
-def line_span(line: Line, value: bool = True) -> Span:
     return line.value_span() if value and line.value_col is not None else line.key_span()

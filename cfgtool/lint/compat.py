@@ -73,7 +73,7 @@ class TargetRejectedOption(Rule):
             for issue in ctx.target.options:
                 if issue.rejected != self.rejected or section.name not in issue.sections:
                     continue
-                if issue.bad(section.get(issue.key)):
+                if issue.bad(section.get(issue.key), section.get):
                     yield ctx.diag(self, f"{ctx.target.name}: {issue.message}", key_span(section, issue.key),
                                    layer.index, severity=issue.severity)
 

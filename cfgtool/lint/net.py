@@ -6,7 +6,6 @@ import math
 
 from ..diagnostics import ERROR, WARNING
 from ..layers.base import atoi
-from ..layers.network import NET
 from .base import Rule, key_span
 
 PROBE = 2**12 * 3  # an input size every power-of-two (and x3) downsampling divides exactly
@@ -138,5 +137,3 @@ class InputSizeMultiple(Rule):
 
 
 RULES = (StepsScalesLength, BatchSubdivisions, InputSizeMultiple)
-
-__all__ = ["NET", "RULES", "total_downsampling"]

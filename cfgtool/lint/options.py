@@ -12,7 +12,7 @@ from ..layers.common import ACTIVATIONS
 from ..layers.network import NET, POLICIES
 from ..shapes import unused_options
 from ..syntax import Line, Section
-from .base import Rule, key_span, line_span
+from .base import Rule
 
 NET_HEADERS = ("[net]", "[network]")
 KNOWN_HEADERS = tuple(sorted({*TABLE, *NET_HEADERS}))
@@ -400,5 +400,3 @@ class ActivationUnsupportedHere(Rule):
 
 RULES = (UnknownSection, UnknownKey, UnknownNetKey, DuplicateKey, InlineComment, NotANumber, OutOfRange,
          UnknownActivation, UnknownChoice, ActivationUnsupportedHere)
-
-__all__ = ["RULES", "key_span", "line_span", "suggest"]

@@ -23,7 +23,9 @@ def item_span(line: Line, position: int) -> Span:
 
 
 def _valid(index: int) -> str:
-    return f"0..{index - 1} or -1..-{index}" if index else "none: the first layer has no earlier layer"
+    if index == 0:
+        return "none: the first layer has no earlier layer"
+    return "0 or -1" if index == 1 else f"0..{index - 1} or -1..-{index}"
 
 
 class MissingReference(Rule):

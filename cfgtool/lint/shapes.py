@@ -1,5 +1,6 @@
 """S2xx: shapes. cfgtool.shapes finds the errors (where Darknet aborts or builds a
-degenerate layer, S200-S215); the classes here give each code its place in the rule table.
+degenerate layer, S200-S215); the classes here give each code its place in the rule table
+(S200 also carries any code without a class of its own; mask indices are H402's).
 S250 is lint's own: a shortcut over layers with different channel counts."""
 
 from __future__ import annotations
@@ -20,13 +21,20 @@ class ShapeRule(Rule):
 
 
 class ShapeError_(ShapeRule):
-    """A layer Darknet cannot build with these settings (the generic shape error).
+    """A layer Darknet cannot build with these settings (the generic shape error; it also
+    carries any shape code no other rule describes).
 
     Bad:   a layer whose settings contradict its input
     Good:  settings that fit the input
     """
 
     code, name = "S200", "shape-error"
+
+    def check(self, ctx):
+        if ctx.shapes is None:
+            return []
+        claimed = {r.code for r in RULES} - {self.code}
+        return [d for d in ctx.shapes.diagnostics if d.code not in claimed]
 
 
 class NotAnImage(ShapeRule):
@@ -160,16 +168,6 @@ class GroupsMismatch(ShapeRule):
     code, name = "S213", "groups-mismatch"
 
 
-class MaskOutOfRange(ShapeRule):
-    """A [yolo] mask index beyond ``num`` (reported by shape inference when it aborts Darknet).
-
-    Bad:   ``mask=6,7,9`` with ``num=9``
-    Good:  ``mask=6,7,8``
-    """
-
-    code, name = "S214", "mask-out-of-range"
-
-
 class BadReferenceType(ShapeRule):
     """A reference to a layer of the wrong kind (e.g. [contrastive] ``yolo_layer=`` not a [yolo]).
 
@@ -211,5 +209,5 @@ class ShortcutChannelMismatch(Rule):
 RULES = (
     ShapeError_, NotAnImage, BadReference, RouteSizeMismatch, ShortcutSizeMismatch, ScaleChannelsShape,
     SamShapeMismatch, ZeroDivisor, EmptyOutput, DetectorInputMismatch, BadValue, ShareMismatch, NoInputSize,
-    GroupsMismatch, MaskOutOfRange, BadReferenceType, ShortcutChannelMismatch,
+    GroupsMismatch, BadReferenceType, ShortcutChannelMismatch,
 )

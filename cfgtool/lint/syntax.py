@@ -15,13 +15,18 @@ class ParseRule(Rule):
 
 
 class SyntaxError_(ParseRule):
-    """Text the cfg grammar cannot read (never expected: the grammar takes any text without NUL).
+    """Text the cfg grammar cannot read (not expected: the grammar takes any text without a
+    NUL byte); it also carries any parse code no other rule describes.
 
-    Bad: (none known)
-    Good: any text
+    Bad:   (none known)
+    Good:  any text
     """
 
     code, name = "P000", "syntax-error"
+
+    def check(self, ctx):
+        claimed = {r.code for r in RULES} - {self.code}
+        return [d for d in ctx.doc.diagnostics if d.code not in claimed]
 
 
 class OptionBeforeSection(ParseRule):

@@ -19,14 +19,15 @@ from ..layers.base import atoi
 
 @dataclass(frozen=True)
 class OptionIssue:
-    """An option a target rejects (``rejected``: it cannot load the file) or ignores.
+    """An option a target rejects (``rejected``: it cannot load the file) or reads differently.
 
-    ``bad(value)`` gets Darknet's value string, or None when the key is absent.
+    ``bad(value, get)`` gets Darknet's value string (None when the key is absent) and the
+    section's ``get`` for the other keys.
     """
 
     sections: tuple[str, ...]
     key: str
-    bad: Callable[[str | None], bool]
+    bad: Callable[..., bool]
     message: str
     rejected: bool = True
     severity: str = ERROR
@@ -44,11 +45,11 @@ class Target:
     duplicate_wins: str = "first"  # which of two equal keys the target reads
 
 
-def _absent(v: str | None) -> bool:
+def _absent(v: str | None, get=None) -> bool:
     return v is None
 
 
-def _nonzero(v: str | None) -> bool:
+def _nonzero(v: str | None, get=None) -> bool:
     return v is not None and atoi(v) != 0
 
 
@@ -58,21 +59,29 @@ OPENCV_OPTIONS = (
     OptionIssue(CONV, "size", _absent, "OpenCV has no default for size= (Darknet uses 1) and refuses to load; write size=1"),
     OptionIssue(CONV, "filters", _absent, "OpenCV has no default for filters= (Darknet uses 1) and refuses to load; write filters=1"),
     OptionIssue(CONV, "flipped", _nonzero, "OpenCV does not implement flipped=1 (transposed weights); remove it"),
-    OptionIssue(("[softmax]",), "groups", lambda v: v is not None and atoi(v) != 1,
+    OptionIssue(("[softmax]",), "groups", lambda v, get: v is not None and atoi(v) != 1,
                 "OpenCV implements [softmax] only with groups=1"),
-    OptionIssue(("[upsample]",), "stride", lambda v: v is not None and atoi(v) < 0,
+    OptionIssue(("[upsample]",), "stride", lambda v, get: v is not None and atoi(v) < 0,
                 "OpenCV cannot load [upsample] with a negative stride (Darknet's downsampling); use a [maxpool] or a strided conv"),
     OptionIssue(("[yolo]",), "mask", _absent, "OpenCV needs mask= in [yolo]; write the anchor indices this head uses"),
     OptionIssue(("[yolo]", "[region]"), "anchors", _absent, "OpenCV needs anchors= in this head"),
-    OptionIssue(("[region]",), "softmax", lambda v: v is None or atoi(v) == 0,
+    OptionIssue(("[region]",), "softmax", lambda v, get: v is None or atoi(v) == 0,
                 "OpenCV's Region layer needs softmax=1 (it fails on the first forward pass otherwise)"),
     OptionIssue(("[scale_channels]",), "scale_wh", _nonzero,
                 "OpenCV's Scale layer cannot do scale_wh=1 (it fails on the first forward pass)"),
     # loaded, but computed differently from Darknet
-    OptionIssue(("[shortcut]",), "weights_type", lambda v: v is not None and v != "none",
+    OptionIssue(("[shortcut]",), "weights_type", lambda v, get: v is not None and v != "none",
                 "OpenCV ignores shortcut weights, so every weight after this layer is read from the wrong "
                 "offset of the .weights file; use weights_type=none for OpenCV", rejected=False),
-    OptionIssue(CONV, "dilation", lambda v: v is not None and atoi(v) > 1,
+    OptionIssue(("[maxpool]",), "stride", _absent,
+                "OpenCV's default stride is 2, Darknet's 1: write stride= explicitly", rejected=False),
+    OptionIssue(("[maxpool]",), "size", lambda v, get: v is None and atoi(get("stride", "1")) != 2,
+                "OpenCV's default size is 2, Darknet's is the stride: write size= explicitly", rejected=False),
+    OptionIssue(("[upsample]",), "stride", _absent,
+                "OpenCV's default stride is 1, Darknet's 2: write stride=2 explicitly", rejected=False),
+    OptionIssue(("[reorg]",), "stride", _absent,
+                "OpenCV's default stride is 2, Darknet's 1: write stride= explicitly", rejected=False),
+    OptionIssue(CONV, "dilation", lambda v, get: v is not None and atoi(v) > 1,
                 "OpenCV ignores dilation= and computes an undilated convolution", rejected=False, severity=WARNING),
     OptionIssue(CONV + ("[maxpool]",), "stride_x", _nonzero,
                 "OpenCV ignores stride_x=/stride_y= and uses stride= for both directions", rejected=False, severity=WARNING),

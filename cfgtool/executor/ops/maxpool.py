@@ -7,7 +7,8 @@ input, as Darknet's ``indexes``. With ``maxpool_depth`` the maximum is taken acr
 ``g, g + out_channels, g + 2*out_channels, ...`` for output channel ``g``, at each pixel.
 
 Inference takes the maximum separably (over the window's columns, then its rows), a few
-whole-tensor ``np.maximum`` calls; training materialises the windows to find the argmax.
+whole-tensor ``np.maximum`` calls; training materialises the windows to find the argmax (a
+:func:`~cfgtool.executor.activations.piece`, so gradient checks can hold it fixed).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..activations import piece
 from ._util import scatter_add
 
 
@@ -62,7 +64,7 @@ def forward(p, w, xs, train):
         grouped = _depth_groups(p, x)
         if not train:
             return grouped.max(axis=1), None
-        arg = grouped.argmax(axis=1)
+        arg = piece(lambda: grouped.argmax(axis=1))
         out = np.take_along_axis(grouped, arg[:, None], axis=1)[:, 0]
         return out, ("depth", x.shape, arg)
     xp, off, oh, ow = _padded(p, x)
@@ -79,7 +81,7 @@ def forward(p, w, xs, train):
     s0, s1, s2, s3 = xp.strides
     windows = as_strided(xp, (b, c, oh, ow, k, k), (s0, s1, s2 * sy, s3 * sx, s2, s3), writeable=False)
     windows = windows.reshape(b, c, oh, ow, k * k)
-    arg = windows.argmax(axis=-1)
+    arg = piece(lambda: windows.argmax(axis=-1))
     out = np.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
     # flat index of each maximum in the padded input
     r = np.arange(oh).reshape(oh, 1) * sy + arg // k

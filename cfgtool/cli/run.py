@@ -1,0 +1,378 @@
+"""``cfgtool run`` (an inference forward on an input array) and ``cfgtool smoke`` (a training
+forward and backward at a small size, checking every value is finite and every shape right)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from ..diagnostics import CfgError
+from ..executor.activations import BranchLog, branch_log
+from ..executor.network import NETWORK_INPUT, Executor
+from ..fileio import write_atomic
+from ..model import Network, build
+from ..shapes import Shapes, infer_shapes
+from ..weights import read_weights
+from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stderr, stdout
+
+VECTOR_TYPES = ("connected",)
+
+
+def _network(cfg: str, width: int | None = None, height: int | None = None) -> tuple[Network, Shapes]:
+    """Parse and infer shapes; print the errors and exit 1 when there are any."""
+    doc, diags = read_document(cfg)
+    if doc is None or has_errors(diags):
+        print_diagnostics(diags)
+        sys.exit(EXIT_ERRORS)
+    net = build(doc)
+    shapes = infer_shapes(net, width, height)
+    if not shapes.ok:
+        print_diagnostics(shapes.diagnostics)
+        sys.exit(EXIT_ERRORS)
+    return net, shapes
+
+
+def _executor(net, shapes, **kw) -> Executor:
+    try:
+        return Executor(net, shapes, **kw)
+    except CfgError as exc:
+        print_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERRORS)
+
+
+def is_vector(layer_type: str, shape) -> bool:
+    """Darknet's output is a plain vector (connected, or w*h*c that is not the output size)."""
+    w, h, c = shape.output
+    return layer_type in VECTOR_TYPES or w * h * c != shape.outputs
+
+
+def dump_shape(layer_type: str, shape, batch: int) -> tuple[int, ...]:
+    w, h, c = shape.output
+    return (batch, shape.outputs) if is_vector(layer_type, shape) else (batch, c, h, w)
+
+
+def _stats_table(exe: Executor, outs: dict[int, np.ndarray]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, justify in (("layer", "right"), ("type", "left"), ("shape", "left"), ("min", "right"),
+                         ("max", "right"), ("mean", "right"), ("std", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    for i in exe.output_layers:
+        step = exe.steps[i]
+        out = outs[i].reshape(dump_shape(step.layer.type, step.shape, exe.batch))
+        v = out.astype(np.float64)
+        table.add_row(str(i), step.layer.type, str(tuple(out.shape)), f"{v.min():.6g}", f"{v.max():.6g}",
+                      f"{v.mean():.6g}", f"{v.std():.6g}")
+    return table
+
+
+def _load_input(path: str, exe: Executor, dtype) -> np.ndarray:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: cannot read a .npy array ({exc})")
+    want = exe.input_shape
+    if x.ndim == 2 and want[2:] == (1, 1):
+        x = x.reshape(x.shape + (1, 1))
+    if x.ndim != 4 or tuple(x.shape[1:]) != want[1:] or not np.issubdtype(x.dtype, np.number):
+        b, c, h, w = want
+        fail(f"{path}: the input is {x.dtype}{tuple(x.shape)}; this network takes a float array "
+             f"(batch, {c}, {h}, {w}) (channels, height, width of [net]; use --width/--height to run another size)")
+    return x.astype(dtype, copy=False)
+
+
+@click.command()
+@click.argument("cfg", type=click.Path(dir_okay=False))
+@click.option("--weights", "weights_path", type=click.Path(dir_okay=False), help="Darknet .weights (else random init).")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="float32 .npy array (batch, channels, height, width).")
+@click.option("--dump", "dump_dir", type=click.Path(file_okay=False), help="Write every layer's output here.")
+@click.option("--width", type=click.IntRange(min=1), help="Run at this width instead of [net]'s.")
+@click.option("--height", type=click.IntRange(min=1), help="Run at this height instead of [net]'s.")
+@click.option("--float64", "use_float64", is_flag=True, help="Compute in float64.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Run the forward N times and report the median and minimum time.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init.")
+@click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
+def run(cfg, weights_path, input_path, dump_dir, width, height, use_float64, repeat, seed, max_memory):
+    """Run CFG forward (inference) on an input array and print the output layers.
+
+    \b
+    Example:
+      cfgtool run yolov4.cfg --weights yolov4.weights --input x.npy --dump out/
+    --dump writes DIR/layer_000.npy ... for every layer, (batch, c, h, w) or (batch, n) for
+    vector outputs, and DIR/index.json (layer -> type, shape, cfg line).
+    """
+    dtype = np.float64 if use_float64 else np.float32
+    net, shapes = _network(cfg, width, height)
+    try:
+        x_peek = np.load(input_path, mmap_mode="r", allow_pickle=False)
+        batch = int(x_peek.shape[0]) if x_peek.ndim >= 1 else 1
+    except (OSError, ValueError) as exc:
+        fail(f"{input_path}: cannot read a .npy array ({exc})")
+    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
+    x = _load_input(input_path, exe, dtype)
+    if weights_path:
+        try:
+            _, tensors = read_weights(weights_path, net, shapes)
+        except CfgError as exc:
+            print_diagnostics(exc.diagnostics)
+            sys.exit(EXIT_ERRORS)
+        except OSError as exc:
+            fail(f"{weights_path}: {exc.strerror or exc}")
+        exe.load(tensors)
+    times = []
+    outs = {}
+    try:
+        for k in range(repeat):
+            t0 = time.perf_counter()
+            result = exe.forward(x, keep="all" if dump_dir and k == 0 else ())
+            times.append(time.perf_counter() - t0)
+            if k == 0:
+                outs = result
+    except CfgError as exc:
+        print_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERRORS)
+    if dump_dir:
+        _dump(Path(dump_dir), exe, outs)
+    out = stdout()
+    out.print(_stats_table(exe, outs))
+    if repeat > 1:
+        out.print(f"forward x{repeat}: median {statistics.median(times) * 1e3:.1f} ms, min {min(times) * 1e3:.1f} ms")
+    else:
+        out.print(f"forward: {times[0] * 1e3:.1f} ms")
+    sys.exit(EXIT_OK)
+
+
+def _dump(folder: Path, exe: Executor, outs: dict[int, np.ndarray]) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        index = {}
+        for step in exe.steps:
+            i = step.layer.index
+            arr = outs[i].reshape(dump_shape(step.layer.type, step.shape, exe.batch))
+            np.save(folder / f"layer_{i:03d}.npy", arr)
+            index[str(i)] = {"type": step.layer.type, "section": step.layer.section.name,
+                             "shape": list(arr.shape), "line": step.layer.line, "file": f"layer_{i:03d}.npy"}
+        write_atomic(folder / "index.json", json.dumps(index, indent=1) + "\n")
+    except OSError as exc:
+        fail(f"{folder}: {exc.strerror or exc}")
+
+
+# -- smoke ------------------------------------------------------------------------------------
+
+def total_stride(shapes: Shapes) -> int:
+    """The network's downsampling factor: input width over its smallest feature map width
+    (1x1 outputs such as global pooling and vectors left out), as a power of two."""
+    width = shapes.net.get("width") or 0
+    ratios = [width / s.output[0] for s in shapes.layers
+              if s is not None and s.output[0] > 0 and (s.output[0], s.output[1]) != (1, 1)]
+    if not width or not ratios:
+        return 1
+    return 2 ** max(0, round(math.log2(max(ratios))))
+
+
+def smoke_size(net: Network, shapes: Shapes, at_least: int) -> int:
+    """The smallest multiple of the total stride >= ``at_least`` at which every shape is valid
+    (tries a few multiples; the first when none is)."""
+    stride = total_stride(shapes)
+    first = max(stride, -(-at_least // stride) * stride)
+    for size in range(first, first + 8 * stride, stride):
+        if infer_shapes(net, size, size).ok:
+            return size
+    return first
+
+
+def _rel_errors(pairs) -> tuple[float, tuple]:
+    """Max relative error over (what, analytic, numeric, scale) samples; scale floors the
+    denominator at 1% of the gradient tensor's RMS so entries near zero do not dominate."""
+    worst, where = 0.0, ()
+    for what, a, n, scale in pairs:
+        err = abs(a - n) / max(abs(a), abs(n), 0.01 * scale, 1e-12)
+        if err > worst:
+            worst, where = err, what
+    return worst, where
+
+
+def _grad_check(exe: Executor, x: np.ndarray, seed: int, n_input: int, n_params: int, progress) -> tuple[float, tuple]:
+    """Central differences of sum(output * cotangent) with every piecewise choice (leaky's
+    side of 0, maxpool's argmax) held at the base point's, against the backward pass."""
+    rng = np.random.default_rng(seed + 1)
+    log = BranchLog()
+    with branch_log(log):
+        outs = exe.forward(x, train=True, seed=seed)
+    cot = {i: rng.normal(size=outs[i].shape) for i in exe.output_layers}
+    dx, grads = exe.backward(cot)
+    log.replay = True
+
+    def loss() -> float:
+        with branch_log(log):
+            o = exe.forward(x, train=True, seed=seed)
+        return float(sum((o[i] * g).sum() for i, g in cot.items()))
+
+    targets = [("input", None, x, dx, tuple(rng.integers(0, d) for d in x.shape)) for _ in range(n_input)]
+    tensors = [(i, name) for i in sorted(grads) for name in grads[i]]
+    for _ in range(n_params if tensors else 0):
+        i, name = tensors[rng.integers(len(tensors))]
+        arr = exe.weights[i][name]
+        targets.append((f"layer {i} {name}", i, arr, grads[i][name], tuple(rng.integers(0, d) for d in arr.shape)))
+    pairs, h = [], 1e-6
+    for what, _, arr, grad, idx in targets:
+        keep = arr[idx]
+        arr[idx] = keep + h
+        up = loss()
+        arr[idx] = keep - h
+        down = loss()
+        arr[idx] = keep
+        scale = float(np.sqrt(np.mean(np.square(grad))))
+        pairs.append(((what, tuple(int(k) for k in idx)), float(grad[idx]), (up - down) / (2 * h), scale))
+        progress()
+    exe.invalidate()
+    if all(a == 0 and n == 0 for _, a, n, _ in pairs):
+        return 0.0, ("only zero gradients sampled", ())
+    return _rel_errors(pairs)
+
+
+def _bad(arr: np.ndarray, want: tuple[int, ...] | None) -> str | None:
+    if want is not None and tuple(arr.shape) != want:
+        return f"shape {tuple(arr.shape)}, expected {want}"
+    finite = np.isfinite(arr)
+    if not finite.all():
+        nan = int(np.isnan(arr).sum())
+        return f"{nan} NaN and {arr.size - int(finite.sum()) - nan} infinite values of {arr.size}"
+    return None
+
+
+@click.command()
+@click.argument("cfg", type=click.Path(dir_okay=False))
+@click.option("--size", type=click.IntRange(min=1), help="Square input size (default: the smallest multiple of the "
+              "network's total stride >= 64).")
+@click.option("--batch", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--grad-check", is_flag=True, help="float64 at a tiny size: compare analytic and numeric gradients "
+              "(input and sampled parameters); fail above 1e-4 relative error.")
+@click.option("--samples", type=click.IntRange(min=1), default=24, show_default=True,
+              help="Parameter entries the gradient check samples (plus a third as many input entries).")
+@click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
+def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
+    """Run CFG forward (training mode) and backward on random data at a small size.
+
+    Checks that every layer's output and gradient is finite and has the expected shape and
+    prints a per-layer table. Exit 0 when all is well, 1 naming the first bad layer.
+
+    \b
+    Example:
+      cfgtool smoke yolov4.cfg --size 96
+      cfgtool smoke yolov4-tiny.cfg --grad-check
+    """
+    base_net, base_shapes = _network(cfg)
+    stride = total_stride(base_shapes)
+    if size is None:
+        size = smoke_size(base_net, base_shapes, 2 * stride if grad_check else 64)
+    net, shapes = _network(cfg, size, size) if base_shapes.net.get("width") else (base_net, base_shapes)
+    dtype = np.float64 if grad_check else np.float32
+    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
+    x = np.random.default_rng(seed).normal(size=exe.input_shape).astype(dtype)
+    err = stderr()
+    out = stdout()
+    err.print(f"smoke: {cfg} at {size}x{size}, batch {batch}, {np.dtype(dtype).name}")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        console=err, transient=True)
+    n = len(exe.steps)
+    problems: list[tuple[str, int, str]] = []
+    with progress:
+        task = progress.add_task("forward", total=n)
+        try:
+            outs = exe.forward(x, train=True, seed=seed, progress=lambda i: progress.advance(task))
+        except CfgError as exc:
+            progress.stop()
+            print_diagnostics(exc.diagnostics)
+            sys.exit(EXIT_ERRORS)
+        for step in exe.steps:
+            w, h, c = step.shape.output
+            want = None if is_vector(step.layer.type, step.shape) else (batch, c, h, w)
+            why = _bad(outs[step.layer.index], want)
+            if why:
+                problems.append(("forward", step.layer.index, why))
+                break
+        if not problems:
+            rng = np.random.default_rng(seed + 1)
+            cot = {i: rng.normal(size=outs[i].shape).astype(dtype) for i in exe.output_layers}
+            progress.update(task, description="backward", completed=0)
+
+            def inspect(i, d):
+                progress.advance(task)
+                why = _bad(d, tuple(outs[i].shape))
+                if why and not any(p[0] == "backward" for p in problems):
+                    problems.append(("backward", i, f"gradient w.r.t. its output: {why}"))
+
+            try:
+                dx, grads = exe.backward(cot, inspect=inspect)
+            except CfgError as exc:
+                progress.stop()
+                print_diagnostics(exc.diagnostics)
+                sys.exit(EXIT_ERRORS)
+            if not problems:
+                for i in sorted(grads, reverse=True):
+                    for name, g in grads[i].items():
+                        why = _bad(g, exe.weights[i][name].shape)
+                        if why:
+                            problems.append(("backward", i, f"gradient w.r.t. {name}: {why}"))
+                            break
+                    if problems:
+                        break
+                why = _bad(dx, exe.input_shape) if dx is not None else None
+                if why and not problems:
+                    problems.append(("backward", NETWORK_INPUT, f"gradient w.r.t. the input: {why}"))
+        check = None
+        if grad_check and not problems:
+            n_input = max(1, samples // 3)
+            task2 = progress.add_task("gradient check", total=n_input + samples)
+            check = _grad_check(exe, x, seed, n_input, samples, lambda: progress.advance(task2))
+    out.print(_layer_table(exe))
+    status = EXIT_OK
+    if problems:
+        phase, i, why = problems[0]
+        if i == NETWORK_INPUT:
+            out.print(Text(f"FAIL ({phase}): {why}", style="bold red"))
+        else:
+            layer = exe.steps[i].layer
+            out.print(Text(f"FAIL ({phase}): layer {i} [{layer.type}] at {cfg}:{layer.line}: {why}", style="bold red"))
+        status = EXIT_ERRORS
+    else:
+        fwd = sum(s.seconds for s in exe.stats) * 1e3
+        bwd = sum(s.backward_seconds for s in exe.stats) * 1e3
+        out.print(f"ok: {n} layers, forward {fwd:.1f} ms, backward {bwd:.1f} ms, every value finite")
+    if check is not None:
+        worst, where = check
+        line = f"gradient check: max relative error {worst:.3g}"
+        if where:
+            what, idx = where
+            line += f" (at {what} {list(idx)})" if idx else f" ({what})"
+        if worst > 1e-4:
+            out.print(Text(line + " > 1e-4: FAIL", style="bold red"))
+            status = EXIT_ERRORS
+        else:
+            out.print(line + " <= 1e-4: ok")
+    sys.exit(status)
+
+
+def _layer_table(exe: Executor) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, justify in (("layer", "right"), ("type", "left"), ("line", "right"), ("output", "left"),
+                         ("fwd ms", "right"), ("bwd ms", "right"), ("bytes", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    for s in exe.stats:
+        table.add_row(str(s.index), s.type, str(s.line), str(s.shape), f"{s.seconds * 1e3:.2f}",
+                      f"{s.backward_seconds * 1e3:.2f}", f"{s.bytes:,}")
+    return table
+
