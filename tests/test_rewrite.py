@@ -97,13 +97,15 @@ def errors_of(doc):
 
 # ---------------------------------------------------------------- the worked example
 
+# the published example (every convolution batch-normalized)
 WORKED_EXAMPLE = [
     ("[convolutional]", {"batch_normalize": "1", "filters": "1024", "size": "1", "stride": "1", "activation": "leaky"}),
     ("[convolutional]", {"batch_normalize": "1", "filters": "1024", "size": "3", "stride": "1", "pad": "1",
                          "activation": "leaky"}),
     ("[avgpool]", {}),
-    ("[convolutional]", {"filters": "64", "size": "1", "stride": "1", "activation": "relu"}),
-    ("[convolutional]", {"filters": "1024", "size": "1", "stride": "1", "activation": "logistic"}),
+    ("[convolutional]", {"batch_normalize": "1", "filters": "64", "size": "1", "stride": "1", "activation": "relu"}),
+    ("[convolutional]", {"batch_normalize": "1", "filters": "1024", "size": "1", "stride": "1",
+                         "activation": "logistic"}),
     ("[scale_channels]", {"from": "-4", "activation": "linear"}),
     ("[shortcut]", {"from": "-7", "activation": "linear"}),
 ]
