@@ -37,7 +37,9 @@ breaks the identity and why. The gates make it approximate: each gate scales a f
 an output the gated maps differ from the old ones by a relative ``1 - sigmoid(gate_bias)**k``
 at most (:attr:`Report.max_deviation`); later layers pass on a perturbation of about that
 size. A larger ``gate_bias`` is closer to the identity, but the gates then learn slower
-(the logistic's slope at ``b`` is about ``exp(-b)``).
+(the logistic's slope at ``b`` is about ``exp(-b)``): by default it is 10, raised just
+enough for the bound to stay below 5e-4 when many gates are in series (yolov4 with CBAM at
+every residual: 46 gates, bias 11.5; see :func:`auto_gate_bias`).
 
 Copied tensors are the source's arrays themselves (not duplicated).
 """
@@ -47,7 +49,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -58,11 +59,15 @@ from .executor.table import DETECTORS
 from .model import Network, build
 from .shapes import infer_shapes
 from .syntax import Document
-from .weights import BN_TENSORS, Tensor, WeightsHeader, layout, read_weights, write_weights
+from .weights import Tensor, WeightsHeader, layout, read_weights, write_weights
 
 INITS = ("identity", "random")
-GATE_BIAS = 10.0
+GATE_BIAS = 10.0  # the default bias of a gate: sigmoid(10) = 1 - 4.5e-5
+DEVIATION_TARGET = 5e-4  # the default bias keeps the compounded deviation below this
 SCALERS = ("scale_channels", "sam")
+# options that change training only: a layer that differs in them still computes the same output
+_TRAINING_ONLY = frozenset({"stopbackward", "dont_update", "burnin_update", "train_only_bn", "learning_rate_scale",
+                            "onlyforward"})
 
 # alignment scores: tensors copied >> weightless layers aligned >> inputs of the same type
 _WEIGHTED, _PLAIN = 1 << 40, 1 << 20
@@ -261,9 +266,10 @@ def _fill(how: str, layer_type: str, tensors, params, rng, bias: float) -> dict[
 
 
 def _settings(layer) -> dict[str, str]:
-    """The options a layer is configured with, reference values left out (they are renumbered)."""
-    refs = {r.key for r in layer.refs}
-    return {ln.key: ln.value for ln in reversed(layer.section.options) if ln.key not in refs}
+    """The options that make a layer's inference output, as Darknet reads them: reference
+    values (renumbered by an insertion) and training-only switches left out."""
+    skip = {r.key for r in layer.refs} | _TRAINING_ONLY
+    return {ln.key: ln.value for ln in reversed(layer.section.options) if ln.key not in skip}
 
 
 def _check_identity(old_net, old_in, new_net, new_shapes, new_in, new_to_old: dict[int, int],
@@ -313,8 +319,8 @@ def _check_identity(old_net, old_in, new_net, new_shapes, new_in, new_to_old: di
 
 def _output_layers(network: Network) -> list[int]:
     """The layers whose outputs are the network's results: detectors and the last layer."""
-    layers = network.layers
-    return sorted({layer.index for layer in layers if layer.type in DETECTORS} | ({len(layers) - 1} if layers else set()))
+    last = {len(network.layers) - 1} if network.layers else set()
+    return sorted({layer.index for layer in network.layers if layer.type in DETECTORS} | last)
 
 
 def _check_outputs(old_net, new_net, old_to_new, kinds) -> list[str]:
@@ -366,15 +372,24 @@ def _inserted_kind(layer_type: str, p: dict, ins: list[tuple], how: str | None) 
     return ("other",)
 
 
+def auto_gate_bias(gates_in_series: int) -> float:
+    """The default gate bias: GATE_BIAS, raised (to a tenth) when so many gates are in series
+    that ``1 - sigmoid(b)**k`` (at most ``k * exp(-b)``) would exceed DEVIATION_TARGET."""
+    if gates_in_series <= 0:
+        return GATE_BIAS
+    return max(GATE_BIAS, math.ceil(10 * math.log(gates_in_series / DEVIATION_TARGET)) / 10)
+
+
 def transplant(old_network: Network, old_shapes, old_tensors: dict[int, dict[str, np.ndarray]],
                new_network: Network, new_shapes, init: str = "identity", seed: int = 0, inserted=None,
-               gate_bias: float = GATE_BIAS) -> tuple[dict[int, dict[str, np.ndarray]], Report]:
+               gate_bias: float | None = None) -> tuple[dict[int, dict[str, np.ndarray]], Report]:
     """The new network's tensors from the old network's (see the module docstring).
 
     ``old_tensors`` is what :func:`cfgtool.weights.read_weights` returns (a prefix of the
     layers for a partial file). ``inserted``: new layer indices known to be new, or the
-    :class:`cfgtool.rewrite.Report` of the insertion. Raises CfgError when a cfg has no valid
-    shapes, ValueError for a bad ``init`` or source tensors of the wrong shape.
+    :class:`cfgtool.rewrite.Report` of the insertion. ``gate_bias``: None picks
+    :func:`auto_gate_bias`. Raises CfgError when a cfg has no valid shapes, ValueError for a
+    bad ``init`` or source tensors of the wrong shape.
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
@@ -385,13 +400,18 @@ def transplant(old_network: Network, old_shapes, old_tensors: dict[int, dict[str
     walk = _align(sig_old, old_in, sig_new, new_in, _inserted_set(inserted))
     new_to_old = {j: o for o, j in walk if o is not None and j is not None}
     fresh = {j for o, j in walk if o is None}
-    plan, notes = _identity_plan(new_network, new_shapes, new_in, fresh, new_t) if init == "identity" else ({}, [])
+    copied = {j for j, o in new_to_old.items() if j in new_t and o in old_tensors}
+    report = Report(init, GATE_BIAS, source_layers=sum(1 for i in old_t if i in old_tensors),
+                    old_layers=len(old_t), inserted=sorted(fresh), removed=[o for o, j in walk if j is None])
+    plan: dict[int, str] = {}
+    if init == "identity":
+        plan, notes = _identity_plan(new_network, new_shapes, new_in, fresh, new_t)
+        breaks, report.gates_in_series = _check_identity(old_network, old_in, new_network, new_shapes, new_in,
+                                                         new_to_old, copied, new_t, plan)
+        report.breaks = notes + breaks
+        report.gate_bias = auto_gate_bias(report.gates_in_series) if gate_bias is None else float(gate_bias)
 
-    report = Report(init, gate_bias, source_layers=sum(1 for i in old_t if i in old_tensors),
-                    old_layers=len(old_t), inserted=sorted(fresh),
-                    removed=[o for o, j in walk if j is None])
     result: dict[int, dict[str, np.ndarray]] = {}
-    copied: set[int] = set()
     for o, j in walk:
         if j is None:
             if o in old_t:
@@ -401,23 +421,18 @@ def transplant(old_network: Network, old_shapes, old_tensors: dict[int, dict[str
         if j not in new_t:
             continue
         layer, tensors = new_network.layers[j], new_t[j]
-        if o is not None and o in old_tensors:
+        if j in copied:
             src = old_tensors[o]
             for t in tensors:
                 if t.name not in src or tuple(src[t.name].shape) != t.shape:
                     raise ValueError(f"source layer {o}: tensor {t.name!r} missing or not of shape {t.shape}")
             result[j] = {t.name: src[t.name] for t in tensors}
-            copied.add(j)
             report.moves.append(Move("copied", j, o, layer.type, tensors))
             continue
         how = "missing" if o is not None else plan.get(j, "random")
         rng = np.random.default_rng([seed, j])
-        result[j] = _fill(how, layer.type, tensors, new_shapes.layers[j].params, rng, gate_bias)
+        result[j] = _fill(how, layer.type, tensors, new_shapes.layers[j].params, rng, report.gate_bias)
         report.moves.append(Move("initialized", j, o, layer.type, tensors, how))
-    if init == "identity":
-        breaks, report.gates_in_series = _check_identity(old_network, old_in, new_network, new_shapes, new_in,
-                                                         new_to_old, copied, new_t, plan)
-        report.breaks = notes + breaks
     return result, report
 
 
@@ -430,7 +445,8 @@ def shape_errors(network: Network, shapes) -> None:
 
 
 def transplant_files(old_doc: Document, new_doc: Document, weights_in: str | Path, weights_out: str | Path,
-                     init: str = "identity", seed: int = 0, inserted=None, gate_bias: float = GATE_BIAS) -> Report:
+                     init: str = "identity", seed: int = 0, inserted=None, gate_bias: float | None = None
+                     ) -> Report:
     """Read ``weights_in`` (for ``old_doc``; a partial file is fine), transplant it onto
     ``new_doc`` and write ``weights_out`` atomically, with the source's header (version and
     ``seen``). ``inserted`` as for :func:`transplant` (pass the insertion's Report).

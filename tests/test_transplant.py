@@ -5,24 +5,31 @@ The identity tests run the executor (float32) on the original network with rando
 weights, on one random input, and compare every [yolo] output. yolov4-tiny (64x64) covers the
 presets backbone-end and stages with each block (it has no [shortcut], so ``residuals`` does
 not apply); yolov4 (128x128: its weights alone are 258 MB) covers backbone-end and residuals
-(23 blocks, the hardest case) but not stages, to keep this file near half a minute.
+(23 blocks, the hardest case) but not stages, and runs --init random's forward for residuals
+only, to keep this file near half a minute (most of it yolov4's 64M weights: written, read
+back, batch norm folded).
 """
 
 from __future__ import annotations
+
+import io
+import math
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLES
+from rich.console import Console
 
 from cfgtool.cli import main
+from cfgtool.cli.transplant import carry_weights
 from cfgtool.executor.network import Executor
 from cfgtool.model import build
 from cfgtool.rewrite import Template, insert_blocks
 from cfgtool.selection import select
 from cfgtool.shapes import infer_shapes
 from cfgtool.syntax import parse, parse_file
-from cfgtool.transplant import transplant, transplant_files
+from cfgtool.transplant import DEVIATION_TARGET, GATE_BIAS, auto_gate_bias, transplant, transplant_files
 from cfgtool.weights import WeightsHeader, expected_size, layout, read_weights, write_weights
 
 BLOCKS = ("se_plain", "se_residual", "sam", "cbam")
@@ -111,9 +118,12 @@ def test_identity_init_keeps_every_output(sources, tmp_path, name, preset, block
     dev = deviation(src.reference, got)
     assert dev <= 1e-3
     assert dev <= report.max_deviation + 1e-6  # within the bound the report states
-    gates_per_block = {"se_plain": 1, "se_residual": 0, "sam": 1, "cbam": 2}[block]
-    assert len(report.gates) == len(points) * (gates_per_block or 1)
-    assert report.gates_in_series == gates_per_block * len(points)  # the blocks are in series here
+    assert report.max_deviation <= DEVIATION_TARGET and report.gate_bias == auto_gate_bias(report.gates_in_series)
+    gates = {"se_plain": 1, "se_residual": 1, "sam": 1, "cbam": 2}[block]
+    on_the_path = {"se_plain": 1, "se_residual": 0, "sam": 1, "cbam": 2}[block]  # se_residual's is on the
+    assert len(report.gates) == gates * len(points)                            # zeroed branch
+    assert len(report.zeroed) == (len(points) if block == "se_residual" else 0)
+    assert report.gates_in_series == on_the_path * len(points)  # every point is on the main path
 
     # without being told which layers were inserted, the alignment finds the same ones
     tensors, blind = transplant(src.network, src.shapes, src.tensors, new_net, new_shapes)
@@ -123,9 +133,9 @@ def test_identity_init_keeps_every_output(sources, tmp_path, name, preset, block
                                inserted=inserted)
     assert {m.how for m in rand.moves if m.action == "initialized"} == {"random"}
     assert rand.max_deviation is None
-    got, _ = outputs(new_net, new_shapes, tensors, src.x, executor)
-    print("DEV", name, preset, block, dev, deviation(src.reference, got))
-    assert deviation(src.reference, got) > 1e-2
+    if (name, preset) != ("yolov4", "backbone-end"):  # 2.5 s each; yolov4-tiny covers this preset
+        got, _ = outputs(new_net, new_shapes, tensors, src.x, executor)
+        assert deviation(src.reference, got) > 1e-2
 
 
 SMALL = """[net]
@@ -254,10 +264,13 @@ def test_copied_tensors_are_the_source_values_and_init_is_seeded():
     assert not np.array_equal(a[2]["weights"], c[2]["weights"])
 
 
-def test_changed_options_break_the_identity_claim():
+def test_changed_options_break_the_identity_claim_unless_they_only_affect_training():
     _, report = transplanted(SMALL, SMALL.replace("activation=linear\n\n[yolo]", "activation=logistic\n\n[yolo]"))
     assert report.copied == [(i, i) for i in (0, 1, 2, 3, 5)]
     assert report.breaks == ["layer 5 ([convolutional]) (old layer 5) has other options: activation"]
+    _, report = transplanted(SMALL, SMALL.replace("activation=linear\n\n[yolo]", "activation=linear\n"
+                                                  "stopbackward=1\n\n[yolo]"))
+    assert report.identity and report.max_deviation == 0.0
 
 
 def test_partial_source_copies_what_it_has_and_initializes_the_rest(tmp_path):
@@ -338,6 +351,31 @@ def test_a_block_that_cannot_start_as_identity_is_reported(sources):
     assert report.breaks[0].startswith("the inserted [shortcut] at layer 26: its branch ends at layer 25")
 
 
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def test_the_default_gate_bias_keeps_the_compounded_deviation_below_the_target():
+    assert auto_gate_bias(0) == auto_gate_bias(1) == GATE_BIAS == 10
+    for k in (12, 23, 46, 200):
+        b = auto_gate_bias(k)
+        assert b > GATE_BIAS and 1 - sigmoid(b) ** k <= DEVIATION_TARGET < 1 - sigmoid(b - 0.1) ** k
+
+
+def test_an_explicit_gate_bias_is_used(sources):
+    src = sources("yolov4-tiny")
+    new_doc, inserted = insert_blocks(src.doc, [8, 16], Template.builtin("sam"))
+    new_net = build(new_doc)
+    tensors, report = transplant(src.network, src.shapes, src.tensors, new_net, infer_shapes(new_net), gate_bias=6)
+    gates = [ins.first for ins in inserted.insertions]
+    assert report.gates == gates and report.gate_bias == 6 and report.gates_in_series == 2
+    for j in gates:  # batch-normalized gates: scales 0, biases 6, unit statistics; weights left random
+        assert np.all(tensors[j]["biases"] == 6) and not tensors[j]["scales"].any()
+        assert not tensors[j]["rolling_mean"].any() and np.all(tensors[j]["rolling_variance"] == 1)
+        assert tensors[j]["weights"].any()
+    assert report.max_deviation == pytest.approx(1 - sigmoid(6) ** 2)
+
+
 def test_bad_init_is_rejected():
     old, shapes = net_of(SMALL)
     with pytest.raises(ValueError, match="init must be one of"):
@@ -405,7 +443,11 @@ def test_cli_identity_message(tmp_path):
     new.write_text(new_doc.dumps())
     result = invoke(src, weights, new, "-o", tmp_path / "out.weights")
     assert result.exit_code == 0, result.output
-    assert "up to 2 gate(s) in series" in result.stdout and "9.08e-05" in result.stdout
+    assert "up to 2 gate(s) in series" in result.stdout and f"{1 - sigmoid(10) ** 2:.2e}" in result.stdout
+    assert "gate (bias 10)" in result.stdout
+    result = invoke(src, weights, new, "-o", tmp_path / "out.weights", "--gate-bias", "8")
+    assert result.exit_code == 0, result.output
+    assert f"sigmoid(8)^2 = {1 - sigmoid(8) ** 2:.2e}" in result.stdout and "gate (bias 8)" in result.stdout
 
 
 def test_cli_missing_files_exit_2(files, tmp_path):
@@ -438,3 +480,19 @@ def test_cli_invalid_cfg_exit_1(files, tmp_path):
     result = invoke(old, weights, bad, "-o", out)
     assert result.exit_code == 1 and "bad.cfg:" in result.stderr
     assert not out.exists()
+
+
+def test_carry_weights_is_one_call_for_the_block_commands(sources, tmp_path):
+    src = sources("yolov4-tiny")
+    new_doc, inserted = insert_blocks(src.doc, [24], Template.builtin("se_residual"))
+    buffer = io.StringIO()
+    out = tmp_path / "out.weights"
+    report = carry_weights(src.doc, new_doc, src.weights, out, inserted=inserted,
+                           console=Console(file=buffer, width=120))
+    text = buffer.getvalue()
+    assert report.identity and out.exists()
+    assert "0..23" in text and "zero (branch end)" in text and "gate (bias 10)" in text
+    assert "computes the old network's function exactly" in text
+    with pytest.raises(SystemExit) as exc:  # weights for another cfg: exit 1
+        carry_weights(new_doc, src.doc, src.weights, tmp_path / "other.weights")
+    assert exc.value.code == 1 and not (tmp_path / "other.weights").exists()

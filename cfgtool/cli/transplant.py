@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..diagnostics import CfgError
-from ..transplant import GATE_BIAS, INITS, Report, transplant_files
+from ..transplant import DEVIATION_TARGET, GATE_BIAS, INITS, Report, transplant_files
 from ..weights import BN_TENSORS
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, has_errors, print_diagnostics, read_document, \
     stderr, stdout
@@ -102,6 +102,27 @@ def print_report(console: Console, report: Report, compact: bool = False) -> Non
                            f"{h.revision}, seen {h.seen} as in {report.source})"))
 
 
+def carry_weights(old_doc, new_doc, weights_in, weights_out, init: str = "identity", seed: int = 0,
+                  inserted=None, gate_bias: float | None = None, console: Console | None = None,
+                  compact: bool = True) -> Report:
+    """The one call ``add-se``/``add-sam``/``add-cbam --weights IN --weights-out OUT`` need:
+    transplant IN (for ``old_doc``) onto ``new_doc``, write OUT, print the compact report on
+    ``console`` (stdout by default). ``inserted``: the insertion's Report. Invalid input (a
+    cfg without a weights layout, IN of the wrong size) prints located diagnostics and exits
+    1; an I/O error exits 2."""
+    try:
+        report = transplant_files(old_doc, new_doc, weights_in, weights_out, init, seed, inserted, gate_bias)
+    except CfgError as exc:
+        print_diagnostics(exc.diagnostics)
+        fail(f"{weights_in}: cannot carry the weights over; no weights were written", EXIT_ERRORS)
+    except OSError as exc:
+        fail(f"{exc.filename or weights_out}: {exc.strerror or exc}", EXIT_USAGE)
+    print_report(console or stdout(), report, compact)
+    if not report.identity and init == "identity":
+        stderr().print(Text("cfgtool: warning: the edited network does not start as the old one (see above)"))
+    return report
+
+
 @click.command()
 @click.argument("old_cfg", type=click.Path(dir_okay=False))
 @click.argument("old_weights", type=click.Path(dir_okay=False))
@@ -111,8 +132,10 @@ def print_report(console: Console, report: Report, compact: bool = False) -> Non
 @click.option("--init", type=click.Choice(INITS), default="identity", show_default=True,
               help="How to fill new layers (see above).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random initialization.")
-@click.option("--gate-bias", type=float, default=GATE_BIAS, show_default=True,
-              help="Bias of identity-initialized gates: larger is closer to the identity, but learns slower.")
+@click.option("--gate-bias", type=float, default=None, metavar="B",
+              help=f"Bias of identity-initialized gates: larger is closer to the identity, but learns slower "
+                   f"[default: {GATE_BIAS:g}, raised when many gates are in series so that the deviation "
+                   f"stays below {DEVIATION_TARGET:g}].")
 @click.option("--compact", is_flag=True, help="Fold runs of copied layers into one row.")
 def transplant(old_cfg, old_weights, new_cfg, output, init, seed, gate_bias, compact):
     """Carry OLD.weights (for OLD.cfg) over to NEW.cfg, an edited copy of it.
@@ -141,15 +164,5 @@ def transplant(old_cfg, old_weights, new_cfg, output, init, seed, gate_bias, com
             print_diagnostics(diags)
             fail(f"{path}: the file has syntax errors; fix them first (cfgtool validate)", EXIT_ERRORS)
         docs.append(doc)
-    try:
-        report = transplant_files(docs[0], docs[1], old_weights, output, init, seed, gate_bias=gate_bias)
-    except CfgError as exc:
-        print_diagnostics(exc.diagnostics)
-        fail("nothing was written", EXIT_ERRORS)
-    except OSError as exc:
-        fail(f"{exc.filename or output}: {exc.strerror or exc}", EXIT_USAGE)
-    print_report(stdout(), report, compact)
-    if not report.identity and init == "identity":
-        stderr().print(Text("cfgtool: warning: the new weights do not make the edited network an identity "
-                            "edit (see above)"))
+    carry_weights(docs[0], docs[1], old_weights, output, init, seed, gate_bias=gate_bias, compact=compact)
     sys.exit(EXIT_OK)

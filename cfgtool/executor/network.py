@@ -200,7 +200,7 @@ class Executor:
                 readers[j] -= 1
                 if readers[j] == 0 and j in live:
                     del live[j]
-        return (weights + peak * b) * item
+        return (2 * weights + peak * b) * item  # the weights, and their batch-norm-folded copies
 
     def check_memory(self, train: bool = False) -> None:
         need = self.estimate_memory(train)
