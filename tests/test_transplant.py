@@ -496,3 +496,34 @@ def test_carry_weights_is_one_call_for_the_block_commands(sources, tmp_path):
     with pytest.raises(SystemExit) as exc:  # weights for another cfg: exit 1
         carry_weights(new_doc, src.doc, src.weights, tmp_path / "other.weights")
     assert exc.value.code == 1 and not (tmp_path / "other.weights").exists()
+
+
+def test_add_se_with_weights_writes_cfg_and_identity_weights(sources, tmp_path):
+    src = sources("yolov4-tiny")
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text(src.doc.dumps())
+    runner = CliRunner()
+    result = runner.invoke(main, ["add-se", str(cfg), "--weights", str(src.weights)])
+    assert result.exit_code == 0, result.output
+    new_cfg, new_weights = tmp_path / "tiny-se.cfg", tmp_path / "tiny-se.weights"
+    network = build(parse_file(new_cfg))
+    shapes = infer_shapes(network)
+    assert new_weights.stat().st_size == expected_size(network, shapes)
+    _, tensors = read_weights(new_weights, network, shapes)
+    got, _ = outputs(network, shapes, tensors, src.x)
+    assert deviation(src.reference, got) < 1e-3
+    # a second run refuses to overwrite either file
+    again = runner.invoke(main, ["add-se", str(cfg), "--weights", str(src.weights), "-o", str(tmp_path / "other.cfg"),
+                                 "--weights-out", str(new_weights)])
+    assert again.exit_code == 1 and "exists" in again.output
+    assert not (tmp_path / "other.cfg").exists()
+
+
+def test_add_se_weights_refuse_stdout_and_dry_run(sources, tmp_path):
+    src = sources("yolov4-tiny")
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text(src.doc.dumps())
+    for extra in (["-o", "-"], ["--dry-run"]):
+        result = CliRunner().invoke(main, ["add-se", str(cfg), "--weights", str(src.weights), *extra])
+        assert result.exit_code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.cfg"]

@@ -46,6 +46,12 @@ The result is checked (cfgtool validate's rules) before anything is written: if 
 errors the input has not, nothing is written. The input file is only replaced with
 --in-place. Output: CFG's stem + "-{suffix}.cfg" beside it unless -o; "-o -" writes to stdout.
 
+\b
+--weights IN: the weights of CFG are carried over to the new cfg (written to --weights-out,
+default: the new cfg's name with .weights); every original layer's tensors move to its new
+position and the inserted layers start as (nearly) the identity (--init identity), so the
+edited network computes what the original did before fine-tuning.
+
 Exit codes: 0 done, 1 bad selection / template or invalid result, 2 usage or I/O.
 
 Example: cfgtool {name} examples/yolov4.cfg{example}
@@ -67,14 +73,24 @@ def _options(f):
         click.option("--in-place", is_flag=True, help="Replace CFG itself (atomically)."),
         click.option("--force", is_flag=True, help="Overwrite an existing output file."),
         click.option("--dry-run", is_flag=True, help="Print a unified diff of the change; write nothing."),
+        click.option("--weights", "weights_in", type=click.Path(dir_okay=False), metavar="IN.weights",
+                     help="Carry these weights (for CFG; partial files too) over to the new cfg."),
+        click.option("--weights-out", type=click.Path(dir_okay=False), metavar="OUT.weights",
+                     help="Where --weights go (default: the output cfg's name with .weights)."),
+        click.option("--init", type=click.Choice(["identity", "random"]), default="identity", show_default=True,
+                     help="With --weights: identity starts each block as (nearly) the identity, so the new "
+                          "network computes what the old one did; random: Darknet-like random init."),
     ]):
         f = decorator(f)
     return f
 
 
-def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, output, in_place, force, dry_run):
+def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, output, in_place, force, dry_run,
+         weights_in, weights_out, init):
     if output is not None and in_place:
         fail("use either -o/--output or --in-place", EXIT_USAGE)
+    if weights_in is not None and (dry_run or output == "-"):
+        fail("--weights writes a weights file beside the new cfg: it does not go with --dry-run or -o -", EXIT_USAGE)
     doc, diags = read_document(cfg)
     if doc is None or has_errors(diags):
         print_diagnostics(diags)
@@ -122,6 +138,13 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
     else:
         if dest.is_file() and not in_place and not force:
             fail(f"{dest} exists; use --force to overwrite it, -o to choose another file or --in-place", EXIT_ERRORS)
+        if weights_in is not None:
+            from .transplant import carry_weights  # numpy only when weights are asked for
+
+            weights_dest = Path(weights_out) if weights_out else dest.with_suffix(".weights")
+            if weights_dest.exists() and not force:
+                fail(f"{weights_dest} exists; use --force to overwrite it or --weights-out", EXIT_ERRORS)
+            carry_weights(doc, new, weights_in, weights_dest, init, inserted=report, console=console)
         try:
             write_atomic(dest, text)
         except OSError as exc:
@@ -154,9 +177,11 @@ def _print_report(console, template, report, notes, dest, keep_refs):
 
 
 def _make(name: str, suffix: str, what: str, files: str, example: str, styles: dict[str, str] | None):
-    def command(cfg, at, reduction, block_file, keep_refs, output, in_place, force, dry_run, style=None):
+    def command(cfg, at, reduction, block_file, keep_refs, output, in_place, force, dry_run, weights_in,
+                weights_out, init, style=None):
         template = styles[style] if styles else suffix
-        _add(cfg, suffix, template, at, reduction, block_file, keep_refs, output, in_place, force, dry_run)
+        _add(cfg, suffix, template, at, reduction, block_file, keep_refs, output, in_place, force, dry_run,
+             weights_in, weights_out, init)
 
     command.__doc__ = HELP.format(what=what, files=files, suffix=suffix, name=name, example=example)
     command = _options(command)
