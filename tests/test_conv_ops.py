@@ -14,6 +14,11 @@ from cfgtool.layers.base import LayerShape
 FLT_MAX = float(np.finfo(np.float32).max)
 
 
+def cdiv(a, b):
+    """C integer division (truncation toward zero), as Darknet sizes its outputs."""
+    return int(a / b)
+
+
 def conv_params(**kw):
     p = dict(n=4, size=3, stride_x=1, stride_y=1, dilation=1, pad=1, groups=1, batch_normalize=0,
              activation="linear")
@@ -38,7 +43,7 @@ def naive_conv(p, w, x, train):
     """Loops over every output element, as forward_convolutional_layer + im2col_cpu_ext compute it."""
     b, c, h, wd = x.shape
     n, k, d, sx, sy, pad, g = p["n"], p["size"], p["dilation"], p["stride_x"], p["stride_y"], p["pad"], p["groups"]
-    oh, ow = (h + 2 * pad - k) // sy + 1, (wd + 2 * pad - k) // sx + 1
+    oh, ow = cdiv(h + 2 * pad - k, sy) + 1, cdiv(wd + 2 * pad - k, sx) + 1
     cg, m = c // g, n // g
     out = np.zeros((b, n, oh, ow))
     for bi, f, i, j in itertools.product(range(b), range(n), range(oh), range(ow)):
@@ -100,6 +105,22 @@ def test_conv_inference_float32_and_prepared_weights_agree():
     np.testing.assert_array_equal(plain, prepared)
     np.testing.assert_allclose(plain, naive_conv(p, {k: v.astype(np.float64) for k, v in w.items()}, x.astype(np.float64), False),
                                rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_windows_running_past_the_image(train):
+    """(2 - 3) / 2 + 1 is 1 in C: a 3x3 stride-2 window on a 2x2 image without padding reads
+    zeros (convolution) or -FLT_MAX (maxpool) beyond the edge."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 2, 2, 2))
+    p = conv_params(size=3, pad=0, stride_x=2, stride_y=2, n=3)
+    w = random_weights(rng, p, 2)
+    out = convolutional.forward(p, w, [x], train)[0]
+    assert out.shape == (2, 3, 1, 1)
+    np.testing.assert_allclose(out, naive_conv(p, w, x, train), rtol=1e-10, atol=1e-10)
+    q = pool_params(size=3, pad=0)
+    pooled = maxpool.forward(q, {}, [x], train)[0]
+    np.testing.assert_array_equal(pooled, x.max(axis=(2, 3), keepdims=True))
 
 
 def test_conv_activation_applied():
@@ -193,7 +214,7 @@ def naive_maxpool(p, x):
                 out[bi, g, i, j] = max(out[bi, g, i, j], x[bi, k, i, j])
         return out
     k, sx, sy, pad = p["size"], p["stride_x"], p["stride_y"], p["pad"]
-    oh, ow = (h + pad - k) // sy + 1, (w + pad - k) // sx + 1
+    oh, ow = cdiv(h + pad - k, sy) + 1, cdiv(w + pad - k, sx) + 1
     out = np.full((b, c, oh, ow), -FLT_MAX)
     for bi, ch, i, j in itertools.product(range(b), range(c), range(oh), range(ow)):
         for n, m in itertools.product(range(k), range(k)):

@@ -168,16 +168,11 @@ class Executor:
 
     # -- memory ---------------------------------------------------------------------------
 
-    def _workspace(self, step: Step) -> int:
-        """Elements of the temporaries a layer needs beyond its output (im2col, pre-BN copies)."""
-        s, p = step.shape, step.params
-        if step.layer.type != "convolutional":
-            return 0
-        ow, oh, _ = s.output
-        k = p.get("size", 1)
-        direct = k == 1 and p.get("stride_x", 1) == 1 and p.get("stride_y", 1) == 1 and p.get("pad", 0) == 0
-        cols = 0 if direct else s.input[2] * k * k * ow * oh
-        return cols
+    @staticmethod
+    def _workspace(step: Step) -> int:
+        """Elements of the temporaries a layer needs beyond its output (e.g. im2col)."""
+        hook = getattr(step.op, "workspace", None)
+        return hook(step.params, step.shape) if hook else 0
 
     def estimate_memory(self, train: bool = False) -> int:
         """Bytes of activations (and, training, caches and gradients) a forward needs at peak,

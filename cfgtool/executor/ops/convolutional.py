@@ -19,11 +19,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ...layers.common import cdiv
 from .. import activations
 
 BN_EPS = 0.00001
 
-_UNSUPPORTED = ("binary", "xnor", "antialiasing", "sway", "rotate", "stretch", "stretch_sway", "coordconv")
+_UNSUPPORTED = ("binary", "xnor", "antialiasing", "sway", "rotate", "stretch", "stretch_sway", "coordconv", "flipped")
 
 
 def unsupported(p: dict) -> str | None:
@@ -60,14 +61,23 @@ def prepare(p: dict, w: dict) -> dict:
 
 
 def _geometry(p, x_shape):
+    """(out_h, out_w) with C's integer division, like Darknet."""
     _, _, h, wd = x_shape
     k, sy, sx, pad = p["size"], p["stride_y"], p["stride_x"], p["pad"]
-    return (h + 2 * pad - k) // sy + 1, (wd + 2 * pad - k) // sx + 1
+    return cdiv(h + 2 * pad - k, sy) + 1, cdiv(wd + 2 * pad - k, sx) + 1
 
 
 def _direct(p) -> bool:
     """A 1x1, stride-1, unpadded convolution needs no im2col."""
     return p["size"] == 1 and p["stride_x"] == 1 and p["stride_y"] == 1 and p["pad"] == 0
+
+
+def workspace(p, shape) -> int:
+    """Elements of the im2col matrix per image (0 when the input is used as it is)."""
+    if _direct(p):
+        return 0
+    ow, oh, _ = shape.output
+    return shape.input[2] * p["size"] ** 2 * ow * oh
 
 
 def _padded_shape(p, x_shape, oh, ow):

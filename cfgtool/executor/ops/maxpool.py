@@ -1,7 +1,8 @@
 """[maxpool]: Darknet's max pooling (maxpool_layer.c).
 
 ``pad`` is Darknet's total padding (default size-1): windows start at ``-pad/2`` and the
-output is ``(w + pad - size) / stride_x + 1``; cells outside the image count as -FLT_MAX.
+output is ``(w + pad - size) / stride_x + 1`` (C division: a window may run past the image);
+cells outside the image count as -FLT_MAX.
 Ties go to the first maximum in row-major window order and the gradient goes to that one
 input, as Darknet's ``indexes``. With ``maxpool_depth`` the maximum is taken across channels
 ``g, g + out_channels, g + 2*out_channels, ...`` for output channel ``g``, at each pixel.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ...layers.common import cdiv
 from ..activations import piece
 from ._util import scatter_add
 
@@ -37,7 +39,7 @@ def _padded(p, x):
     """The input inside a -FLT_MAX border: (padded, offset, out_h, out_w)."""
     b, c, h, w = x.shape
     k, sx, sy, pad = p["size"], p["stride_x"], p["stride_y"], p["pad"]
-    oh, ow = (h + pad - k) // sy + 1, (w + pad - k) // sx + 1
+    oh, ow = cdiv(h + pad - k, sy) + 1, cdiv(w + pad - k, sx) + 1
     off = pad // 2
     hp = max(off + h, (oh - 1) * sy + k)
     wp = max(off + w, (ow - 1) * sx + k)
