@@ -229,3 +229,19 @@ def test_grad_check_passes_and_catches_a_wrong_backward(tiny, monkeypatch):
     monkeypatch.setattr(convolutional, "backward", skewed)
     result = invoke("smoke", tiny, "--grad-check", "--samples", 3)
     assert result.exit_code == 1 and "FAIL" in result.output
+
+
+@pytest.mark.parametrize("command,extra", [("add-se", ["--style", "residual"]), ("add-se", ["--at", "stages"]),
+                                           ("add-sam", []), ("add-cbam", [])])
+def test_smoke_passes_on_edited_yolov4(command, extra, tmp_path):
+    """The job users come for, end to end: insert a block into yolov4, then smoke-test the result."""
+    out = tmp_path / "edited.cfg"
+    assert invoke(command, EXAMPLES / "yolov4.cfg", "-o", out, *extra).exit_code == 0
+    result = invoke("smoke", out)
+    assert result.exit_code == 0, result.output
+    assert "every value finite" in result.output
+
+
+def test_smoke_ok_on_yolov4_with_defaults():
+    result = invoke("smoke", EXAMPLES / "yolov4.cfg")
+    assert result.exit_code == 0, result.output
