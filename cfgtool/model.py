@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .diagnostics import Diagnostic
 from .layers import spec_for
 from .layers.base import LayerSpec, Ref
 from .syntax import Document, Section
@@ -39,7 +38,6 @@ class Network:
     doc: Document
     net: Section | None
     layers: list[Layer] = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @property
     def path(self) -> str | None:

@@ -22,9 +22,10 @@ from importlib import resources
 from pathlib import Path
 
 from .diagnostics import ERROR, Diagnostic
+from .lint import check
 from .model import build
 from .selection import point_problem
-from .shapes import infer_shapes
+from .shapes import Shapes, infer_shapes
 from .syntax import Document, Line, Section, darknet_strip, parse
 
 BUILTIN = {"se_plain": "se_plain.cfg", "se_residual": "se_residual.cfg", "sam": "sam.cfg", "cbam": "cbam.cfg"}
@@ -207,14 +208,15 @@ def _read_keys(layer) -> set[str]:
     return out
 
 
-def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = False, reduction: int = 16
-                  ) -> tuple[Document, Report]:
+def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = False, reduction: int = 16,
+                  shapes: Shapes | None = None) -> tuple[Document, Report]:
     """A new document with ``block`` inserted after each layer in ``points`` (original indices);
     ``doc`` is not changed. Raises BlockError for a point a block cannot follow or a bad
     template. ``Report.errors`` lists the errors the result has that ``doc`` had not: a
-    caller must not write such a result."""
+    caller must not write such a result. ``shapes``: ``doc``'s shapes if already inferred."""
     network = build(doc)
-    shapes = infer_shapes(network)
+    if shapes is None:
+        shapes = infer_shapes(network)
     points = sorted(set(points))
     problems = [p for p in (point_problem(network, shapes, j) for j in points) if p]
     if problems:
@@ -255,15 +257,13 @@ def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = Fals
         before, count = added[p]
         start = new.sections[first + 1].header.lineno - before
         report.insertions.append(Insertion(p, mapping.new(p), first, last, channels[p], (start, start + count - 1)))
-    report.input_errors = errors(doc)
+    report.input_errors = errors(doc, shapes)
     report.errors = new_errors(report.input_errors, new, mapping)
     return new, report
 
 
-def errors(doc: Document) -> list[Diagnostic]:
-    from .lint import check
-
-    return [d for d in check(doc) if d.severity == ERROR]
+def errors(doc: Document, shapes: Shapes | None = None) -> list[Diagnostic]:
+    return [d for d in check(doc, shapes=shapes) if d.severity == ERROR]
 
 
 def new_errors(before: list[Diagnostic], after: Document, mapping: Mapping) -> list[Diagnostic]:

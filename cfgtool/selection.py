@@ -68,8 +68,13 @@ def _type(layer) -> str:
     return layer.type.lower()
 
 
+def _names(layer) -> set[str]:
+    """What a layer goes by, lower case: its type and its section's name."""
+    return {_type(layer), layer.section.name.strip("[]").lower()}
+
+
 def is_output(layer) -> bool:
-    return _type(layer) in OUTPUT_TYPES or layer.section.name.strip("[]").lower() in OUTPUT_TYPES
+    return not OUTPUT_TYPES.isdisjoint(_names(layer))
 
 
 def _fed(shape: LayerShape) -> tuple[int, int, int]:
@@ -222,8 +227,7 @@ def _range(text: str, spec: str) -> range:
 
 
 def _type_matches(layer, name: str) -> bool:
-    name = name.strip("[]").lower()
-    return _type(layer) == name or layer.section.name.strip("[]").lower() == name
+    return name.strip("[]").lower() in _names(layer)
 
 
 def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Selection:

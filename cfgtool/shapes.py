@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .diagnostics import ERROR, Diagnostic, Span
+from .diagnostics import ERROR, Diagnostic
 from .layers.base import Context, LayerShape, MissingInput, Reader, ShapeError
 from .layers.common import read_common
 from .layers.network import net_values
@@ -55,15 +55,8 @@ def unused_options(section: Section, used: set[str]) -> list[Line]:
     return out
 
 
-def _span(section: Section, key: str | None) -> Span:
-    line = section.option(key) if key else None
-    if line is None:
-        return section.header.span()
-    return line.value_span() if line.value is not None else line.span()
-
-
 def _diagnostic(exc: ShapeError, section: Section, path: str | None, layer: int | None) -> Diagnostic:
-    return Diagnostic(exc.code, exc.name, ERROR, exc.message, _span(section, exc.key), path, layer)
+    return Diagnostic(exc.code, exc.name, ERROR, exc.message, section.value_span(exc.key), path, layer)
 
 
 def infer_shapes(network: Network, width: int | None = None, height: int | None = None) -> Shapes:
@@ -71,16 +64,12 @@ def infer_shapes(network: Network, width: int | None = None, height: int | None 
     path = network.path
     n = len(network.layers)
     shapes = Shapes({}, [None] * n, [set() for _ in range(n)])
-    net_section = network.net
-    if net_section is None:
-        # the syntax checks report a missing [net]; read defaults so the dict is complete
-        net_section = Section(Line("[net]", "\n", "header"))
-    try:
-        shapes.net, _ = net_values(net_section, width, height)
-    except ShapeError as exc:
-        shapes.diagnostics.append(_diagnostic(exc, net_section, path, None))
+    if network.net is None:  # no input size; the syntax checks report the missing [net] (P002, P008)
         return shapes
-    if network.net is None:
+    try:
+        shapes.net, _ = net_values(network.net, width, height)
+    except ShapeError as exc:
+        shapes.diagnostics.append(_diagnostic(exc, network.net, path, None))
         return shapes
     for layer in network.layers:
         shape, used, diag = infer_layer(layer, shapes.net, shapes.layers, path)

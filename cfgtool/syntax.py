@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .diagnostics import ERROR, WARNING, CfgError, Diagnostic, Span
+from .diagnostics import ERROR, CfgError, Diagnostic, Span
 
 GRAMMAR_NAME = "darknet_cfg.lark"
 
@@ -142,6 +142,14 @@ class Section:
         if ln is None or ln.value is None:
             return default
         return ln.value
+
+    def value_span(self, key: str | None) -> Span:
+        """Where a diagnostic about ``key`` points: the value Darknet reads (the whole line for
+        a line without '='), or the header when it reads none."""
+        ln = self.option(key) if key else None
+        if ln is None:
+            return self.header.span()
+        return ln.value_span() if ln.value is not None else ln.span()
 
     def lines(self) -> list[Line]:
         return [self.header, *self.body]

@@ -192,7 +192,7 @@ def test_conv_param_shapes_in_darknet_order():
 
 def test_conv_unsupported_features_are_named():
     assert convolutional.unsupported(conv_params()) is None
-    assert "xnor" in convolutional.unsupported(conv_params(xnor=1))
+    assert "sway" in convolutional.unsupported(conv_params(sway=1))
 
 
 # -- maxpool -----------------------------------------------------------------------------

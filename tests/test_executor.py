@@ -124,8 +124,8 @@ def test_memory_limit_refuses_before_allocating():
 
 @pytest.mark.parametrize("section, line, words", [
     ("[lstm]\noutput=4\n", 8, "recurrent"),
-    ("[local]\nfilters=2\nsize=3\n", 8, "no implementation"),
-    ("[convolutional]\nfilters=2\nsize=3\nxnor=1\n", 8, "xnor"),
+    ("[local]\nfilters=2\nsize=5\npad=1\n", 8, "misaligned"),
+    ("[convolutional]\nfilters=2\nsize=3\nsway=1\n", 8, "sway"),
 ])
 def test_layers_that_cannot_run_are_located(section, line, words):
     text = "[net]\nwidth=6\nheight=6\nchannels=2\n\n[convolutional]\nfilters=2\n" + section

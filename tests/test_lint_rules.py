@@ -89,14 +89,14 @@ def test_catch_all_rules_surface_unknown_codes(monkeypatch):
 
     doc = parse("[net]\nwidth=32\nheight=32\nchannels=3\n\n[convolutional]\nfilters=4\n", "x.cfg")
     doc.diagnostics.append(Diagnostic("P099", "new-parse-check", "error", "m", Span(1, 1, 1, 2), "x.cfg"))
-    real = lint._shapes
+    real = lint.infer_shapes
 
-    def shapes_with_extra(network, width, height):
-        s = real(network, width, height)
+    def shapes_with_extra(network, **kw):
+        s = real(network, **kw)
         s.diagnostics.append(Diagnostic("S299", "new-shape-check", "error", "m", Span(6, 1, 6, 2), "x.cfg", 0))
         return s
 
-    monkeypatch.setattr(lint, "_shapes", shapes_with_extra)
+    monkeypatch.setattr(lint, "infer_shapes", shapes_with_extra)
     assert {"P099", "S299"} <= {d.code for d in check(doc)}
     assert not {d.code for d in check(doc, ignore=["P000", "S200"])} & {"P099", "S299"}
 

@@ -103,9 +103,11 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
     else:
         template = Template.builtin(template_name)
     network = build(doc)
+    shapes = infer_shapes(network)
     try:
-        selection = select(network, infer_shapes(network), at)
-        new, report = insert_blocks(doc, selection.points, template, keep_refs=keep_refs, reduction=reduction)
+        selection = select(network, shapes, at)
+        new, report = insert_blocks(doc, selection.points, template, keep_refs=keep_refs, reduction=reduction,
+                                    shapes=shapes)
     except SelectionError as exc:
         fail(exc.message, EXIT_USAGE if exc.usage else EXIT_ERRORS)
     except BlockError as exc:

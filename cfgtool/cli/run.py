@@ -57,7 +57,7 @@ def is_vector(layer_type: str, shape) -> bool:
 
 
 def dump_shape(layer_type: str, shape, batch: int) -> tuple[int, ...]:
-    w, h, c = shape.output
+    w, h, c = shape.feeds or shape.output
     return (batch, shape.outputs) if is_vector(layer_type, shape) else (batch, c, h, w)
 
 
@@ -307,7 +307,7 @@ def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
             print_diagnostics(exc.diagnostics)
             sys.exit(EXIT_ERRORS)
         for step in exe.steps:
-            w, h, c = step.shape.output
+            w, h, c = step.shape.feeds or step.shape.output
             want = None if is_vector(step.layer.type, step.shape) else (batch, c, h, w)
             why = _bad(outs[step.layer.index], want)
             if why:

@@ -110,7 +110,7 @@ def summary(cfg, fmt, width, height):
         sys.exit(EXIT_ERRORS)
     network = build(doc)
     shapes = infer_shapes(network, width, height)
-    diags = diags + network.diagnostics + shapes.diagnostics
+    diags = diags + shapes.diagnostics
     records = layer_records(network.layers, shapes)
     if fmt == "json":
         net = {key: shapes.net.get(key) for key in NET_FIELDS}

@@ -14,7 +14,10 @@ from ..config import Config, ConfigError, config_for
 from ..diagnostics import ERROR, INFO, WARNING, CfgError, Diagnostic, Span
 from ..lint import RULES, check, selected
 from ..lint.targets import DEFAULT_TARGET, TARGETS
+from ..model import Network, build
 from ..report import render
+from ..shapes import Shapes, infer_shapes
+from ..syntax import parse_file
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, stdout
 
 FORMATS = ("text", "concise", "json", "sarif", "github")
@@ -76,18 +79,29 @@ def settings_for(path: Path, cli: Config) -> Settings:
     return Settings(pick("target", DEFAULT_TARGET), pick("select", None), pick("ignore", None), pick("strict", False))
 
 
-def weights_diagnostics(cfg_path: Path, weights: Path, width, height) -> list[Diagnostic]:
+def check_file(path: Path, s: Settings, width, height, weights: Path | None) -> list[Diagnostic]:
+    """The diagnostics of one file, parsed and inferred once; with ``weights``, a cfg without
+    errors is also checked against that file's size. I/O errors raise OSError."""
+    kw = dict(target=s.target, select=s.select, ignore=s.ignore, width=width, height=height)
+    try:
+        doc = parse_file(path)
+    except CfgError:
+        return check(path, **kw)  # the text errors, filtered and ordered like any others
+    network = build(doc)
+    shapes = infer_shapes(network, width=width, height=height)
+    found = check(doc, shapes=shapes, **kw)
+    if weights is not None and not any(d.severity == ERROR for d in found):
+        found += weights_diagnostics(path, weights, network, shapes)
+    return found
+
+
+def weights_diagnostics(cfg_path: Path, weights: Path, network: Network, shapes: Shapes) -> list[Diagnostic]:
     """A weights-size error when ``weights`` does not have exactly the bytes the cfg implies
     (checked only for a cfg without errors). Only the header is read; numpy (through
     cfgtool.weights) is imported only here."""
-    from ..model import build
-    from ..shapes import infer_shapes
-    from ..syntax import parse_file
     from ..weights import layout, read_header
 
     try:
-        network = build(parse_file(cfg_path))
-        shapes = infer_shapes(network, width=width, height=height)
         plan = layout(network, shapes)
     except CfgError as exc:
         return [d if d.path else d.at(str(cfg_path)) for d in exc.diagnostics]
@@ -181,13 +195,11 @@ def validate(paths, fmt, target, select, ignore, strict, width, height, weights,
     for path in files:
         s = settings_for(path, cli)
         try:
-            found = check(path, target=s.target, select=s.select, ignore=s.ignore, width=width, height=height)
+            found = check_file(path, s, width, height, None if weights is None else Path(weights))
         except OSError as exc:
             click.echo(f"cfgtool: {path}: {exc.strerror or exc}", err=True)
             io_error = True
             continue
-        if weights is not None and not any(d.severity == ERROR for d in found):
-            found += weights_diagnostics(path, Path(weights), width, height)
         diagnostics.extend(found)
         if any(d.severity == ERROR or (s.strict and d.severity == WARNING) for d in found):
             failed = True

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from . import kernels
+
 NAMES = (
     "logistic", "swish", "mish", "hard_mish", "normalize_channels", "normalize_channels_softmax",
     "normalize_channels_softmax_maxval", "loggy", "relu", "relu6", "elu", "selu", "gelu", "relie",
@@ -219,10 +221,24 @@ def _block_inplace(name: str, v: np.ndarray, e: np.ndarray, n: np.ndarray) -> No
         v[...] = _ELEMENTWISE[name][0](v)
 
 
+def rows_inplace(name: str, x2: np.ndarray, col: np.ndarray | None = None) -> None:
+    """``x2 + col`` then the elementwise activation ``name`` (canonical), in place on the
+    rows of a 2-D array with contiguous rows, block by block; ``col`` is (rows, 1) or None."""
+    scratch = np.empty(min(CHUNK, x2.size) * 2, x2.dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        for rows, v in _blocks(x2):
+            if col is not None:
+                v += col[rows]
+            if name != "linear":
+                k = v.size
+                _block_inplace(name, v, scratch[:k].reshape(v.shape), scratch[k:2 * k].reshape(v.shape))
+
+
 def activate_inplace(name: str, x: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """Inference: ``x + bias`` (one value per channel, axis 1) then the activation, in place
-    and block by block where the activation is elementwise. ``x`` is C-contiguous
-    (batch, channels, ...); returns the result (a new array for the normalize_channels family)."""
+    and block by block where the activation is elementwise, the rows shared among the worker
+    threads. ``x`` is C-contiguous (batch, channels, ...); returns the result (a new array for
+    the normalize_channels family)."""
     name = canonical(name)
     if name.startswith("normalize_channels"):
         if bias is not None:
@@ -232,14 +248,9 @@ def activate_inplace(name: str, x: np.ndarray, bias: np.ndarray | None = None) -
         return x
     x2 = x.reshape(x.shape[0] * x.shape[1], -1)
     col = None if bias is None else np.tile(bias, x.shape[0]).reshape(-1, 1)
-    scratch = np.empty(min(CHUNK, x2.size) * 2, x.dtype)
-    with np.errstate(over="ignore", under="ignore"):
-        for rows, v in _blocks(x2):
-            if col is not None:
-                v += col[rows]
-            if name != "linear":
-                k = v.size
-                _block_inplace(name, v, scratch[:k].reshape(v.shape), scratch[k:2 * k].reshape(v.shape))
+    parts = kernels.chunks(x2.shape[0], x2.shape[1], 1 << 18) if x2.size >= 1 << 17 else [(0, x2.shape[0])]
+    kernels.parallel(lambda k: rows_inplace(name, x2[slice(*parts[k])], None if col is None else col[slice(*parts[k])]),
+                     len(parts))
     return x
 
 

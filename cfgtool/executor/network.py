@@ -25,6 +25,7 @@ import numpy as np
 from ..diagnostics import ERROR, CfgError, Diagnostic
 from ..layers.base import LayerShape
 from ..model import Layer, Network
+from . import kernels
 from .table import DETECTORS, op_for
 
 NETWORK_INPUT = -1  # the index standing for the network's input in wiring and gradients
@@ -132,6 +133,8 @@ class Executor:
         self._prepared: dict[int, dict] = {}
         self._caches: dict[int, Any] | None = None
         self._outputs: dict[int, np.ndarray] = {}
+        self._pool = kernels.BufferPool()  # inference buffers, reused across layers and runs
+        self.peak_live_bytes = 0  # the last forward's widest point: bytes of the outputs held at once
 
     # -- construction ---------------------------------------------------------------------
 
@@ -297,6 +300,21 @@ class Executor:
         readers = self._readers(() if keep_all else keep)
         outs: dict[int, np.ndarray] = {NETWORK_INPUT: x}
         caches: dict[int, Any] = {}
+        with kernels.using(None if train else self._pool):
+            try:
+                self._forward_steps(outs, caches, readers, train, keep_all, progress)
+            finally:
+                self._pool.disown()  # what is still lent is the caller's now
+        outs.pop(NETWORK_INPUT, None)
+        self._caches = caches if train else None
+        self._outputs = outs if train else {}
+        if not train and not keep_all:
+            wanted = set(self.output_layers) | set(keep)
+            outs = {i: o for i, o in outs.items() if i in wanted}
+        return outs
+
+    def _forward_steps(self, outs, caches, readers, train, keep_all, progress) -> None:
+        held = self.peak_live_bytes = outs[NETWORK_INPUT].nbytes
         for step in self.steps:
             i = step.layer.index
             xs = [outs[j] for j in step.inputs]
@@ -305,11 +323,14 @@ class Executor:
             out, cache = self._run_op(step, step.op.forward, step.params, w, xs, train)
             step.stat.seconds = time.perf_counter() - t0
             step.stat.bytes, step.stat.shape = out.nbytes, tuple(out.shape)
-            if out.size != self.batch * step.shape.outputs:
+            values = int(np.prod(step.shape.feeds)) if step.shape.feeds else step.shape.outputs  # antialiasing
+            if out.size != self.batch * values:
                 raise layer_error(self.network, step.layer, "X005", "layer-failed",
                                   f"[{step.layer.type}] produced {out.shape}, Darknet's layer has "
-                                  f"{step.shape.outputs} values per image")
+                                  f"{values} values per image")
             outs[i] = out
+            held += out.nbytes
+            self.peak_live_bytes = max(self.peak_live_bytes, held)
             if progress is not None:
                 progress(i)
             if train:
@@ -317,15 +338,10 @@ class Executor:
             elif not keep_all:
                 for j in step.inputs:
                     readers[j] -= 1
-                    if readers[j] == 0:
-                        outs.pop(j, None)
-        outs.pop(NETWORK_INPUT, None)
-        self._caches = caches if train else None
-        self._outputs = outs if train else {}
-        if not train and not keep_all:
-            wanted = set(self.output_layers) | set(keep)
-            outs = {i: o for i, o in outs.items() if i in wanted}
-        return outs
+                    if readers[j] == 0 and j in outs:
+                        done = outs.pop(j)
+                        held -= done.nbytes
+                        self._pool.release(done, outs.values())
 
     def backward(self, douts: dict[int, np.ndarray], inspect=None
                  ) -> tuple[np.ndarray | None, dict[int, dict[str, np.ndarray]]]:

@@ -32,6 +32,8 @@ OPS = {
     "Gaussian_yolo": "gaussian_yolo",
     "region": "region",
     "detection": "detection",
+    "local": "local",
+    "contrastive": "contrastive",
 }
 
 # layers whose output is a network result (kept by inference, given a cotangent by smoke)

@@ -169,14 +169,18 @@ class Context:
     net: dict[str, Any]  # [net] values: width, height, channels, batch, ...
     shapes: list[LayerShape | None]  # shapes of layers 0..index-1 (None where inference failed)
 
+    def _previous(self) -> LayerShape:
+        prev = self.shapes[self.index - 1]
+        if prev is None:
+            raise MissingInput(f"the previous layer ({self.index - 1}) has no shape")
+        return prev
+
     @property
     def prev(self) -> tuple[int, int, int]:
         """Darknet's params.w/h/c: the previous layer's output, or the network input."""
         if self.index == 0:
             return (self.net["width"], self.net["height"], self.net["channels"])
-        prev = self.shapes[self.index - 1]
-        if prev is None:
-            raise MissingInput(f"the previous layer ({self.index - 1}) has no shape")
+        prev = self._previous()
         return prev.feeds or prev.output
 
     @property
@@ -184,9 +188,7 @@ class Context:
         """Darknet's params.inputs: the previous layer's l.outputs, or the net's inputs."""
         if self.index == 0:
             return self.net["inputs"]
-        prev = self.shapes[self.index - 1]
-        if prev is None:
-            raise MissingInput(f"the previous layer ({self.index - 1}) has no shape")
+        prev = self._previous()
         if prev.feeds:
             w, h, c = prev.feeds
             return w * h * c

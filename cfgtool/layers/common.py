@@ -77,15 +77,35 @@ def dims(shape) -> str:
     return f"{w}x{h}x{c}"
 
 
+def ftoi(x: float) -> int:
+    """C's (int) cast of a float on x86: truncation; NaN, infinities and values out of int's
+    range give INT_MIN."""
+    if x != x or not -2**31 - 1 < x < 2**31:
+        return -2**31
+    return int(x)
+
+
+def source(ctx: Context) -> str:
+    """What the layer reads as its input, for messages: the previous layer or the [net] input."""
+    return "the [net] input" if ctx.index == 0 else f"layer {ctx.index - 1}"
+
+
 def image(ctx: Context, what: str) -> tuple[int, int, int]:
     """The previous output as params.w/h/c, which must all be nonzero (Darknet: 'must output image')."""
     w, h, c = ctx.prev
     if not (w and h and c):
-        src = "the [net] input" if ctx.index == 0 else f"layer {ctx.index - 1}"
         raise error("not-an-image",
-                    f"{what} needs an image input but {src} is {dims((w, h, c))}; "
+                    f"{what} needs an image input but {source(ctx)} is {dims((w, h, c))}; "
                     "put it after a layer with a w x h x c output")
     return w, h, c
+
+
+def required(r: Reader, key: str, what: str):
+    """The value of ``key``, which Darknet cannot do without (it exits or crashes when absent)."""
+    value = r.get(key)
+    if value is None:
+        raise error("bad-value", f"{what} needs {key}=...", None)
+    return value
 
 
 def target(ctx: Context, value: int, key: str) -> int:
@@ -109,13 +129,15 @@ def referenced(ctx: Context, value: int, key: str) -> tuple[int, LayerShape]:
     return t, ctx.layer(t)
 
 
+def field_count(text: str, stop_at_hash: bool = False) -> int:
+    """How many fields Darknet's parse loops count in a list: one per comma (before the first
+    '#' where the loop stops there)."""
+    cut = text.find("#") if stop_at_hash else -1
+    return text.count(",", 0, cut if cut >= 0 else len(text)) + 1
+
+
 def darknet_list(text: str, conv=atoi, stop_at_hash: bool = False) -> list:
-    """A comma-separated list read like Darknet's parse loops: one field per comma
-    (counting stops at '#' where Darknet's loop does), each read with atoi/atof."""
-    if stop_at_hash:
-        cut = text.find("#")
-        n = text.count(",", 0, cut if cut >= 0 else len(text)) + 1
-    else:
-        n = text.count(",") + 1
-    return [conv(part) for part in text.split(",")[:n]]
+    """A comma-separated list read like Darknet's parse loops (:func:`field_count` fields),
+    each read with atoi/atof."""
+    return [conv(part) for part in text.split(",")[: field_count(text, stop_at_hash)]]
 

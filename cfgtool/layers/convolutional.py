@@ -12,7 +12,7 @@ params deviate from the struct in one way: with antialiasing, ``blur_size``, ``b
 from __future__ import annotations
 
 from .base import FLOAT, INT, NO_INDEX, STR, LayerShape, LayerSpec, Opt
-from .common import COMMON, activation, cdiv, dims, error, image, referenced
+from .common import COMMON, activation, cdiv, dims, error, ftoi, image, referenced
 
 
 def conv_geometry(w: int, h: int, c: int, n: int, groups: int, size: int, stride_x: int, stride_y: int,
@@ -25,6 +25,28 @@ def conv_geometry(w: int, h: int, c: int, n: int, groups: int, size: int, stride
     if xnor:
         bflops /= 32
     return out_w, out_h, nweights, bflops
+
+
+def strided_geometry(*args) -> tuple[int, int, int, float]:
+    """:func:`conv_geometry` with a zero stride as Darknet's division by zero (an S207 error)."""
+    try:
+        return conv_geometry(*args)
+    except ZeroDivisionError:
+        raise error("zero-divisor", "stride=0: Darknet divides by the stride; use stride >= 1", "stride") from None
+
+
+def antialias(antialiasing: int, out: tuple[int, int, int], stride_x: int, stride_y: int, params: dict
+              ) -> tuple[int, int, int] | None:
+    """What the next layer receives from a layer with ``antialiasing`` (output ``out``):
+    Darknet's depthwise blur applies the stride. None without antialiasing; the blur's
+    settings go into ``params``."""
+    if not antialiasing:
+        return None
+    blur_size, blur_pad = (2, 0) if antialiasing == 2 else (3, 1)
+    w, h, c = out
+    bw, bh, _, _ = strided_geometry(w, h, c, c, c, blur_size, stride_x, stride_y, blur_pad)
+    params.update(blur_size=blur_size, blur_pad=blur_pad, blur_stride_x=stride_x, blur_stride_y=stride_y)
+    return bw, bh, c
 
 
 class Convolutional(LayerSpec):
@@ -82,7 +104,7 @@ class Convolutional(LayerSpec):
         if r.get("pad"):
             padding = cdiv(size, 2)
         act = activation(r.get("activation"))
-        assisted_excitation = int(r.get("assisted_excitation"))
+        assisted_excitation = ftoi(r.get("assisted_excitation"))
         share_raw = r.get("share_index")
         w, h, c = image(ctx, "[convolutional]")
         batch_normalize = r.get("batch_normalize")
@@ -107,10 +129,7 @@ class Convolutional(LayerSpec):
                         f"groups={groups} must divide both the input channels ({c}, input {dims((w, h, c))}) "
                         f"and filters ({n})", "groups")
         host_sx, host_sy = (1, 1) if antialiasing else (stride_x, stride_y)
-        try:
-            out_w, out_h, nweights, bflops = conv_geometry(w, h, c, n, groups, size, host_sx, host_sy, padding, xnor)
-        except ZeroDivisionError:
-            raise error("zero-divisor", "stride=0: Darknet divides by the stride; use stride >= 1", "stride") from None
+        out_w, out_h, nweights, bflops = strided_geometry(w, h, c, n, groups, size, host_sx, host_sy, padding, xnor)
         if out_w <= 0 or out_h <= 0:
             raise error("empty-output",
                         f"a {size}x{size} kernel with padding {padding} and stride {stride_x}x{stride_y} on input "
@@ -137,13 +156,5 @@ class Convolutional(LayerSpec):
             reverse=r.get("reverse"), coordconv=r.get("coordconv"), stream=r.get("stream"),
             wait_stream_id=r.get("wait_stream"),
         )
-        feeds = None
-        if antialiasing:
-            blur_size, blur_pad = (2, 0) if antialiasing == 2 else (3, 1)
-            try:
-                bw, bh, _, _ = conv_geometry(out_w, out_h, n, n, n, blur_size, stride_x, stride_y, blur_pad)
-            except ZeroDivisionError:
-                raise error("zero-divisor", "stride=0: Darknet divides by the stride; use stride >= 1", "stride") from None
-            feeds = (bw, bh, n)
-            params.update(blur_size=blur_size, blur_pad=blur_pad, blur_stride_x=stride_x, blur_stride_y=stride_y)
+        feeds = antialias(antialiasing, (out_w, out_h, n), stride_x, stride_y, params)
         return LayerShape((w, h, c), (out_w, out_h, n), out_w * out_h * n, nweights, bflops, params, feeds)

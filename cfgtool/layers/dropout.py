@@ -6,7 +6,7 @@ dropblock_size_rel, dropblock_size_abs (after Darknet's adjustments)."""
 from __future__ import annotations
 
 from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
-from .common import COMMON, dims, error
+from .common import COMMON, dims, error, ftoi
 
 
 class Dropout(LayerSpec):
@@ -23,7 +23,7 @@ class Dropout(LayerSpec):
         probability = r.get("probability")
         dropblock = r.get("dropblock")
         rel = r.get("dropblock_size_rel")
-        absolute = int(r.get("dropblock_size_abs"))
+        absolute = ftoi(r.get("dropblock_size_abs"))
         w, h, c = ctx.prev
         if absolute > w or absolute > h:
             absolute = min(w, h)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt
 from .common import COMMON
-from .yolo import FLT_MAX, IOU_KINDS, IOU_LOSSES, check_detector_input, classes_multipliers, read_anchors, read_mask
+from .yolo import FLT_MAX, NMS_KINDS, read_anchors, read_head
+
+GAUSSIAN_NMS_KINDS = (*NMS_KINDS, "cornersnms")
+YOLO_POINTS = ("center", "left_top", "right_bottom")
 
 
 class GaussianYolo(LayerSpec):
@@ -46,29 +49,13 @@ class GaussianYolo(LayerSpec):
     ) + COMMON
 
     def infer(self, r, ctx):
-        classes = r.get("classes")
-        max_boxes = r.get("max")
-        total = r.get("num")
-        mask, n = read_mask(r, total)
-        w, h, _ = ctx.prev
-        c = n * (classes + 8 + 1)
-        outputs = w * h * c
-        check_detector_input(ctx, "[Gaussian_yolo]", outputs, f"{w}x{h}x{n}*({classes}+9)", "classes")
-        p = dict(classes=classes, n=n, total=total, mask=mask, max_boxes=max_boxes, max_delta=r.get("max_delta"))
-        classes_multipliers(r, classes)
-        for key in ("label_smooth_eps", "scale_x_y", "objectness_smooth", "uc_normalizer", "iou_normalizer",
-                    "obj_normalizer", "cls_normalizer", "delta_normalizer"):
-            p[key] = r.get(key)
-        loss = r.get("iou_loss")
-        p["iou_loss"] = loss if loss in IOU_LOSSES else "iou"
-        kind = r.get("iou_thresh_kind")
-        p["iou_thresh_kind"] = kind if kind in IOU_KINDS else "iou"
-        p["beta_nms"] = r.get("beta_nms")
-        nms = r.get("nms_kind")
-        p["nms_kind"] = nms if nms in ("greedynms", "diounms", "cornersnms") else "default"
+        p, shape = read_head(r, ctx, "[Gaussian_yolo]", 9, ("max_delta", "label_smooth_eps", "scale_x_y",
+                             "objectness_smooth", "uc_normalizer", "iou_normalizer", "obj_normalizer",
+                             "cls_normalizer", "delta_normalizer"), GAUSSIAN_NMS_KINDS)
         point = r.get("yolo_point")
-        p["yolo_point"] = point if point in ("left_top", "right_bottom") else "center"
+        p["yolo_point"] = point if point in YOLO_POINTS else "center"
         for key in ("jitter", "resize", "ignore_thresh", "truth_thresh", "iou_thresh", "random", "map"):
             p[key] = r.get(key)
-        p["anchors"] = read_anchors(r, total, None, False)
-        return LayerShape((w, h, c), (w, h, c), outputs, 0, 0.0, p)
+        p["anchors"] = read_anchors(r, p["total"], None, False)
+        w, h, c = shape
+        return LayerShape(shape, shape, w * h * c, 0, 0.0, p)

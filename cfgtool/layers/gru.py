@@ -17,6 +17,6 @@ class Gru(LayerSpec):
     def infer(self, r, ctx):
         output = r.get("output")
         p = dict(n=output, batch_normalize=r.get("batch_normalize"), inputs=ctx.prev_outputs)
-        check_sizes(p["inputs"], output, "[gru]")
+        check_sizes(p["inputs"], output, self.sections[0])
         return LayerShape((0, 0, 0), (0, 0, 0), output, 0, 0.0, p)
 

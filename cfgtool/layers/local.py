@@ -32,5 +32,5 @@ class Local(LayerSpec):
             raise error("empty-output", f"[local] size={size} on input {dims((w, h, c))} gives output {dims(out)}",
                         "size")
         ow, oh, _ = out
-        p = dict(n=n, size=size, stride=stride, pad=pad, activation=act)
+        p = dict(n=n, size=size, stride=stride, pad=pad, activation=act, w=w, h=h, c=c)
         return LayerShape((w, h, c), out, ow * oh * n, 0, 0.0, p)

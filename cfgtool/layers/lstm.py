@@ -1,21 +1,16 @@
-"""[lstm]: make_lstm_layer on params.inputs values. Quirks kept: the struct's input w/h/c
-stay 0, the output is 1x1xoutput; nweights and bflops are 0."""
+"""[lstm]: make_lstm_layer on params.inputs values; reads what [gru] reads. Quirks kept: the
+struct's input w/h/c stay 0, the output is 1x1xoutput; nweights and bflops are 0."""
 
 from __future__ import annotations
 
-from .base import INT, LayerShape, LayerSpec, Opt
-from .common import COMMON
-from .rnn import check_sizes
+from .gru import Gru
 
 
-class Lstm(LayerSpec):
+class Lstm(Gru):
     type = "lstm"
     sections = ("[lstm]",)
-    recurrent = True
-    options = (Opt("output", INT, 1), Opt("batch_normalize", INT, 0)) + COMMON
 
     def infer(self, r, ctx):
-        output = r.get("output")
-        p = dict(n=output, batch_normalize=r.get("batch_normalize"), inputs=ctx.prev_outputs)
-        check_sizes(p["inputs"], output, "[lstm]")
-        return LayerShape((0, 0, 0), (1, 1, output), output, 0, 0.0, p)
+        shape = super().infer(r, ctx)
+        shape.output = (1, 1, shape.outputs)
+        return shape

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .base import INT, LayerShape, LayerSpec, Opt
 from .common import COMMON, cdiv, dims, error, image
-from .convolutional import conv_geometry
+from .convolutional import antialias
 
 POOL_OPTIONS = (
     Opt("stride", INT, 1),
@@ -50,12 +50,7 @@ def pool(r, ctx, what: str, depth: bool, avgpool: int) -> LayerShape:
     bflops = size * size * c * oh * ow / 1e9
     params = dict(size=size, stride=sx, stride_x=sx, stride_y=sy, pad=padding, maxpool_depth=maxpool_depth,
                   out_channels=out_channels, antialiasing=antialiasing, avgpool=avgpool)
-    feeds = None
-    if antialiasing:
-        blur_size, blur_pad = (2, 0) if antialiasing == 2 else (3, 1)
-        bw, bh, _, _ = conv_geometry(ow, oh, oc, oc, oc, blur_size, stride_x, stride_y, blur_pad)
-        feeds = (bw, bh, oc)
-        params.update(blur_size=blur_size, blur_pad=blur_pad, blur_stride_x=stride_x, blur_stride_y=stride_y)
+    feeds = antialias(antialiasing, out, stride_x, stride_y, params)
     return LayerShape((w, h, c), out, ow * oh * oc, 0, bflops, params, feeds)
 
 

@@ -10,7 +10,7 @@ type Darknet does not handle). :func:`net_values` reads the section like parse_n
 from __future__ import annotations
 
 from .base import FLOAT, FLOATS, INT, INTS, STR, LayerSpec, Opt, Reader
-from .common import cdiv, error
+from .common import cdiv, darknet_list, error
 
 POLICIES = ("random", "poly", "constant", "step", "exp", "sigmoid", "steps", "sgdr")
 
@@ -148,7 +148,7 @@ def net_values(section, width: int | None = None, height: int | None = None) -> 
         if v["policy"] == "steps" and (steps is None or scales is None):
             raise error("bad-value", "policy=steps needs steps= and scales=", "policy")
         if steps is not None:
-            v["steps"] = [int(x) for x in (get("steps") or [])][: steps.count(",", 0, _hash(steps)) + 1]
+            v["steps"] = darknet_list(steps, stop_at_hash=True)
             n = len(v["steps"])
             v["scales"] = (get("scales") + [1.0] * n)[:n] if scales is not None else [1.0] * n
             v["seq_scales"] = (get("seq_scales") + [1.0] * n)[:n] if seq is not None else [1.0] * n
@@ -166,8 +166,3 @@ def net_values(section, width: int | None = None, height: int | None = None) -> 
         v["height"] = height if height is not None else v["height"]
         v["inputs"] = v["width"] * v["height"] * v["channels"]
     return v, r.used
-
-
-def _hash(text: str) -> int:
-    i = text.find("#")
-    return i if i >= 0 else len(text)

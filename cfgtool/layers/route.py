@@ -8,8 +8,8 @@ first referenced layer. Inputs of different w x h make Darknet build a 0x0x0 lay
 
 from __future__ import annotations
 
-from .base import INT, INTS, LayerShape, LayerSpec, Opt, int_list
-from .common import COMMON, cdiv, dims, error, referenced
+from .base import INT, INTS, LayerShape, LayerSpec, Opt
+from .common import COMMON, cdiv, dims, error, referenced, required
 
 
 class Route(LayerSpec):
@@ -24,16 +24,10 @@ class Route(LayerSpec):
     ) + COMMON
 
     def inputs(self, section, index):
-        raw = section.get("layers")
-        if raw is None:
-            return []
-        return [v + index if v < 0 else v for v in int_list(raw)]
+        return [ref.target for ref in self.references(section, index)]
 
     def infer(self, r, ctx):
-        values = r.get("layers")
-        if values is None:
-            raise error("bad-value", "[route] needs layers=...", None)
-        refs = [referenced(ctx, v, "layers") for v in values]
+        refs = [referenced(ctx, v, "layers") for v in required(r, "layers", "[route]")]
         groups = r.get("groups")
         group_id = r.get("group_id")
         r.get("stream")

@@ -4,7 +4,7 @@ the previous layer's output, element-wise; both must have the same w x h x c).""
 from __future__ import annotations
 
 from .base import INT, STR, LayerShape, LayerSpec, Opt
-from .common import COMMON, activation, dims, error, referenced
+from .common import COMMON, activation, dims, error, referenced, required, source
 from .scale_channels import from_inputs
 
 
@@ -17,18 +17,14 @@ class Sam(LayerSpec):
     ) + COMMON
 
     def inputs(self, section, index):
-        return from_inputs(section, index)
+        return from_inputs(self, section, index)
 
     def infer(self, r, ctx):
-        value = r.get("from")
-        if value is None:
-            raise error("bad-value", "[sam] needs from=...", None)
-        index, other = referenced(ctx, value, "from")
+        index, other = referenced(ctx, required(r, "from", "[sam]"), "from")
         prev = ctx.prev
         if other.output != prev:
-            src = "the [net] input" if ctx.index == 0 else f"layer {ctx.index - 1}"
             raise error("sam-shape-mismatch",
-                        f"[sam] multiplies layer {index} ({dims(other.output)}) by {src} ({dims(prev)}): "
+                        f"[sam] multiplies layer {index} ({dims(other.output)}) by {source(ctx)} ({dims(prev)}): "
                         "both must have the same shape", "from")
         ow, oh, oc = other.output
         params = dict(index=index, activation=activation(r.get("activation")))

@@ -7,17 +7,14 @@ previous layer is 1x1xC, C = the from layer's channels) or, with ``scale_wh=1``,
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt, atoi
-from .common import COMMON, activation, dims, error, referenced
+from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON, activation, dims, error, referenced, required, source
 
 
-def from_inputs(section, index):
-    raw = section.get("from")
-    extra = []
-    if raw is not None:
-        v = atoi(raw)
-        extra = [v + index if v < 0 else v]
-    return [index - 1, *extra] if index > 0 else extra
+def from_inputs(spec, section, index):
+    """The previous layer and the ``from`` layer (its first value: Darknet reads one)."""
+    targets = [ref.target for ref in spec.references(section, index)[:1]]
+    return [index - 1, *targets] if index > 0 else targets
 
 
 class ScaleChannels(LayerSpec):
@@ -30,17 +27,14 @@ class ScaleChannels(LayerSpec):
     ) + COMMON
 
     def inputs(self, section, index):
-        return from_inputs(section, index)
+        return from_inputs(self, section, index)
 
     def infer(self, r, ctx):
-        value = r.get("from")
-        if value is None:
-            raise error("bad-value", "[scale_channels] needs from=...", None)
-        index, other = referenced(ctx, value, "from")
+        index, other = referenced(ctx, required(r, "from", "[scale_channels]"), "from")
         scale_wh = r.get("scale_wh")
         w, h, c = ctx.prev
         ow, oh, oc = other.output
-        src = "the [net] input" if ctx.index == 0 else f"layer {ctx.index - 1}"
+        src = source(ctx)
         if not scale_wh and ((w, h) != (1, 1) or oc != c):
             raise error("scale-channels-shape",
                         f"[scale_channels] scales layer {index} ({dims(other.output)}) by {src} ({dims((w, h, c))}), "

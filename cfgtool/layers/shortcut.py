@@ -7,8 +7,8 @@ weights_normalization must be relu, avg_relu or softmax (Darknet rejects even "n
 
 from __future__ import annotations
 
-from .base import INTS, STR, LayerShape, LayerSpec, Opt, int_list
-from .common import COMMON, activation, dims, error, referenced
+from .base import INTS, STR, LayerShape, LayerSpec, Opt
+from .common import COMMON, activation, dims, error, referenced, required, source
 
 WEIGHTS_TYPES = {"none": "none", "per_feature": "per_feature", "per_layer": "per_feature", "per_channel": "per_channel"}
 NORMALIZATIONS = {"relu": "relu", "avg_relu": "relu", "softmax": "softmax"}
@@ -25,9 +25,8 @@ class Shortcut(LayerSpec):
     ) + COMMON
 
     def inputs(self, section, index):
-        raw = section.get("from")
-        extra = [v + index if v < 0 else v for v in int_list(raw)] if raw is not None else []
-        return [index - 1, *extra] if index > 0 else extra
+        targets = [ref.target for ref in self.references(section, index)]
+        return [index - 1, *targets] if index > 0 else targets
 
     def infer(self, r, ctx):
         act = activation(r.get("activation"))
@@ -40,17 +39,13 @@ class Shortcut(LayerSpec):
         if wn_raw not in NORMALIZATIONS and wt_raw != "none":
             raise error("bad-value", f"weights_normalization={wn_raw} with weights_type={wt_raw}: "
                         "Darknet accepts only relu, avg_relu or softmax here", "weights_normalization")
-        values = r.get("from")
-        if values is None:
-            raise error("bad-value", "[shortcut] needs from=...", None)
-        refs = [referenced(ctx, v, "from") for v in values]
+        refs = [referenced(ctx, v, "from") for v in required(r, "from", "[shortcut]")]
         w, h, c = ctx.prev
         for t, shape in refs:
             fw, fh, fc = shape.output
             if (fw, fh) != (w, h):
-                src = "the [net] input" if ctx.index == 0 else f"layer {ctx.index - 1}"
                 raise error("shortcut-size-mismatch",
-                            f"[shortcut] adds layer {t} ({dims(shape.output)}) to {src} ({dims((w, h, c))}): "
+                            f"[shortcut] adds layer {t} ({dims(shape.output)}) to {source(ctx)} ({dims((w, h, c))}): "
                             "width and height must be equal; point from= at a layer of the same size", "from")
         n = len(refs)
         nweights = {"none": 0, "per_feature": n + 1, "per_channel": (n + 1) * c}[weights_type]

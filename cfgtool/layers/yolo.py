@@ -13,11 +13,13 @@ default, greedynms, diounms).
 from __future__ import annotations
 
 from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt, atof
-from .common import COMMON, cdiv, darknet_list, dims, error, referenced
+from .common import COMMON, cdiv, darknet_list, dims, error, referenced, source
 
 FLT_MAX = 3.4028234663852886e38
-IOU_LOSSES = ("mse", "giou", "diou", "ciou")  # anything else: iou
-IOU_KINDS = ("iou", "giou", "diou", "ciou")  # anything else: iou (with a warning)
+# the names Darknet compares against; anything else: iou, iou (with a warning), default
+IOU_LOSSES = ("mse", "iou", "giou", "diou", "ciou")
+IOU_KINDS = ("iou", "giou", "diou", "ciou")
+NMS_KINDS = ("default", "greedynms", "diounms")
 
 
 def read_mask(r, total: int) -> tuple[list[int], int]:
@@ -32,11 +34,9 @@ def read_mask(r, total: int) -> tuple[list[int], int]:
 def check_detector_input(ctx, what: str, outputs: int, expected: str, key: str) -> None:
     have = ctx.prev_outputs
     if outputs != have:
-        src = f"layer {ctx.index - 1}" if ctx.index else "the [net] input"
-        w, h, c = ctx.prev
         raise error("detector-input-mismatch",
-                    f"{what} expects {outputs} inputs ({expected}) but {src} outputs {have} ({dims((w, h, c))}); "
-                    "set filters= of the [convolutional] before it to match", key)
+                    f"{what} expects {outputs} inputs ({expected}) but {source(ctx)} outputs {have} "
+                    f"({dims(ctx.prev)}); set filters= of the [convolutional] before it to match", key)
 
 
 def classes_multipliers(r, classes: int, key: str = "counters_per_class") -> None:
@@ -59,6 +59,31 @@ def read_anchors(r, total: int, limit: int | None, stop_at_hash: bool) -> list[f
                         "anchors")
         biases[: len(values)] = values
     return biases
+
+
+def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tuple[str, ...]
+              ) -> tuple[dict, tuple[int, int, int]]:
+    """What parse_yolo and parse_gaussian_yolo share: (params up to nms_kind, the head's
+    w x h x c with c = n*(classes+box), checked against the previous layer). ``keys`` are
+    the plain values read before iou_loss."""
+    classes = r.get("classes")
+    total = r.get("num")
+    mask, n = read_mask(r, total)
+    w, h, _ = ctx.prev
+    c = n * (classes + box)
+    check_detector_input(ctx, what, w * h * c, f"{w}x{h}x{n}*({classes}+{box})", "classes")
+    p = dict(classes=classes, n=n, total=total, mask=mask, max_boxes=r.get("max"))
+    classes_multipliers(r, classes)
+    for key in keys:
+        p[key] = r.get(key)
+    loss = r.get("iou_loss")
+    p["iou_loss"] = loss if loss in IOU_LOSSES else "iou"
+    kind = r.get("iou_thresh_kind")
+    p["iou_thresh_kind"] = kind if kind in IOU_KINDS else "iou"
+    p["beta_nms"] = r.get("beta_nms")
+    nms = r.get("nms_kind")
+    p["nms_kind"] = nms if nms in nms_kinds else "default"
+    return p, (w, h, c)
 
 
 class Yolo(LayerSpec):
@@ -106,27 +131,10 @@ class Yolo(LayerSpec):
                 if not (ref.key == "embedding_layer" and ref.raw == 999999)]
 
     def infer(self, r, ctx):
-        classes = r.get("classes")
-        total = r.get("num")
-        mask, n = read_mask(r, total)
-        max_boxes = r.get("max")
-        w, h, _ = ctx.prev
-        c = n * (classes + 4 + 1)
-        outputs = w * h * c
-        check_detector_input(ctx, "[yolo]", outputs, f"{w}x{h}x{n}*({classes}+5)", "classes")
-        p = dict(classes=classes, n=n, total=total, mask=mask, max_boxes=max_boxes,
-                 show_details=r.get("show_details"), max_delta=r.get("max_delta"))
-        classes_multipliers(r, classes)
-        for key in ("label_smooth_eps", "scale_x_y", "objectness_smooth", "new_coords", "iou_normalizer",
-                    "obj_normalizer", "cls_normalizer", "delta_normalizer"):
-            p[key] = r.get(key)
-        loss = r.get("iou_loss")
-        p["iou_loss"] = loss if loss in IOU_LOSSES else "iou"
-        kind = r.get("iou_thresh_kind")
-        p["iou_thresh_kind"] = kind if kind in IOU_KINDS else "iou"
-        p["beta_nms"] = r.get("beta_nms")
-        nms = r.get("nms_kind")
-        p["nms_kind"] = nms if nms in ("greedynms", "diounms") else "default"
+        p, shape = read_head(r, ctx, "[yolo]", 5, ("show_details", "max_delta", "label_smooth_eps", "scale_x_y",
+                             "objectness_smooth", "new_coords", "iou_normalizer", "obj_normalizer", "cls_normalizer",
+                             "delta_normalizer"), NMS_KINDS)
+        n, total = p["n"], p["total"]
         for key in ("jitter", "resize", "focal_loss", "ignore_thresh", "truth_thresh", "iou_thresh", "random",
                     "track_history_size", "sim_thresh", "dets_for_track", "dets_for_show", "track_ciou_norm"):
             p[key] = r.get(key)
@@ -139,4 +147,5 @@ class Yolo(LayerSpec):
             p["embedding_size"] = cdiv(le.params.get("n", 0), n)
         p["map"] = r.get("map")
         p["anchors"] = read_anchors(r, total, total * 2, True)
-        return LayerShape((w, h, c), (w, h, c), outputs, 0, 0.0, p)
+        w, h, c = shape
+        return LayerShape(shape, shape, w * h * c, 0, 0.0, p)

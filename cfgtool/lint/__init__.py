@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..diagnostics import CfgError, Diagnostic
 from ..model import build
+from ..shapes import Shapes, infer_shapes
 from ..syntax import Document, parse_file
 from . import compat, heads, net, options, references, shapes, syntax
 from .base import LintContext, Rule
@@ -52,11 +53,13 @@ def selected(item, select: Iterable[str] | None = None, ignore: Iterable[str] | 
 
 
 def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, select: Iterable[str] | None = None,
-          ignore: Iterable[str] | None = None, width: int | None = None, height: int | None = None) -> list[Diagnostic]:
+          ignore: Iterable[str] | None = None, width: int | None = None, height: int | None = None,
+          shapes: Shapes | None = None) -> list[Diagnostic]:
     """Every diagnostic for a document (or a file: I/O errors raise OSError), sorted by position.
 
     ``select``/``ignore``: codes, code prefixes (``W3``) or rule names; ``width``/``height``
-    override [net]'s for the shape checks.
+    override [net]'s for the shape checks. ``shapes``: the document's shapes (at ``width``/
+    ``height``) when the caller has inferred them already.
     """
     tgt = get_target(target)
     select, ignore = list(select or ()), list(ignore or ())
@@ -68,18 +71,14 @@ def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, sele
         except CfgError as exc:
             return _finish(exc.diagnostics, tgt, select, ignore)
     network = build(doc)
-    ctx = LintContext(doc, network, _shapes(network, width, height), tgt)
+    if shapes is None:
+        shapes = infer_shapes(network, width=width, height=height)
+    ctx = LintContext(doc, network, shapes, tgt)
     found: list[Diagnostic] = []
     for rule in RULES:
         if selected(rule, select, ignore):
             found.extend(rule().check(ctx))
     return _finish([d for d in found if not ctx.is_explained(d)], tgt, select, ignore)
-
-
-def _shapes(network, width, height):
-    from ..shapes import infer_shapes
-
-    return infer_shapes(network, width=width, height=height)
 
 
 def _finish(diags, tgt, select, ignore) -> list[Diagnostic]:

@@ -95,11 +95,3 @@ class LintContext:
     def diag(self, rule: Rule | type[Rule], message: str, span: Span | None, layer: int | None = None,
              severity: str | None = None, notes: tuple[str, ...] = ()) -> Diagnostic:
         return Diagnostic(rule.code, rule.name, severity or rule.severity, message, span, self.path, layer, notes)
-
-
-def key_span(section: Section, key: str, value: bool = True) -> Span:
-    """Where to point for ``key``: its value (or the key), the header when the key is absent."""
-    line = section.option(key)
-    if line is None:
-        return section.header.span()
-    return line.value_span() if value and line.value_col is not None else line.key_span()

@@ -7,7 +7,7 @@ Darknet itself) they find nothing.
 from __future__ import annotations
 
 from ..diagnostics import ERROR, WARNING
-from .base import Rule, key_span
+from .base import Rule
 
 
 class TargetUnsupportedSection(Rule):
@@ -74,7 +74,7 @@ class TargetRejectedOption(Rule):
                 if issue.rejected != self.rejected or section.name not in issue.sections:
                     continue
                 if issue.bad(section.get(issue.key), section.get):
-                    yield ctx.diag(self, f"{ctx.target.name}: {issue.message}", key_span(section, issue.key),
+                    yield ctx.diag(self, f"{ctx.target.name}: {issue.message}", section.value_span(issue.key),
                                    layer.index, severity=issue.severity)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..diagnostics import ERROR, WARNING
 from ..layers.base import Reader, atof
 from ..layers.common import darknet_list
-from .base import Rule, key_span
+from .base import Rule
 
 HEADS = ("yolo", "Gaussian_yolo", "region", "detection")
 ANCHOR_HEADS = ("yolo", "Gaussian_yolo", "region")
@@ -72,15 +72,14 @@ class HeadFilters(Rule):
             shape = ctx.shape(index - 1)
             have = (shape.feeds or shape.output)[2] if shape is not None else None
             if feeder.type == "convolutional":
-                line = feeder.section.option("filters")
                 if have is None:
                     have = Reader(feeder.section, feeder.spec).get("filters")
                 if have == need:
                     continue
                 ctx.explain("S209", index)
-                where = line.value_span() if line is not None else feeder.section.header.span()
                 yield ctx.diag(self, f"filters={have} feeds the {head.layer.section.name} layer {index}, which needs "
-                               f"{head.formula} = {need}; set filters={need}", where, feeder.index)
+                               f"{head.formula} = {need}; set filters={need}", feeder.section.value_span("filters"),
+                               feeder.index)
             elif have is not None and have != need:
                 ctx.explain("S209", index)
                 yield ctx.diag(self, f"layer {index - 1} outputs {have} channels but the {head.layer.section.name} "
@@ -104,7 +103,7 @@ class MaskIndexOutOfRange(Rule):
                 ctx.explain("S214", head.layer.index)
                 yield ctx.diag(self, f"mask index {', '.join(map(str, bad))} is outside 0..{head.num - 1} (num={head.num}): "
                                "Darknet reads anchors past the list; fix mask= or num=",
-                               key_span(head.layer.section, "mask"), head.layer.index)
+                               head.layer.section.value_span("mask"), head.layer.index)
 
 
 class AnchorsCount(Rule):
@@ -153,7 +152,7 @@ class ClassesMismatch(Rule):
             if other != classes:
                 yield ctx.diag(self, f"classes={other} here but classes={classes} in the {first.section.name} layer "
                                f"{first.index} (line {first.line}); use the same number in every head",
-                               key_span(layer.section, "classes"), layer.index)
+                               layer.section.value_span("classes"), layer.index)
 
 
 RULES = (HeadFilters, MaskIndexOutOfRange, AnchorsCount, ClassesMismatch)

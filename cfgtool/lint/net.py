@@ -6,15 +6,11 @@ import math
 
 from ..diagnostics import ERROR, WARNING
 from ..layers.base import atoi
-from .base import Rule, key_span
+from ..layers.common import field_count
+from ..shapes import infer_shapes
+from .base import Rule
 
 PROBE = 2**12 * 3  # an input size every power-of-two (and x3) downsampling divides exactly
-
-
-def _fields(value: str, stop_at_hash: bool) -> int:
-    """How many comma-separated fields Darknet's steps loop counts (counting stops at '#')."""
-    end = value.find("#") if stop_at_hash and "#" in value else len(value)
-    return value.count(",", 0, end) + 1
 
 
 class StepsScalesLength(Rule):
@@ -34,12 +30,12 @@ class StepsScalesLength(Rule):
         steps = net.get("steps")
         if steps is None:
             return
-        n = _fields(steps, True)
+        n = field_count(steps, stop_at_hash=True)
         for key in ("scales", "seq_scales"):
             line = net.option(key)
             if line is None or line.value is None:
                 continue
-            m = _fields(line.value, False)
+            m = field_count(line.value)
             if m < n:
                 yield ctx.diag(self, f"steps has {n} values but {key} only {m}: Darknet reads past the end of "
                                f"{key} and crashes; give one value per step", line.value_span())
@@ -68,7 +64,7 @@ class BatchSubdivisions(Rule):
             mini = max(batch // subdivisions, 1)
             yield ctx.diag(self, f"batch={batch} is not a multiple of subdivisions={subdivisions}: Darknet trains "
                            f"on {mini} images per step ({mini * subdivisions} per batch); make batch a multiple "
-                           "of subdivisions", key_span(net, "subdivisions"))
+                           "of subdivisions", net.value_span("subdivisions"))
 
 
 def _factor(shapes, width: int, height: int, double=None) -> tuple[int, bool]:
@@ -97,8 +93,6 @@ def _factor(shapes, width: int, height: int, double=None) -> tuple[int, bool]:
 def total_downsampling(ctx) -> int:
     """The least common multiple of every layer's downsampling factor (1 if none). When the
     real input size divides exactly everywhere the real shapes tell; otherwise two probe sizes do."""
-    from ..shapes import infer_shapes
-
     net = ctx.shapes.net
     factor, exact = _factor(ctx.shapes, net.get("width", 0), net.get("height", 0))
     if exact:
@@ -133,7 +127,7 @@ class InputSizeMultiple(Rule):
                 lower, upper = size // factor * factor, (size // factor + 1) * factor
                 options = f"{lower} or {upper}" if lower else f"{upper}"
                 yield ctx.diag(self, f"{key}={size} is not a multiple of {factor}, the network's total downsampling: "
-                               f"use {options}", key_span(net, key))
+                               f"use {options}", net.value_span(key))
 
 
 RULES = (StepsScalesLength, BatchSubdivisions, InputSizeMultiple)

@@ -9,7 +9,10 @@ from ..diagnostics import ERROR, WARNING
 from ..layers import TABLE
 from ..layers.base import FLOAT, FLOATS, INT, INTS, atof, atoi
 from ..layers.common import ACTIVATIONS
+from ..layers.gaussian_yolo import GAUSSIAN_NMS_KINDS, YOLO_POINTS
 from ..layers.network import NET, POLICIES
+from ..layers.shortcut import WEIGHTS_TYPES
+from ..layers.yolo import IOU_KINDS, IOU_LOSSES, NMS_KINDS
 from ..shapes import unused_options
 from ..syntax import Line, Section
 from .base import Rule
@@ -346,12 +349,12 @@ class UnknownActivation(Rule):
 # (section types, key) -> (the names Darknet knows, what it does with another, severity)
 CHOICES: tuple[tuple[tuple[str, ...], str, tuple[str, ...], str, str], ...] = (
     (NET_HEADERS, "policy", POLICIES, "falls back to policy=constant", WARNING),
-    (("[yolo]", "[Gaussian_yolo]"), "iou_loss", ("mse", "iou", "giou", "diou", "ciou"), "uses iou", WARNING),
-    (("[yolo]", "[Gaussian_yolo]"), "iou_thresh_kind", ("iou", "giou", "diou", "ciou"), "uses iou", WARNING),
-    (("[yolo]",), "nms_kind", ("default", "greedynms", "diounms"), "uses default", WARNING),
-    (("[Gaussian_yolo]",), "nms_kind", ("default", "greedynms", "diounms", "cornersnms"), "uses default", WARNING),
-    (("[Gaussian_yolo]",), "yolo_point", ("center", "left_top", "right_bottom"), "uses center", WARNING),
-    (("[shortcut]",), "weights_type", ("none", "per_feature", "per_layer", "per_channel"), "exits with an error", ERROR),
+    (("[yolo]", "[Gaussian_yolo]"), "iou_loss", IOU_LOSSES, "uses iou", WARNING),
+    (("[yolo]", "[Gaussian_yolo]"), "iou_thresh_kind", IOU_KINDS, "uses iou", WARNING),
+    (("[yolo]",), "nms_kind", NMS_KINDS, "uses default", WARNING),
+    (("[Gaussian_yolo]",), "nms_kind", GAUSSIAN_NMS_KINDS, "uses default", WARNING),
+    (("[Gaussian_yolo]",), "yolo_point", YOLO_POINTS, "uses center", WARNING),
+    (("[shortcut]",), "weights_type", tuple(WEIGHTS_TYPES), "exits with an error", ERROR),
 )
 
 

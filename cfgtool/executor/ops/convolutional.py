@@ -21,10 +21,11 @@ from numpy.lib.stride_tricks import as_strided
 
 from ...layers.common import cdiv
 from .. import activations
+from . import _binary, _blur, _fastconv
 
 BN_EPS = 0.00001
 
-_UNSUPPORTED = ("binary", "xnor", "antialiasing", "sway", "rotate", "stretch", "stretch_sway", "coordconv", "flipped")
+_UNSUPPORTED = ("sway", "rotate", "stretch", "stretch_sway", "coordconv", "flipped")
 
 
 def unsupported(p: dict) -> str | None:
@@ -56,7 +57,10 @@ def bn_fold(w: dict, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def prepare(p: dict, w: dict) -> dict:
     """Inference-ready tensors: batch norm folded, weights as (groups, n/groups, k) matrices."""
     g = p.get("groups", 1)
+    w = _binary.binarized(w) if _binary.active(p) else w
     weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
+    if _fastconv.winograd_ok(p):
+        return {"winograd": _fastconv.winograd_weights(weights), "bias": biases}
     return {"matrix": np.ascontiguousarray(weights.reshape(g, weights.shape[0] // g, -1)), "bias": biases}
 
 
@@ -116,16 +120,22 @@ def columns(p, x, oh, ow):
 
 
 def forward(p, w, xs, train):
+    if p.get("antialiasing") or _binary.active(p):  # ops/_blur.py, ops/_binary.py wrap the plain layer
+        return (_blur if p.get("antialiasing") else _binary).forward(p, w, xs, train, forward)
     (x,) = xs
     b = x.shape[0]
     oh, ow = _geometry(p, x.shape)
     g, n = p.get("groups", 1), p["n"]
-    cols = columns(p, x, oh, ow)
-    bn = bool(p.get("batch_normalize"))
     if not train:
         prep = w.get("_prepared") or prepare(p, w)
-        z = np.matmul(prep["matrix"], cols).reshape(b, n, oh, ow)
-        return activations.activate_inplace(p.get("activation", "logistic"), z, prep["bias"]), None
+        act = p.get("activation", "logistic")
+        if "winograd" in prep:
+            return _fastconv.winograd(x, prep["winograd"], prep["bias"], act, p["pad"]), None
+        if _direct(p):
+            return _fastconv.direct(p, x, prep["matrix"], prep["bias"], act), None
+        return _fastconv.im2col(p, x, prep["matrix"], prep["bias"], act, oh, ow, _padded_shape), None
+    cols = columns(p, x, oh, ow)
+    bn = bool(p.get("batch_normalize"))
     matrix = w["weights"].reshape(g, n // g, -1)
     z = np.matmul(matrix, cols).reshape(b, n, oh, ow)
     norm = None
@@ -145,6 +155,8 @@ def forward(p, w, xs, train):
 
 
 def backward(p, w, dout, cache):
+    if p.get("antialiasing") or _binary.active(p):
+        return (_blur if p.get("antialiasing") else _binary).backward(p, w, dout, cache, backward)
     x_shape, cols, norm, act_cache = cache
     b, c, h, wd = x_shape
     g, n = p.get("groups", 1), p["n"]

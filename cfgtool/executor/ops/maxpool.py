@@ -19,13 +19,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from ...layers.common import cdiv
 from ..activations import piece
+from . import _blur
 from ._util import scatter_add
-
-
-def unsupported(p: dict) -> str | None:
-    if p.get("antialiasing"):
-        return f"antialiasing={p['antialiasing']} is not supported by the numpy executor"
-    return None
 
 
 def param_shapes(p, shape):
@@ -61,6 +56,8 @@ def _depth_groups(p, x):
 
 
 def forward(p, w, xs, train):
+    if p.get("antialiasing"):  # ops/_blur.py: the blur layer after the pooling
+        return _blur.forward(p, w, xs, train, forward)
     (x,) = xs
     if p.get("maxpool_depth"):
         grouped = _depth_groups(p, x)
@@ -93,6 +90,8 @@ def forward(p, w, xs, train):
 
 
 def backward(p, w, dout, cache):
+    if p.get("antialiasing"):
+        return _blur.backward(p, w, dout, cache, backward)
     if cache[0] == "depth":
         _, x_shape, arg = cache
         b, c, h, wd = x_shape

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ._util import flat
 
 
@@ -24,7 +25,7 @@ def _part(x: np.ndarray, groups: int) -> int:
 def forward(p, w, xs, train):
     groups, gid = p.get("groups", 1), p.get("group_id", 0)
     parts = [flat(x)[:, _part(x, groups) * gid:_part(x, groups) * (gid + 1)] for x in xs]
-    out = np.concatenate(parts, axis=1)
+    out = np.concatenate(parts, axis=1, out=kernels.empty((xs[0].shape[0], sum(q.shape[1] for q in parts)), xs[0].dtype))
     h, wd = xs[0].shape[2:]
     c = sum(x.shape[1] for x in xs) // groups
     same = all(x.shape[2:] == (h, wd) for x in xs)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..activations import activate, gradient
 from ._util import flat
 
@@ -84,10 +85,13 @@ def forward(p, w, xs, train):
         spread = coef[:, np.arange(size) // (size // raw.shape[1])]  # (n+1, S): weight of each value
         z = x0 * spread[0]
     else:
-        z = x0.copy()
+        z = kernels.empty(x0.shape, x0.dtype)
+        np.copyto(z, x0) if len(xs) == 1 or flat(xs[1]).shape[1] != size else np.add(x0, flat(xs[1]), out=z)
     for i, x in enumerate(xs[1:], 1):
         f = flat(x)
         m = min(f.shape[1], size)
+        if spread is None and i == 1 and f.shape[1] == size:
+            continue  # added above
         z[:, :m] += f[:, :m] * spread[i, :m] if spread is not None else f[:, :m]
     y, act = activate(p.get("activation", "linear"), z.reshape(xs[0].shape))
     return y, (xs, raw, coef, spread, act)

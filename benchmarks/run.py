@@ -1,0 +1,313 @@
+"""cfgtool's speed and memory against its targets, in one run (not a test).
+
+Measures, on this machine and in this order:
+- yolov4 forward at 416x416, batch 1, float32, random weights written to a temporary .weights
+  file by cfgtool: cfgtool's executor against OpenCV's Darknet importer
+  (cv2.dnn.readNetFromDarknet, default settings) on the same cfg and weights, in one process
+  (median of several warmed-up repetitions, the two alternating so a change of machine load
+  hits both), and as whole processes (``cfgtool run --repeat 6`` minus ``--repeat 1``, against
+  an OpenCV process doing the same);
+- a training forward + backward at 416 against the inference forward;
+- the peak memory (ru_maxrss) of a process running inference at 608, cfgtool's and OpenCV's;
+- ``cfgtool validate examples/yolov4.cfg`` as a whole process, the same on the 95 cfgs of the
+  conformance corpus in one call (when ../shared/conformance exists), and parse + model +
+  shape inference of yolov4.cfg in process.
+
+Prints a table with PASS/MISS per target and a description of the machine. Exits non-zero
+only when something fails to run, never for a missed target.
+
+Run: python benchmarks/run.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+YOLOV4 = ROOT / "examples" / "yolov4.cfg"
+CORPUS = ROOT.parent / "shared" / "conformance" / "darknet" / "cfg"
+GIB = 2**30
+
+_script = Path(sys.executable).with_name("cfgtool")
+CFGTOOL = [str(_script)] if _script.is_file() else [sys.executable, "-c", "from cfgtool.cli import main; main()"]
+
+# the OpenCV side of the whole-process and memory measurements
+OPENCV_SCRIPT = """
+import sys, time, cv2, numpy as np
+cfg, weights, x, repeat = sys.argv[1], sys.argv[2], np.load(sys.argv[3]), int(sys.argv[4])
+net = cv2.dnn.readNetFromDarknet(cfg, weights)
+names = net.getUnconnectedOutLayersNames()
+for _ in range(repeat):
+    net.setInput(x)
+    outs = net.forward(names)
+"""
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def wall(cmd: list[str]) -> tuple[float, int]:
+    """(seconds, peak RSS bytes) of one process; raises when it fails."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):  # validate exits 1 when a corpus cfg has errors
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {code}: {err.read().decode(errors='replace')[-2000:]}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def median_wall(cmd: list[str], n: int) -> float:
+    return statistics.median(wall(cmd)[0] for _ in range(n))
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    lines = [f"CPU: {cpu}, {os.cpu_count()} logical cores ({usable} usable)",
+             f"Python {platform.python_version()} ({platform.machine()}, {platform.system()} {platform.release()})",
+             f"numpy {np.__version__}, BLAS: {blas()}"]
+    try:
+        import cv2
+        lines.append(f"OpenCV {cv2.__version__}, {cv2.getNumThreads()} threads")
+    except ImportError:
+        lines.append("OpenCV: not installed")
+    env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
+           if k in os.environ}
+    if env:
+        lines.append("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))
+    return lines
+
+
+def blas() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+        return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture', '')} "
+                         f"{i.get('num_threads')} threads" for i in threadpool_info())
+    except ImportError:
+        pass
+    try:
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{info.get('name')} {info.get('version')} ({info.get('openblas configuration', '').strip()})"
+    except Exception:  # noqa: BLE001 - older numpy: no dict mode
+        return "see numpy.show_config()"
+
+
+class Report:
+    def __init__(self):
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, what: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        self.rows.append((what, value, target, "" if ok is None else ("PASS" if ok else "MISS")))
+        print(f"  {what}: {value}" + (f"  [{target}: {'PASS' if ok else 'MISS'}]" if ok is not None else ""),
+              file=sys.stderr, flush=True)
+
+    def print(self) -> None:
+        widths = [max(len(r[k]) for r in self.rows + [("measurement", "value", "target", "")]) for k in range(4)]
+        header = ("measurement", "value", "target", "")
+        for row in [header, tuple("-" * w for w in widths), *self.rows]:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+# -- the network ------------------------------------------------------------------------------
+
+def prepared(tmp: Path, size: int):
+    """(cfg path, weights path, input .npy path, network, shapes) for yolov4 at ``size``."""
+    from cfgtool.executor.network import Executor
+    from cfgtool.model import build
+    from cfgtool.shapes import infer_shapes
+    from cfgtool.syntax import parse_file
+    from cfgtool.weights import WeightsHeader, write_weights
+
+    doc = parse_file(YOLOV4)
+    doc.sections[0].set("width", str(size))
+    doc.sections[0].set("height", str(size))
+    cfg = tmp / f"yolov4-{size}.cfg"
+    cfg.write_text(doc.dumps())
+    net = build(parse_file(cfg))
+    shapes = infer_shapes(net)
+    weights = tmp / "yolov4.weights"
+    if not weights.exists():  # the same tensors at every size
+        exe = Executor(net, shapes, seed=0)
+        for tensors in exe.weights.values():  # He-uniform scale: activations keep their size through the net
+            if "weights" in tensors:
+                tensors["weights"] *= np.float32(np.sqrt(3))
+        write_weights(weights, WeightsHeader(), exe.weights, net, shapes)
+    x = tmp / f"x{size}.npy"
+    np.save(x, np.random.default_rng(1).random((1, 3, size, size), dtype=np.float32))
+    return cfg, weights, x, net, shapes
+
+
+def executor(net, shapes, weights):
+    from cfgtool.executor.network import Executor
+    from cfgtool.weights import read_weights
+
+    exe = Executor(net, shapes)
+    exe.load(read_weights(weights, net, shapes)[1])
+    return exe
+
+
+def in_process(report: Report, cfg, weights, xpath, net, shapes, reps: int) -> float:
+    import cv2
+
+    x = np.load(xpath)
+    exe = executor(net, shapes, weights)
+    cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    names = cvnet.getUnconnectedOutLayersNames()
+
+    def ours():
+        return exe.forward(x)
+
+    def theirs():
+        cvnet.setInput(x)
+        return cvnet.forward(names)
+
+    a, b = ours(), theirs()  # warm up (and compare the detector inputs' scale)
+    a, b = ours(), theirs()
+    ref = {i: o for i, o in a.items()}
+    worst = max(float(np.abs(o).max()) for o in ref.values())
+    if not np.isfinite(worst):
+        raise RuntimeError("cfgtool's forward gave non-finite values")
+    t_ours, t_cv = [], []
+    for _ in range(reps):
+        for fn, acc in ((ours, t_ours), (theirs, t_cv)):
+            start = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - start)
+    mo, mc = statistics.median(t_ours), statistics.median(t_cv)
+    report.add("yolov4@416 forward, in process: cfgtool", f"{mo * 1e3:.0f} ms (median of {reps}, min {min(t_ours) * 1e3:.0f})")
+    report.add("yolov4@416 forward, in process: OpenCV", f"{mc * 1e3:.0f} ms (median of {reps}, min {min(t_cv) * 1e3:.0f})")
+    report.add("  ratio cfgtool / OpenCV", f"{mo / mc:.2f}x", "<= 1.00 (aim 0.75)", mo <= mc)
+    del exe, cvnet
+    return mo
+
+
+def whole_process(report: Report, cfg, weights, xpath, pairs: int) -> None:
+    def per_forward(cmd_for):
+        diffs = []
+        for _ in range(pairs):
+            one = wall(cmd_for(1))[0]
+            six = wall(cmd_for(6))[0]
+            diffs.append((six - one) / 5)
+        return statistics.median(diffs)
+
+    ours = per_forward(lambda n: CFGTOOL + ["run", str(cfg), "--weights", str(weights), "--input", str(xpath),
+                                            "--repeat", str(n)])
+    theirs = per_forward(lambda n: [sys.executable, "-c", OPENCV_SCRIPT, str(cfg), str(weights), str(xpath), str(n)])
+    report.add("yolov4@416 forward, whole process (repeat 6 - repeat 1)/5: cfgtool", f"{ours * 1e3:.0f} ms")
+    report.add("yolov4@416 forward, whole process (repeat 6 - repeat 1)/5: OpenCV", f"{theirs * 1e3:.0f} ms")
+    report.add("  ratio cfgtool / OpenCV", f"{ours / theirs:.2f}x", "<= 1.00", ours <= theirs)
+
+
+def training(report: Report, net, shapes, weights, xpath, forward: float, reps: int) -> None:
+    x = np.load(xpath)
+    exe = executor(net, shapes, weights)
+    rng = np.random.default_rng(2)
+    times, fwd_only = [], []
+    for k in range(reps + 1):
+        start = time.perf_counter()
+        outs = exe.forward(x, train=True, seed=0)
+        mid = time.perf_counter()
+        exe.backward({i: rng.normal(size=outs[i].shape).astype(np.float32) for i in exe.output_layers})
+        end = time.perf_counter()
+        if k:  # the first is a warm-up
+            times.append(end - start)
+            fwd_only.append(mid - start)
+        del outs
+    total = statistics.median(times)
+    report.add("yolov4@416 training forward + backward (cfgtool)",
+               f"{total * 1e3:.0f} ms (training forward {statistics.median(fwd_only) * 1e3:.0f} ms; median of {reps})")
+    report.add("  ratio to the inference forward", f"{total / forward:.2f}x", "<= 3.00", total <= 3 * forward)
+
+
+def memory(report: Report, cfg, weights, xpath) -> None:
+    _, ours = wall(CFGTOOL + ["run", str(cfg), "--weights", str(weights), "--input", str(xpath)])
+    _, theirs = wall([sys.executable, "-c", OPENCV_SCRIPT, str(cfg), str(weights), str(xpath), "1"])
+    report.add("yolov4@608 inference peak RSS: cfgtool run --weights", f"{ours / GIB:.2f} GiB", "< 1.50 GiB",
+               ours < 1.5 * GIB)
+    report.add("yolov4@608 inference peak RSS: OpenCV", f"{theirs / GIB:.2f} GiB")
+
+
+def linting(report: Report, reps: int) -> None:
+    t = median_wall(CFGTOOL + ["validate", str(YOLOV4)], reps)
+    report.add("cfgtool validate examples/yolov4.cfg (whole process)", f"{t:.3f} s (median of {reps})", "<= 0.30 s",
+               t <= 0.3)
+    files = sorted(CORPUS.glob("*.cfg")) if CORPUS.is_dir() else []
+    if files:
+        n = max(1, reps // 2)
+        t = median_wall(CFGTOOL + ["validate", "--format", "concise", *map(str, files)], n)
+        report.add(f"cfgtool validate <{len(files)} corpus cfgs> (one process)", f"{t:.2f} s (median of {n})",
+                   "<= 3.0 s", t <= 3.0)
+    else:
+        print(f"  (corpus not found at {CORPUS}: no corpus row)", file=sys.stderr)
+    from cfgtool.model import build
+    from cfgtool.shapes import infer_shapes
+    from cfgtool.syntax import parse
+
+    text = YOLOV4.read_text(encoding="utf-8")
+    infer_shapes(build(parse(text)))  # warm up (the parser is built once)
+    times = []
+    for _ in range(10 * reps):
+        start = time.perf_counter()
+        infer_shapes(build(parse(text)))
+        times.append(time.perf_counter() - start)
+    report.add("parse + model + shapes of yolov4.cfg (in process)", f"{statistics.median(times) * 1e3:.1f} ms")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (a rougher, shorter run)")
+    args = ap.parse_args()
+    reps, pairs, lint_reps = (3, 1, 3) if args.quick else (9, 2, 7)
+    report = Report()
+    load_before = loadavg()
+    print("measuring (load average before: " + load_before + ")", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="cfgtool-bench-") as tmp:
+        tmp = Path(tmp)
+        cfg, weights, x, net, shapes = prepared(tmp, 416)
+        forward = in_process(report, cfg, weights, x, net, shapes, reps)
+        whole_process(report, cfg, weights, x, pairs)
+        training(report, net, shapes, weights, x, forward, max(1, reps // 3))
+        cfg608, _, x608, _, _ = prepared(tmp, 608)
+        memory(report, cfg608, weights, x608)
+    linting(report, lint_reps)
+    print()
+    report.print()
+    print()
+    for line in machine():
+        print(line)
+    print(f"load average (1, 5, 15 min): before {load_before}, after {loadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
