@@ -14,19 +14,18 @@ layer. References inside a block stay as its template wrote them.
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .diagnostics import ERROR, Diagnostic
+from .diagnostics import ERROR, CfgError, Diagnostic
 from .lint import check
 from .model import build
 from .selection import point_problem
 from .shapes import Shapes, infer_shapes
-from .syntax import Document, Line, Section, darknet_strip, parse
+from .syntax import Document, Line, Section, darknet_strip, parse, read_text
 
 BUILTIN = {"se_plain": "se_plain.cfg", "se_residual": "se_residual.cfg", "sam": "sam.cfg", "cbam": "cbam.cfg"}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -57,13 +56,20 @@ class Template:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Template:
-        """A user's template (OSError / UnicodeDecodeError propagate)."""
+        """A user's template (OSError propagates; text that is not UTF-8 is a BlockError)."""
         path = Path(path)
-        return cls(path.stem, path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = read_text(path)
+        except CfgError as exc:
+            raise BlockError(f"block template {path} is not UTF-8 text", exc.diagnostics) from None
+        return cls(path.stem, text, str(path))
 
     def render(self, channels: int, reduction: int = 16) -> list[Section]:
         """The template's sections with the placeholders filled in, each followed by one blank line."""
-        doc = parse(self.text, self.path)
+        try:
+            doc = parse(self.text, self.path)
+        except CfgError as exc:  # a NUL byte
+            raise BlockError(f"block template {self.path or self.name} has errors", exc.diagnostics) from None
         problems = [d for d in doc.diagnostics if d.severity == ERROR and d.code not in ("P002", "P008")]
         if problems:
             raise BlockError(f"block template {self.path or self.name} has errors", problems)
@@ -279,28 +285,3 @@ def new_errors(before: list[Diagnostic], after: Document, mapping: Mapping) -> l
             out.append(d)
     return out
 
-
-def unified_diff(before: str, after: str, before_name: str, after_name: str, context: int = 3) -> str:
-    """A unified diff of two texts, lines matched without difflib's popular-line heuristic
-    (cfg files repeat lines like ``activation=mish`` so often that it would misalign them)."""
-    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
-    out = []
-    for group in difflib.SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(context):
-        if not out:
-            out += [f"--- {before_name}\n", f"+++ {after_name}\n"]
-        (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]
-        out.append(f"@@ -{_range(i1, i2)} +{_range(j1, j2)} @@\n")
-        for tag, a1, a2, b1, b2 in group:
-            if tag == "equal":
-                out += [" " + ln for ln in a[a1:a2]]
-                continue
-            out += ["-" + ln for ln in a[a1:a2]]
-            out += ["+" + ln for ln in b[b1:b2]]
-    return "".join(ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n" for ln in out)
-
-
-def _range(start: int, stop: int) -> str:
-    """A unified diff hunk range: 1-based start and length (start is the line before when empty)."""
-    length = stop - start
-    first = start + 1 if length else start
-    return f"{first}" if length == 1 else f"{first},{length}"

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from .layers import TABLE
 from .layers.base import LayerShape
+from .layers.common import dims
 from .model import Network
 from .shapes import Shapes
 
@@ -90,10 +91,6 @@ def _is_image(shape: LayerShape | None) -> bool:
     return min(w, h, c) >= 1 and w * h > 1
 
 
-def _dims(shape) -> str:
-    return "x".join(str(v) for v in shape)
-
-
 def point_problem(network: Network, shapes: Shapes, point: int) -> str | None:
     """Why a block cannot go after layer ``point`` (None: it can)."""
     n = len(network.layers)
@@ -106,7 +103,7 @@ def point_problem(network: Network, shapes: Shapes, point: int) -> str | None:
     if shape is None:
         return f"layer {point} ({layer.section.name}) has no known shape (fix the errors before it first)"
     if not _is_image(shape):
-        return (f"layer {point} ({layer.section.name}) outputs {_dims(_fed(shape))}, not an image: "
+        return (f"layer {point} ({layer.section.name}) outputs {dims(_fed(shape))}, not an image: "
                 "attention needs a w x h x c feature map")
     return None
 
@@ -137,10 +134,10 @@ def _head_start(network: Network, shapes: Shapes) -> tuple[int, str]:
             return j, f"layer {j} ({name}) has no known shape"
         w, h, _ = _fed(shape)
         if not _is_image(shape) and not image_after[j]:
-            return j, f"layer {j} ({name}) starts the part without image outputs ({_dims(shape.output)})"
+            return j, f"layer {j} ({name}) starts the part without image outputs ({dims(shape.output)})"
         if _inputs(layer) == [j - 1] and _type(layer) != "route" and 0 < prev[0] * prev[1] < w * h:
             return j, (f"layer {j} ({name}) is the first to make the feature map larger "
-                       f"({_dims(prev[:2])} -> {_dims((w, h))})")
+                       f"({dims(prev[:2])} -> {dims((w, h))})")
         if _type(layer) == "maxpool" and shape.output[:2] == shape.input[:2] and j > 0 \
                 and any(r > j for r in readers.get(j - 1, [])):
             return j, (f"layer {j} ({name}) is the first SPP pooling branch (a stride-1 maxpool whose input, "

@@ -355,6 +355,12 @@ def _check(doc: Document, text: str) -> list[Diagnostic]:
 
 def parse_file(path: str | Path) -> Document:
     """Read and parse a file; undecodable text raises :class:`CfgError` with a located diagnostic."""
+    return parse(read_text(path), str(Path(path)))
+
+
+def read_text(path: str | Path) -> str:
+    """A file's text, line endings untouched; undecodable text raises :class:`CfgError` with
+    a located diagnostic."""
     path = Path(path)
     data = path.read_bytes()
     try:
@@ -365,7 +371,7 @@ def parse_file(path: str | Path) -> Document:
         raise CfgError([_at_offset(text, len(text), "P007", "undecodable-bytes",
                                    f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file as UTF-8",
                                    str(path))]) from None
-    return parse(text, str(path))
+    return text
 
 
 def dumps(doc: Document) -> str:

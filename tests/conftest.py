@@ -1,9 +1,17 @@
 from __future__ import annotations
 
 import json
+import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from cfgtool.cli import main
+from cfgtool.model import build
+from cfgtool.shapes import infer_shapes
+from cfgtool.syntax import Document, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFORMANCE = ROOT.parent / "shared" / "conformance"
@@ -33,3 +41,34 @@ def conformance_dir() -> Path:
     if not (CONFORMANCE / "darknet" / "cfg").is_dir():
         pytest.skip(f"conformance corpus not found at {CONFORMANCE}")
     return CONFORMANCE
+
+
+def invoke(*args):
+    """Run the cfgtool command line in-process (every argument made a string)."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def shapes_of(source: Document | str, path: str = "t.cfg", **kw):
+    """(network, shapes) of a Document, or of cfg text (dedented; ``path`` names it);
+    ``kw`` goes to infer_shapes (width, height)."""
+    doc = source if isinstance(source, Document) else parse(textwrap.dedent(source), path)
+    network = build(doc)
+    return network, infer_shapes(network, **kw)
+
+
+def reading(doc: Document) -> list:
+    """Darknet's reading of a document: (section name, [(key, value), ...]) per section."""
+    return [(s.name, [(o.key, o.value) for o in s.options]) for s in doc.sections]
+
+
+def count_instances(monkeypatch, *classes) -> Counter:
+    """Counts (by class name) of the instances of ``classes`` created from now on: how often
+    a command parses (Document) or infers shapes (Shapes)."""
+    counts: Counter = Counter()
+    for cls in classes:
+        def counting(self, *args, _init=cls.__init__, _name=cls.__name__, **kw):
+            counts[_name] += 1
+            _init(self, *args, **kw)
+
+        monkeypatch.setattr(cls, "__init__", counting)
+    return counts

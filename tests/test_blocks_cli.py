@@ -8,11 +8,10 @@ import stat
 import threading
 
 import pytest
-from click.testing import CliRunner
-from conftest import EXAMPLES
+from conftest import EXAMPLES, count_instances, invoke
 
-from cfgtool.cli import main
 from cfgtool.rewrite import Template, insert_blocks
+from cfgtool.shapes import Shapes
 from cfgtool.syntax import parse_file
 
 
@@ -21,10 +20,6 @@ def work(tmp_path):
     for name in ("yolov4.cfg", "yolov4-tiny.cfg"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
     return tmp_path
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def files(folder):
@@ -40,7 +35,7 @@ def expected(path, points, block, **kwargs):
 def test_default_output_beside_the_input_and_the_report(work):
     cfg = work / "yolov4.cfg"
     before = cfg.read_bytes()
-    result = run("add-se", cfg)
+    result = invoke("add-se", cfg)
     assert result.exit_code == 0, result.output
     out = work / "yolov4-se.cfg"
     assert out.read_text() == expected(cfg, [104], "se_plain")
@@ -53,7 +48,7 @@ def test_default_output_beside_the_input_and_the_report(work):
 @pytest.mark.parametrize("command, suffix, block", [("add-sam", "sam", "sam"), ("add-cbam", "cbam", "cbam")])
 def test_sam_and_cbam_default_names(work, command, suffix, block):
     cfg = work / "yolov4-tiny.cfg"
-    result = run(command, cfg, "--at", "23")
+    result = invoke(command, cfg, "--at", "23")
     assert result.exit_code == 0, result.output
     assert (work / f"yolov4-tiny-{suffix}.cfg").read_text() == expected(cfg, [23], block)
 
@@ -61,18 +56,18 @@ def test_sam_and_cbam_default_names(work, command, suffix, block):
 def test_refuses_to_overwrite_without_force(work):
     cfg, out = work / "yolov4.cfg", work / "yolov4-se.cfg"
     out.write_text("keep me\n")
-    result = run("add-se", cfg)
+    result = invoke("add-se", cfg)
     assert result.exit_code == 1
     assert "exists" in result.stderr and "--force" in result.stderr
     assert out.read_text() == "keep me\n"
-    result = run("add-se", cfg, "--force")
+    result = invoke("add-se", cfg, "--force")
     assert result.exit_code == 0
     assert out.read_text() == expected(cfg, [104], "se_plain")
 
 
 def test_output_to_stdout_puts_the_report_on_stderr(work):
     cfg = work / "yolov4.cfg"
-    result = run("add-se", cfg, "--style", "residual", "-o", "-")
+    result = invoke("add-se", cfg, "--style", "residual", "-o", "-")
     assert result.exit_code == 0
     assert result.stdout == expected(cfg, [104], "se_residual")
     assert "inserted se_residual (7 layers)" in result.stderr
@@ -81,7 +76,7 @@ def test_output_to_stdout_puts_the_report_on_stderr(work):
 
 def test_explicit_output_file(work):
     cfg = work / "yolov4.cfg"
-    result = run("add-se", cfg, "--at", "85", "--reduction", "8", "-o", work / "mine.cfg")
+    result = invoke("add-se", cfg, "--at", "85", "--reduction", "8", "-o", work / "mine.cfg")
     assert result.exit_code == 0
     assert (work / "mine.cfg").read_text() == expected(cfg, [85], "se_plain", reduction=8)
     assert "filters=64\nsize=1\nstride=1\nactivation=relu" in (work / "mine.cfg").read_text()
@@ -94,7 +89,7 @@ def test_an_existing_special_file_is_written_through_not_replaced(work):
     got = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
     reader.start()
-    result = run("add-se", cfg, "-o", fifo)  # no --force needed: it is not a regular file
+    result = invoke("add-se", cfg, "-o", fifo)  # no --force needed: it is not a regular file
     reader.join(timeout=60)
     assert result.exit_code == 0, result.output
     assert stat.S_ISFIFO(fifo.stat().st_mode)
@@ -104,7 +99,7 @@ def test_an_existing_special_file_is_written_through_not_replaced(work):
 def test_in_place_replaces_the_input_only(work):
     cfg = work / "yolov4.cfg"
     want = expected(cfg, [54, 85], "cbam")
-    result = run("add-cbam", cfg, "--at", "54,85", "--in-place")
+    result = invoke("add-cbam", cfg, "--at", "54,85", "--in-place")
     assert result.exit_code == 0
     assert cfg.read_text() == want
     assert files(work) == ["yolov4-tiny.cfg", "yolov4.cfg"]
@@ -113,7 +108,7 @@ def test_in_place_replaces_the_input_only(work):
 def test_dry_run_prints_a_diff_and_writes_nothing(work):
     cfg = work / "yolov4.cfg"
     before = cfg.read_bytes()
-    result = run("add-sam", cfg, "--at", "85", "--dry-run")
+    result = invoke("add-sam", cfg, "--at", "85", "--dry-run")
     assert result.exit_code == 0
     assert result.stdout.startswith(f"--- {cfg}\n+++ {work / 'yolov4-sam.cfg'}\n")
     assert "+[sam]\n+from=-2\n" in result.stdout
@@ -126,7 +121,7 @@ def test_dry_run_prints_a_diff_and_writes_nothing(work):
 
 def test_keep_refs(work):
     cfg = work / "yolov4.cfg"
-    assert run("add-sam", cfg, "--at", "85", "--keep-refs", "-o", work / "kept.cfg").exit_code == 0
+    assert invoke("add-sam", cfg, "--at", "85", "--keep-refs", "-o", work / "kept.cfg").exit_code == 0
     assert (work / "kept.cfg").read_text() == expected(cfg, [85], "sam", keep_refs=True)
     assert "\nlayers=85\n" in (work / "kept.cfg").read_text()
 
@@ -142,7 +137,7 @@ def test_keep_refs(work):
 def test_bad_selections_write_nothing(work, spec, code, message):
     cfg = work / "yolov4-tiny.cfg"
     before = cfg.read_bytes()
-    result = run("add-se", cfg, "--at", spec)
+    result = invoke("add-se", cfg, "--at", spec)
     assert result.exit_code == code
     assert message in result.stderr
     assert "Traceback" not in result.output
@@ -154,7 +149,7 @@ def test_an_invalid_result_is_not_written(work):
     block = work / "pool.cfg"
     block.write_text("[maxpool]\nsize=2\nstride=2\n")
     before = cfg.read_bytes()
-    result = run("add-se", cfg, "--at", "100", "--block", block)  # the next shortcut then adds 19x19 to 10x10
+    result = invoke("add-se", cfg, "--at", "100", "--block", block)  # the next shortcut then adds 19x19 to 10x10
     assert result.exit_code == 1
     assert "S204" in result.stderr and "nothing was written" in result.stderr
     assert files(work) == ["pool.cfg", "yolov4-tiny.cfg", "yolov4.cfg"] and cfg.read_bytes() == before
@@ -164,7 +159,7 @@ def test_a_custom_block(work):
     cfg = work / "yolov4.cfg"
     block = work / "gate.cfg"
     block.write_text("[convolutional]\nfilters={C}\nsize=1\nactivation=logistic\n\n[sam]\nfrom=-2\n")
-    result = run("add-sam", cfg, "--at", "104", "--block", block, "-o", "-")
+    result = invoke("add-sam", cfg, "--at", "104", "--block", block, "-o", "-")
     assert result.exit_code == 0
     assert "[convolutional]\nfilters=1024\nsize=1\nactivation=logistic\n\n[sam]\nfrom=-2\n\n" in result.stdout
     assert "inserted gate (2 layers)" in result.stderr
@@ -177,26 +172,44 @@ def test_a_custom_block(work):
     (["--style", "fancy"], 2, "style"),
 ])
 def test_usage_errors(work, args, code, message):
-    result = run("add-se", work / "yolov4.cfg", *args)
+    result = invoke("add-se", work / "yolov4.cfg", *args)
     assert result.exit_code == code
     assert message in result.output
     assert files(work) == ["yolov4-tiny.cfg", "yolov4.cfg"]
 
 
 def test_bad_input_files(work):
-    result = run("add-se", work / "nope.cfg")
+    result = invoke("add-se", work / "nope.cfg")
     assert result.exit_code == 2 and "nope.cfg" in result.output
     broken = work / "broken.cfg"
     broken.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n\n[convolutional]\nfilters\n")
-    result = run("add-se", broken)
+    result = invoke("add-se", broken)
     assert result.exit_code == 1 and "P003" in result.output
     assert not (work / "broken-se.cfg").exists()
 
 
+@pytest.mark.parametrize("data, code", [(b"[convolutional]\nfilters=4\xe9\n", "P007"),
+                                        (b"[convolutional]\nfilters=4\x00\n", "P006")])
+def test_a_block_that_is_not_text_is_a_located_error(work, data, code):
+    block = work / "bin.cfg"
+    block.write_bytes(data)
+    result = invoke("add-se", work / "yolov4.cfg", "--at", "104", "--block", block)
+    assert isinstance(result.exception, SystemExit), result.exc_info  # no traceback
+    assert result.exit_code == 1 and f"bin.cfg:2:10: error[{code}]" in result.stderr
+    assert files(work) == ["bin.cfg", "yolov4-tiny.cfg", "yolov4.cfg"]
+
+
 def test_help_documents_the_renumbering_rule():
     for command in ("add-se", "add-sam", "add-cbam"):
-        text = run(command, "--help").output
+        text = invoke(command, "--help").output
         assert "Renumbering" in text and "--keep-refs" in text and "block's output" in text
         assert "backbone-end" in text and "--at SPEC" in text
-    assert "--style" in run("add-se", "--help").output
-    assert "--style" not in run("add-sam", "--help").output
+    assert "--style" in invoke("add-se", "--help").output
+    assert "--style" not in invoke("add-sam", "--help").output
+
+
+def test_shapes_are_inferred_once_for_the_input_and_once_for_the_result(work, monkeypatch):
+    counts = count_instances(monkeypatch, Shapes)
+    result = invoke("add-se", work / "yolov4-tiny.cfg", "--at", "stages")
+    assert result.exit_code == 0, result.output
+    assert counts == {"Shapes": 2}

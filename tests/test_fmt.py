@@ -6,11 +6,7 @@ from click.testing import CliRunner
 import cfgtool
 from cfgtool.cli import main
 from cfgtool.fmt import format_document
-from conftest import EXAMPLES, corpus_params
-
-
-def reading(doc):
-    return [(s.name, [(o.key, o.value) for o in s.options]) for s in doc.sections]
+from conftest import EXAMPLES, corpus_params, reading
 
 
 @pytest.mark.parametrize("cfg", corpus_params())
@@ -45,6 +41,13 @@ def test_check_and_diff_touch_nothing(tmp_path):
     result = runner.invoke(main, ["fmt", "--diff", str(path)])
     assert "+width=416" in result.output and "-width = 416" in result.output
     assert path.read_bytes() == data
+
+
+def test_diff_of_a_file_without_a_final_line_ending(tmp_path):
+    path = tmp_path / "a.cfg"
+    path.write_bytes(b"[net]\nwidth = 416")
+    result = CliRunner().invoke(main, ["fmt", "--diff", str(path)])
+    assert "\n-width = 416\n\\ No newline at end of file\n+width=416\n" in result.output
 
 
 def test_fmt_writes_atomically_and_then_check_passes(tmp_path):

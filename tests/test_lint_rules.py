@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import EXAMPLES, ROOT, conformance_cfgs, corpus_params, expected
+from conftest import EXAMPLES, ROOT, conformance_cfgs, corpus_params, count_instances, expected, invoke
 
 from cfgtool import parse, parse_file
 from cfgtool.cli import main
@@ -363,6 +363,25 @@ def test_weights_size(tmp_path):
         result = runner.invoke(main, ["validate", "--format", "concise", str(cfg), "--weights", str(bad)])
         assert result.exit_code == 1 and "X102" in result.output and str(size) in result.output
     assert runner.invoke(main, ["validate", str(cfg), str(cfg), "--weights", str(good)]).exit_code == 2
+
+
+def test_validate_parses_and_infers_each_file_once(tmp_path, monkeypatch):
+    pytest.importorskip("numpy")
+    from cfgtool.shapes import Shapes
+    from cfgtool.syntax import Document
+    from cfgtool.weights import WeightsHeader
+
+    cfg = FIXTURES / "H401-good.cfg"
+    header = WeightsHeader().pack()
+    weights = tmp_path / "w.weights"
+    weights.write_bytes(header + b"\0" * (4 * (6 + 6 * 3)))  # biases + weights of the 1x1 conv on 3 channels
+    counts = count_instances(monkeypatch, Document, Shapes)
+    result = invoke("validate", cfg, "--weights", weights)
+    assert result.exit_code == 0, result.output
+    assert counts == {"Document": 1, "Shapes": 1}
+    counts.clear()
+    assert invoke("validate", cfg, FIXTURES / "H404-good.cfg").exit_code == 0
+    assert counts == {"Document": 2, "Shapes": 2}
 
 
 def test_validate_does_not_import_numpy():

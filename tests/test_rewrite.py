@@ -6,16 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import CONFORMANCE, EXAMPLES
+from conftest import CONFORMANCE, EXAMPLES, shapes_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfgtool.layers import spec_for
 from cfgtool.lint import check
 from cfgtool.model import build
-from cfgtool.rewrite import BUILTIN, BlockError, Template, insert_blocks, unified_diff
+from cfgtool.fmt import unified_diff
+from cfgtool.rewrite import BUILTIN, BlockError, Template, insert_blocks
 from cfgtool.selection import SelectionError, find_backbone, point_problem, select
-from cfgtool.shapes import infer_shapes
 from cfgtool.syntax import parse, parse_file
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "blocks"
@@ -84,11 +84,6 @@ def section_values(section):
 
 def layer_section(doc, index):
     return doc.sections[index + 1]
-
-
-def shapes_of(doc):
-    network = build(doc)
-    return network, infer_shapes(network)
 
 
 def errors_of(doc):

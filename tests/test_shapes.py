@@ -7,10 +7,9 @@ import math
 import re
 import subprocess
 import sys
-import textwrap
 
 import pytest
-from conftest import CONFORMANCE, EXAMPLES, corpus_params, expected
+from conftest import CONFORMANCE, EXAMPLES, corpus_params, expected, shapes_of
 
 from cfgtool.layers import SPECS, TABLE
 from cfgtool.layers.base import LayerSpec, Reader
@@ -18,11 +17,6 @@ from cfgtool.layers.network import NET as NET_SPEC
 from cfgtool.model import build
 from cfgtool.shapes import infer_shapes, unused_options
 from cfgtool.syntax import parse, parse_file
-
-
-def shapes_of(text: str, **kw):
-    network = build(parse(textwrap.dedent(text), "t.cfg"))
-    return network, infer_shapes(network, **kw)
 
 
 def errors(shapes):
@@ -407,6 +401,31 @@ def test_stride_zero_and_oversized_kernel():
     assert [x.code for x in errors(big)] == ["S208"]
     _, up = shapes_of(net() + "[upsample]\nstride=0\n")
     assert [x.code for x in errors(up)] == ["S207"]
+
+
+@pytest.mark.parametrize("section", ["[maxpool]\nsize=2", "[convolutional]\nfilters=4\nsize=3\npad=1"])
+def test_stride_zero_in_the_antialiasing_blur(section):
+    """The layer runs at stride 1 and the blur divides by the zero stride: an error, no crash."""
+    _, shapes = shapes_of(net() + f"{section}\nstride=0\nantialiasing=1\n")
+    assert [(x.code, x.layer) for x in errors(shapes)] == [("S207", 0)]
+
+
+def test_float_to_int_options_are_cast_like_c():
+    """Darknet passes these float options on as int: truncated, and NaN or an infinity becomes
+    INT_MIN (x86) rather than a crash."""
+    _, shapes = shapes_of(net() + "[convolutional]\nfilters=4\nsize=1\nassisted_excitation=2.9\n"
+                          "[convolutional]\nfilters=4\nsize=1\nassisted_excitation=inf\n"
+                          "[dropout]\ndropblock_size_abs=nan\n")
+    assert errors(shapes) == []
+    assert [s.params[k] for s, k in zip(shapes.layers, ["assisted_excitation"] * 2 + ["dropblock_size_abs"])] \
+        == [2, -2**31, -2**31]
+
+
+def test_no_net_section_leaves_the_shapes_empty():
+    """A cfg whose first section is not [net] has no input size: the syntax check says so
+    (P002), shape inference adds nothing (least of all an error without a line)."""
+    _, shapes = shapes_of("[convolutional]\nfilters=4\nsize=1\n\n[maxpool]\n")
+    assert shapes.net == {} and shapes.layers == [None] and shapes.diagnostics == []
 
 
 def test_layer_after_softmax_needs_an_image():

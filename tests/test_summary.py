@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from click.testing import CliRunner
-from conftest import expected
-
-from cfgtool.cli import main
+from conftest import expected, invoke
 
 SMALL = """\
 [net]
@@ -32,10 +29,6 @@ layers=-1,-2
 """
 
 
-def run(*args):
-    return CliRunner().invoke(main, ["summary", *map(str, args)])
-
-
 def write(tmp_path, text, name="net.cfg"):
     path = tmp_path / name
     path.write_text(text)
@@ -43,7 +36,7 @@ def write(tmp_path, text, name="net.cfg"):
 
 
 def test_json_structure(tmp_path):
-    result = run(write(tmp_path, SMALL.replace("layers=-1,-2", "layers=-1")), "--format", "json")
+    result = invoke("summary", write(tmp_path, SMALL.replace("layers=-1,-2", "layers=-1")), "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["net"] == {"width": 32, "height": 32, "channels": 3, "inputs": 32 * 32 * 3}
@@ -66,13 +59,13 @@ def test_json_structure(tmp_path):
 
 def test_width_height_override(tmp_path):
     cfg = write(tmp_path, SMALL.replace("layers=-1,-2", "layers=-1"))
-    data = json.loads(run(cfg, "--format", "json", "--width", "64", "--height", "48").stdout)
+    data = json.loads(invoke("summary", cfg, "--format", "json", "--width", "64", "--height", "48").stdout)
     assert data["net"]["width"] == 64 and data["net"]["height"] == 48
     assert data["layers"][0]["output"] == [32, 24, 8]
 
 
 def test_table_shows_layers_and_totals(tmp_path):
-    result = run(write(tmp_path, SMALL.replace("layers=-1,-2", "layers=-1")))
+    result = invoke("summary", write(tmp_path, SMALL.replace("layers=-1,-2", "layers=-1")))
     assert result.exit_code == 0
     out = result.stdout
     for text in ("convolutional", "maxpool", "route", "total", "216", "3x3/2"):
@@ -81,36 +74,36 @@ def test_table_shows_layers_and_totals(tmp_path):
 
 def test_shape_error_exit_1_and_partial_table(tmp_path):
     cfg = write(tmp_path, SMALL)  # route of 8x8 and 16x16 maps
-    result = run(cfg, "--format", "json")
+    result = invoke("summary", cfg, "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["layers"][1]["output"] == [8, 8, 8]
     assert data["layers"][2]["output"] is None
     assert "S203" in result.stderr and "route-size-mismatch" not in result.stdout
-    table = run(cfg)
+    table = invoke("summary", cfg)
     assert table.exit_code == 1 and "maxpool" in table.stdout and "S203" in table.stderr
 
 
 def test_parse_error_exit_1(tmp_path):
     cfg = write(tmp_path, "[convolutional]\nfilters=2\n")  # no [net] first
-    result = run(cfg)
+    result = invoke("summary", cfg)
     assert result.exit_code == 1
     assert "P002" in result.stderr
 
 
 def test_missing_file_exit_2(tmp_path):
-    result = run(tmp_path / "nope.cfg")
+    result = invoke("summary", tmp_path / "nope.cfg")
     assert result.exit_code == 2
 
 
 def test_bad_width_is_usage_error(tmp_path):
-    result = run(write(tmp_path, SMALL), "--width", "0")
+    result = invoke("summary", write(tmp_path, SMALL), "--width", "0")
     assert result.exit_code == 2
 
 
 def test_corpus_file_matches_darknet(conformance_dir):
     cfg = conformance_dir / "darknet" / "cfg" / "yolov4.cfg"
-    result = run(cfg, "--format", "json")
+    result = invoke("summary", cfg, "--format", "json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     exp = expected(cfg)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import cfgtool
 from cfgtool.syntax import darknet_strip
-from conftest import corpus_params
+from conftest import corpus_params, reading
 
 
 @pytest.mark.parametrize("cfg", corpus_params())
@@ -17,10 +17,6 @@ def test_round_trip_corpus(cfg):
     doc = cfgtool.parse(text, cfg)
     assert cfgtool.dumps(doc) == text
     assert doc.sections[0].name in ("[net]", "[network]")
-
-
-def reading(doc):
-    return [(s.name, [(o.key, o.value) for o in s.options]) for s in doc.sections]
 
 
 def test_darknet_reading_removes_every_blank():

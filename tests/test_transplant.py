@@ -17,11 +17,9 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import EXAMPLES
+from conftest import EXAMPLES, invoke, shapes_of
 from rich.console import Console
 
-from cfgtool.cli import main
 from cfgtool.cli.transplant import carry_weights
 from cfgtool.executor.network import Executor
 from cfgtool.model import build
@@ -203,8 +201,7 @@ activation=leaky
 
 
 def net_of(text):
-    network = build(parse(text, "small.cfg"))
-    shapes = infer_shapes(network)
+    network, shapes = shapes_of(text, "small.cfg")
     assert shapes.ok, shapes.diagnostics
     return network, shapes
 
@@ -397,13 +394,9 @@ def files(tmp_path):
     return old, weights, new, tmp_path / "out.weights"
 
 
-def invoke(*args):
-    return CliRunner().invoke(main, ["transplant", *map(str, args)])
-
-
 def test_cli_writes_and_prints_the_table(files):
     old, weights, new, out = files
-    result = invoke(old, weights, new, "-o", out)
+    result = invoke("transplant", old, weights, new, "-o", out)
     assert result.exit_code == 0, result.output
     network, shapes = net_of(new.read_text())
     assert out.stat().st_size == expected_size(network, shapes)
@@ -420,7 +413,7 @@ def test_cli_writes_and_prints_the_table(files):
 
 def test_cli_compact_folds_copied_runs(files):
     old, weights, new, out = files
-    result = invoke(old, weights, new, "-o", out, "--compact", "--init", "random")
+    result = invoke("transplant", old, weights, new, "-o", out, "--compact", "--init", "random")
     assert result.exit_code == 0, result.output
     rows = [[c.strip() for c in line.split("│")[:4]] for line in result.stdout.splitlines() if "│" in line]
     assert rows == [["0..1", "0..1", "2 layers", "copied"], ["2", "-", "convolutional", "initialized"],
@@ -441,20 +434,20 @@ def test_cli_identity_message(tmp_path):
     new_doc, _ = insert_blocks(doc, [24], Template.builtin("cbam"))
     new = tmp_path / "tiny-cbam.cfg"
     new.write_text(new_doc.dumps())
-    result = invoke(src, weights, new, "-o", tmp_path / "out.weights")
+    result = invoke("transplant", src, weights, new, "-o", tmp_path / "out.weights")
     assert result.exit_code == 0, result.output
     assert "up to 2 gate(s) in series" in result.stdout and f"{1 - sigmoid(10) ** 2:.2e}" in result.stdout
     assert "gate (bias 10)" in result.stdout
-    result = invoke(src, weights, new, "-o", tmp_path / "out.weights", "--gate-bias", "8")
+    result = invoke("transplant", src, weights, new, "-o", tmp_path / "out.weights", "--gate-bias", "8")
     assert result.exit_code == 0, result.output
     assert f"sigmoid(8)^2 = {1 - sigmoid(8) ** 2:.2e}" in result.stdout and "gate (bias 8)" in result.stdout
 
 
 def test_cli_missing_files_exit_2(files, tmp_path):
     old, weights, new, out = files
-    assert invoke(old, tmp_path / "nope.weights", new, "-o", out).exit_code == 2
-    assert invoke(tmp_path / "nope.cfg", weights, new, "-o", out).exit_code == 2
-    result = invoke(old, weights, new, "-o", tmp_path / "no" / "dir" / "out.weights")
+    assert invoke("transplant", old, tmp_path / "nope.weights", new, "-o", out).exit_code == 2
+    assert invoke("transplant", tmp_path / "nope.cfg", weights, new, "-o", out).exit_code == 2
+    result = invoke("transplant", old, weights, new, "-o", tmp_path / "no" / "dir" / "out.weights")
     assert result.exit_code == 2 and "out.weights" in result.stderr
     assert not out.exists()
 
@@ -463,12 +456,12 @@ def test_cli_wrong_size_weights_exit_1_located(files):
     old, weights, new, out = files
     data = weights.read_bytes()
     weights.write_bytes(data[:-6])  # ends inside the last convolution
-    result = invoke(old, weights, new, "-o", out)
+    result = invoke("transplant", old, weights, new, "-o", out)
     assert result.exit_code == 1
     line = net_of(SMALL)[0].layers[5].line  # the last convolution's header
     assert f"small.cfg:{line}:1" in result.stderr and "too short" in result.stderr
     weights.write_bytes(data + b"\0" * 8)
-    result = invoke(old, weights, new, "-o", out)
+    result = invoke("transplant", old, weights, new, "-o", out)
     assert result.exit_code == 1 and "too long" in result.stderr
     assert not out.exists()
 
@@ -477,7 +470,7 @@ def test_cli_invalid_cfg_exit_1(files, tmp_path):
     old, weights, new, out = files
     bad = tmp_path / "bad.cfg"
     bad.write_text(SMALL.replace("from=-3", "from=-30"))
-    result = invoke(old, weights, bad, "-o", out)
+    result = invoke("transplant", old, weights, bad, "-o", out)
     assert result.exit_code == 1 and "bad.cfg:" in result.stderr
     assert not out.exists()
 
@@ -502,8 +495,7 @@ def test_add_se_with_weights_writes_cfg_and_identity_weights(sources, tmp_path):
     src = sources("yolov4-tiny")
     cfg = tmp_path / "tiny.cfg"
     cfg.write_text(src.doc.dumps())
-    runner = CliRunner()
-    result = runner.invoke(main, ["add-se", str(cfg), "--weights", str(src.weights)])
+    result = invoke("add-se", cfg, "--weights", src.weights)
     assert result.exit_code == 0, result.output
     new_cfg, new_weights = tmp_path / "tiny-se.cfg", tmp_path / "tiny-se.weights"
     network = build(parse_file(new_cfg))
@@ -513,8 +505,7 @@ def test_add_se_with_weights_writes_cfg_and_identity_weights(sources, tmp_path):
     got, _ = outputs(network, shapes, tensors, src.x)
     assert deviation(src.reference, got) < 1e-3
     # a second run refuses to overwrite either file
-    again = runner.invoke(main, ["add-se", str(cfg), "--weights", str(src.weights), "-o", str(tmp_path / "other.cfg"),
-                                 "--weights-out", str(new_weights)])
+    again = invoke("add-se", cfg, "--weights", src.weights, "-o", tmp_path / "other.cfg", "--weights-out", new_weights)
     assert again.exit_code == 1 and "exists" in again.output
     assert not (tmp_path / "other.cfg").exists()
 
@@ -524,6 +515,6 @@ def test_add_se_weights_refuse_stdout_and_dry_run(sources, tmp_path):
     cfg = tmp_path / "tiny.cfg"
     cfg.write_text(src.doc.dumps())
     for extra in (["-o", "-"], ["--dry-run"]):
-        result = CliRunner().invoke(main, ["add-se", str(cfg), "--weights", str(src.weights), *extra])
+        result = invoke("add-se", cfg, "--weights", src.weights, *extra)
         assert result.exit_code == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.cfg"]

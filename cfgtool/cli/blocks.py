@@ -10,11 +10,12 @@ from rich.text import Text
 
 from ..fileio import write_atomic
 from ..model import build
-from ..rewrite import BlockError, Template, insert_blocks, unified_diff
+from ..fmt import unified_diff
+from ..rewrite import BlockError, Template, insert_blocks
 from ..selection import SelectionError, select
 from ..shapes import infer_shapes
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, has_errors, print_diagnostics, read_document, \
-    stderr, stdout
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, print_diagnostics, read_valid_document, stderr, \
+    stdout
 
 HELP = """Insert {what} after layers of CFG and renumber every layer reference.
 
@@ -91,20 +92,11 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
         fail("use either -o/--output or --in-place", EXIT_USAGE)
     if weights_in is not None and (dry_run or output == "-"):
         fail("--weights writes a weights file beside the new cfg: it does not go with --dry-run or -o -", EXIT_USAGE)
-    doc, diags = read_document(cfg)
-    if doc is None or has_errors(diags):
-        print_diagnostics(diags)
-        fail(f"{cfg}: the file has syntax errors; fix them first (cfgtool validate)", EXIT_ERRORS)
-    if block_file is not None:
-        try:
-            template = Template.from_file(block_file)
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"{block_file}: {getattr(exc, 'strerror', None) or exc}", EXIT_USAGE)
-    else:
-        template = Template.builtin(template_name)
+    doc = read_valid_document(cfg)
     network = build(doc)
     shapes = infer_shapes(network)
     try:
+        template = _template(block_file, template_name)
         selection = select(network, shapes, at)
         new, report = insert_blocks(doc, selection.points, template, keep_refs=keep_refs, reduction=reduction,
                                     shapes=shapes)
@@ -153,6 +145,16 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
             fail(f"{dest}: {exc.strerror or exc}", EXIT_USAGE)
     _print_report(console, template, report, selection.notes, None if to_stdout else dest, keep_refs)
     sys.exit(EXIT_OK)
+
+
+def _template(block_file, name: str) -> Template:
+    """The user's --block template, or the built-in one; an unreadable file exits 2."""
+    if block_file is None:
+        return Template.builtin(name)
+    try:
+        return Template.from_file(block_file)
+    except OSError as exc:
+        fail(f"{block_file}: {exc.strerror or exc}", EXIT_USAGE)
 
 
 def _print_report(console, template, report, notes, dest, keep_refs):

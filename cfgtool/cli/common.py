@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 from rich.console import Console
 from rich.text import Text
 
@@ -42,6 +41,15 @@ def read_document(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
     except OSError as exc:
         fail(f"{path}: {exc.strerror or exc}")
     return doc, list(doc.diagnostics)
+
+
+def read_valid_document(path: str | Path) -> Document:
+    """A file's document; when it has syntax errors they are printed and the command exits 1."""
+    doc, diags = read_document(path)
+    if doc is None or has_errors(diags):
+        print_diagnostics(diags)
+        fail(f"{path}: the file has syntax errors; fix them first (cfgtool validate)", EXIT_ERRORS)
+    return doc
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
@@ -82,7 +90,3 @@ def print_diagnostics(diagnostics: list[Diagnostic], console: Console | None = N
             except OSError:
                 cache[d.path] = None
         console.print(frame(d, cache[d.path]))
-
-
-def paths_option(f):
-    return click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True))(f)

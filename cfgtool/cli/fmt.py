@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import difflib
 import sys
 
 import click
 
 from ..fileio import write_atomic
-from ..fmt import format_document
+from ..fmt import format_document, unified_diff
 from .common import EXIT_ERRORS, EXIT_OK, has_errors, print_diagnostics, read_document, stdout
 
 
@@ -35,8 +34,7 @@ def fmt(files, check, show_diff):
         if before == after:
             continue
         if show_diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True), path, path))
+            sys.stdout.write(unified_diff(before, after, path, path))
         if check:
             out.print(f"would reformat {path}")
             status = EXIT_ERRORS

@@ -14,8 +14,7 @@ from rich.text import Text
 from ..diagnostics import CfgError
 from ..transplant import DEVIATION_TARGET, GATE_BIAS, INITS, Report, transplant_files
 from ..weights import BN_TENSORS
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, has_errors, print_diagnostics, read_document, \
-    stderr, stdout
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, read_valid_document, stderr, stdout
 
 _HOW = {"gate": "gate (bias {b:g})", "zero": "zero (branch end)", "random": "random",
         "missing": "random (not in the source)"}
@@ -157,12 +156,6 @@ def transplant(old_cfg, old_weights, new_cfg, output, init, seed, gate_bias, com
 
     Example: cfgtool transplant yolov4.cfg yolov4.conv.137 yolov4-se.cfg -o yolov4-se.conv.weights
     """
-    docs = []
-    for path in (old_cfg, new_cfg):
-        doc, diags = read_document(path)
-        if doc is None or has_errors(diags):
-            print_diagnostics(diags)
-            fail(f"{path}: the file has syntax errors; fix them first (cfgtool validate)", EXIT_ERRORS)
-        docs.append(doc)
-    carry_weights(docs[0], docs[1], old_weights, output, init, seed, gate_bias=gate_bias, compact=compact)
+    old_doc, new_doc = read_valid_document(old_cfg), read_valid_document(new_cfg)
+    carry_weights(old_doc, new_doc, old_weights, output, init, seed, gate_bias=gate_bias, compact=compact)
     sys.exit(EXIT_OK)

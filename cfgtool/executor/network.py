@@ -300,7 +300,7 @@ class Executor:
         readers = self._readers(() if keep_all else keep)
         outs: dict[int, np.ndarray] = {NETWORK_INPUT: x}
         caches: dict[int, Any] = {}
-        with kernels.using(None if train else self._pool):
+        with kernels.using(self._pool):
             try:
                 self._forward_steps(outs, caches, readers, train, keep_all, progress)
             finally:
@@ -352,6 +352,14 @@ class Executor:
             raise RuntimeError("backward needs forward(x, train=True) first")
         deltas = {i: np.asarray(d, dtype=self.dtype).reshape(self._outputs[i].shape) for i, d in douts.items()}
         grads: dict[int, dict[str, np.ndarray]] = {}
+        with kernels.using(self._pool):
+            try:
+                self._backward_steps(deltas, grads, inspect)
+            finally:
+                self._pool.disown()
+        return deltas.get(NETWORK_INPUT), grads
+
+    def _backward_steps(self, deltas, grads, inspect) -> None:
         for step in reversed(self.steps):
             i = step.layer.index
             d = deltas.pop(i, None)
@@ -373,7 +381,6 @@ class Executor:
                 mine = grads.setdefault(step.owner, {})
                 for name, g in dws.items():
                     mine[name] = mine[name] + g if name in mine else g
-        return deltas.get(NETWORK_INPUT), grads
 
     @property
     def stats(self) -> list[LayerStat]:

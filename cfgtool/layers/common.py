@@ -73,8 +73,8 @@ def cdiv(a: int, b: int) -> int:
 
 
 def dims(shape) -> str:
-    w, h, c = shape
-    return f"{w}x{h}x{c}"
+    """``WxHxC`` (or ``WxH``)."""
+    return "x".join(map(str, shape))
 
 
 def ftoi(x: float) -> int:

@@ -37,93 +37,91 @@ def _combine(out: np.ndarray, row, srcs) -> None:
         (np.add if c > 0 else np.subtract)(out, s, out=out)
 
 
-def winograd_ok(p: dict) -> bool:
+def winograd_ok(p: dict, weights: np.ndarray) -> bool:
+    """A 3x3 stride-1 undilated ungrouped convolution with enough input channels to gain."""
     return (p["size"] == 3 and p["stride_x"] == 1 and p["stride_y"] == 1 and p.get("dilation", 1) == 1
-            and p.get("groups", 1) == 1)
+            and p.get("groups", 1) == 1 and weights.shape[1] >= 8)
 
 
 def winograd_weights(weights: np.ndarray) -> np.ndarray:
     """(n, c, 3, 3) -> (16, n, c): ``G g G^T`` per filter and channel, flattened 4x4."""
     n, c = weights.shape[:2]
-    u = np.einsum("ui,ncij,vj->uvnc", _G, weights.astype(np.float64), _G)
-    return np.ascontiguousarray(u.reshape(16, n, c).astype(weights.dtype))
+    u = (_G @ weights.astype(np.float64) @ _G.T).reshape(n, c, 16)
+    return np.ascontiguousarray(u.transpose(2, 0, 1), dtype=weights.dtype)
 
 
-def _epilogue(name: str, y: np.ndarray, bias: np.ndarray, n0: int, n1: int) -> None:
-    """Bias and activation of output channels ``n0:n1`` of ``y`` (batch, n, h, w), in place."""
-    col = bias[n0:n1, None]
-    for b in range(y.shape[0]):
-        activations.rows_inplace(name, y[b, n0:n1].reshape(n1 - n0, -1), col)
-
-
-def _elementwise(name: str) -> bool:
-    return not name.startswith("normalize_channels")
-
-
-def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray, activation: str, pad: int) -> np.ndarray:
+def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: str, pad: int) -> np.ndarray:
     """A 3x3 stride-1 convolution with ``pad`` zeros around ``x`` (batch, c, h, w); ``u`` from
     :func:`winograd_weights`; then ``+ bias`` and the activation."""
     b, c, h, w = x.shape
     n = u.shape[1]
     oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
     th, tw = -(-oh // 2), -(-ow // 2)
-    hp, wp = 2 * th + 2, 2 * tw + 2
-    tiles = b * th * tw
     v = kernels.empty((16, c, b, th, tw), x.dtype)
-    parts = kernels.chunks(c, b * hp * wp, 1 << 16)
+    # the padded input (2*th + 2 rows, 2*tw + 2 columns), its even and odd columns apart so
+    # that every tile column is a contiguous slice: [parity][x column start, count, destination]
+    split = []
+    for parity in (0, 1):
+        q0 = (parity - pad) % 2
+        split.append((q0, len(range(q0, w, 2)), (q0 + pad) // 2))
+    in_parts = kernels.chunks(c, b * (2 * th + 2) * (2 * tw + 2), 1 << 19)
 
     def transform_input(k):
-        c0, c1 = parts[k]
-        xp = np.zeros((b, c1 - c0, hp, wp), x.dtype)
-        xp[:, :, pad:pad + h, pad:pad + w] = x[:, c0:c1]
-        rows = np.empty((4, b, c1 - c0, th, wp), x.dtype)
-        picked = [xp[:, :, i:i + 2 * th:2] for i in range(4)]
+        c0, c1 = in_parts[k]
+        rows = np.empty((2, 4, b, c1 - c0, th, tw + 1), x.dtype)
+        for parity, (q0, count, m0) in enumerate(split):
+            xp = np.zeros((b, c1 - c0, 2 * th + 2, tw + 1), x.dtype)
+            xp[:, :, pad:pad + h, m0:m0 + count] = x[:, c0:c1, :, q0::2]
+            picked = [xp[:, :, i:i + 2 * th:2] for i in range(4)]
+            for i in range(4):
+                _combine(rows[parity, i], _BT[i], picked)
         for i in range(4):
-            _combine(rows[i], _BT[i], picked)
-        for i in range(4):
-            picked = [rows[i][..., j:j + 2 * tw:2] for j in range(4)]
+            even, odd = rows[0, i], rows[1, i]
+            picked = (even[..., :tw], odd[..., :tw], even[..., 1:], odd[..., 1:])
             for j in range(4):
                 _combine(v[4 * i + j, c0:c1].transpose(1, 0, 2, 3), _BT[j], picked)
 
-    kernels.parallel(transform_input, len(parts))
+    kernels.parallel(transform_input, len(in_parts))
     m = kernels.empty((16, n, b, th, tw), x.dtype)
-    np.matmul(u, v.reshape(16, c, tiles), out=m.reshape(16, n, tiles))
+    np.matmul(u, v.reshape(16, c, b * th * tw), out=m.reshape(16, n, b * th * tw))
     kernels.give_back(v)
     y = kernels.empty((b, n, oh, ow), x.dtype)
     crop = (2 * th, 2 * tw) != (oh, ow)
     name = activations.canonical(activation)
-    fused = _elementwise(name)
-    parts = kernels.chunks(n, 4 * tiles, 1 << 16)
+    elementwise = not name.startswith("normalize_channels")
+    out_parts = kernels.chunks(n, 4 * b * th * tw, 1 << 19)
 
     def transform_output(k):
-        n0, n1 = parts[k]
+        n0, n1 = out_parts[k]
         ms = m[:, n0:n1]
+        if bias is not None:
+            ms[5] += bias[n0:n1].reshape(-1, 1, 1, 1)  # A^T picks M[1, 1] once for every output
         half = np.empty((2, 4, n1 - n0, b, th, tw), x.dtype)
         for i in range(2):
             for j in range(4):
                 _combine(half[i, j], _AT[i], [ms[4 * r + j] for r in range(4)])
         z = np.empty((b, n1 - n0, th, 2, tw, 2), x.dtype) if crop else y[:, n0:n1].reshape(b, n1 - n0, th, 2, tw, 2)
+        t = np.empty((n1 - n0, b, th, tw), x.dtype)
         for i in range(2):
-            for j in range(2):
-                _combine(z[:, :, :, i, :, j].transpose(1, 0, 2, 3), _AT[j], half[i])
+            p0, p1, p2, p3 = half[i]
+            np.add(np.add(p0, p1, out=t), p2, out=z[:, :, :, i, :, 0].transpose(1, 0, 2, 3))
+            np.subtract(np.subtract(p1, p2, out=t), p3, out=z[:, :, :, i, :, 1].transpose(1, 0, 2, 3))
         if crop:
             y[:, n0:n1] = z.reshape(b, n1 - n0, 2 * th, 2 * tw)[:, :, :oh, :ow]
-        if fused:
-            _epilogue(name, y, bias, n0, n1)
+        if elementwise and name != "linear":
+            for bi in range(b):
+                activations.rows_inplace(name, y[bi, n0:n1].reshape(n1 - n0, -1))
 
-    kernels.parallel(transform_output, len(parts))
+    kernels.parallel(transform_output, len(out_parts))
     kernels.give_back(m)
-    return y if fused else activations.activate_inplace(name, y, bias)
+    return y if elementwise else activations.activate_inplace(name, y)
 
 
-def im2col(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray, activation: str,
-           oh: int, ow: int, geometry) -> np.ndarray:
-    """Any convolution: the im2col matrix written into a reused buffer by the worker threads
-    (a few channels each, padded on the fly), one batched matmul over (batch, group), then
-    ``+ bias`` and the activation. ``geometry(p, x_shape, oh, ow)`` gives the zero padding as
-    (offset, padded h, padded w)."""
+def fill_columns(p: dict, x: np.ndarray, oh: int, ow: int, geometry) -> np.ndarray:
+    """The im2col matrix (batch, c, k, k, oh, ow) from :func:`kernels.empty`, written by the
+    worker threads a few channels each, padded on the fly. ``geometry(p, x_shape, oh, ow)``
+    gives the zero padding as (offset, padded h, padded w)."""
     b, c, h, w = x.shape
-    g, n = p.get("groups", 1), p["n"]
     k, d, sy, sx = p["size"], p.get("dilation", 1), p["stride_y"], p["stride_x"]
     off, hp, wp = geometry(p, x.shape, oh, ow)
     cols = kernels.empty((b, c, k, k, oh, ow), x.dtype)
@@ -141,16 +139,49 @@ def im2col(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray, activat
         cols[:, c0:c1] = win
 
     kernels.parallel(fill, len(parts))
+    return cols
+
+
+def im2col(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, activation: str,
+           oh: int, ow: int, geometry) -> np.ndarray:
+    """Any convolution: :func:`fill_columns`, one batched matmul over (batch, group) with
+    ``matrix`` (groups, n/groups, c/groups*k*k), then ``+ bias`` and the activation."""
+    b, n = x.shape[0], p["n"]
+    g = p.get("groups", 1)
+    cols = fill_columns(p, x, oh, ow, geometry)
     z = kernels.empty((b, g, n // g, oh * ow), x.dtype)
     np.matmul(matrix, cols.reshape(b, g, -1, oh * ow), out=z)
     kernels.give_back(cols)
     return activations.activate_inplace(activation, z.reshape(b, n, oh, ow), bias)
 
 
-def direct(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray, activation: str) -> np.ndarray:
+def direct(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, activation: str) -> np.ndarray:
     """A 1x1 stride-1 unpadded convolution: one matmul on the input as it is."""
     b, c, h, w = x.shape
     g, n = p.get("groups", 1), p["n"]
     z = kernels.empty((b, g, n // g, h * w), x.dtype)
-    np.matmul(matrix, x.reshape(b, g, c // g, h * w), out=z)
+    np.matmul(matrix, np.ascontiguousarray(x).reshape(b, g, c // g, h * w), out=z)
     return activations.activate_inplace(activation, z.reshape(b, n, h, w), bias)
+
+
+def convolve(p: dict, x: np.ndarray, weights: np.ndarray, oh: int, ow: int, geometry, direct_ok: bool) -> np.ndarray:
+    """The bare convolution of ``x`` with ``weights`` (n, c/groups, k, k): no bias, no activation."""
+    if winograd_ok(p, weights):
+        return winograd(x, winograd_weights(weights), None, "linear", p["pad"])
+    matrix = weights.reshape(p.get("groups", 1), p["n"] // p.get("groups", 1), -1)
+    if direct_ok:
+        return direct(p, x, matrix, None, "linear")
+    return im2col(p, x, matrix, None, "linear", oh, ow, geometry)
+
+
+def input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, x_shape) -> np.ndarray | None:
+    """dL/dx of a 3x3 stride-1 convolution by Winograd: the correlation of ``dz`` padded by
+    ``2 - pad`` with the filters turned 180 degrees and transposed. None where it does not
+    apply (use the matrix route)."""
+    if not winograd_ok(p, weights) or not 0 <= p["pad"] <= 2 or dz.shape[2:] != (x_shape[2] + 2 * p["pad"] - 2,
+                                                                                   x_shape[3] + 2 * p["pad"] - 2):
+        return None
+    flipped = np.ascontiguousarray(weights[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    if flipped.shape[1] < 8:
+        return None
+    return winograd(dz, winograd_weights(flipped), None, "linear", 2 - p["pad"])

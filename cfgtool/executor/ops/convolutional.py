@@ -20,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ...layers.common import cdiv
-from .. import activations
+from .. import activations, kernels
 from . import _binary, _blur, _fastconv
 
 BN_EPS = 0.00001
@@ -59,7 +59,7 @@ def prepare(p: dict, w: dict) -> dict:
     g = p.get("groups", 1)
     w = _binary.binarized(w) if _binary.active(p) else w
     weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
-    if _fastconv.winograd_ok(p):
+    if _fastconv.winograd_ok(p, weights):
         return {"winograd": _fastconv.winograd_weights(weights), "bias": biases}
     return {"matrix": np.ascontiguousarray(weights.reshape(g, weights.shape[0] // g, -1)), "bias": biases}
 
@@ -134,43 +134,64 @@ def forward(p, w, xs, train):
         if _direct(p):
             return _fastconv.direct(p, x, prep["matrix"], prep["bias"], act), None
         return _fastconv.im2col(p, x, prep["matrix"], prep["bias"], act, oh, ow, _padded_shape), None
-    cols = columns(p, x, oh, ow)
-    bn = bool(p.get("batch_normalize"))
-    matrix = w["weights"].reshape(g, n // g, -1)
-    z = np.matmul(matrix, cols).reshape(b, n, oh, ow)
+    z = _fastconv.convolve(p, x, w["weights"], oh, ow, _padded_shape, _direct(p))
     norm = None
-    if bn:
+    if p.get("batch_normalize"):
         count = b * oh * ow
-        mean = z.mean(axis=(0, 2, 3), keepdims=True)
-        centred = z - mean
-        var = np.square(centred).sum(axis=(0, 2, 3), keepdims=True) / max(count - 1, 1)
+        xhat = z  # centred, then scaled in place
+        xhat -= z.mean(axis=(0, 2, 3), keepdims=True)
+        sq = np.square(xhat, out=kernels.empty(z.shape, z.dtype))
+        var = sq.sum(axis=(0, 2, 3), keepdims=True) / max(count - 1, 1)
+        kernels.give_back(sq)
         inv_std = 1 / np.sqrt(var + BN_EPS)
-        xhat = centred * inv_std
-        z = xhat * w["scales"].reshape(n, 1, 1) + w["biases"].reshape(n, 1, 1)
+        xhat *= inv_std
+        z = xhat * w["scales"].reshape(n, 1, 1)
         norm = (xhat, inv_std, count)
-    else:
-        z += w["biases"].reshape(n, 1, 1)
+    z += w["biases"].reshape(n, 1, 1)
     y, act_cache = activations.activate(p.get("activation", "logistic"), z)
-    return y, (x.shape, cols, norm, act_cache)
+    return y, (x, norm, act_cache)
+
+
+def _weights_gradient(p, x, dz, shape):
+    """dL/dweights: ``dz`` (batch, n, oh, ow) against the im2col matrix of ``x``."""
+    b, g, n = x.shape[0], p.get("groups", 1), p["n"]
+    oh, ow = dz.shape[2:]
+    if _direct(p):
+        cols = x.reshape(b, g, -1, oh * ow)
+    else:
+        cols = _fastconv.fill_columns(p, x, oh, ow, _padded_shape).reshape(b, g, -1, oh * ow)
+    dw = np.matmul(dz.reshape(b, g, n // g, oh * ow), cols.swapaxes(-1, -2)).sum(axis=0).reshape(shape)
+    if not _direct(p):
+        kernels.give_back(cols)
+    return dw
 
 
 def backward(p, w, dout, cache):
     if p.get("antialiasing") or _binary.active(p):
         return (_blur if p.get("antialiasing") else _binary).backward(p, w, dout, cache, backward)
-    x_shape, cols, norm, act_cache = cache
+    x, norm, act_cache = cache
+    x_shape = x.shape
     b, c, h, wd = x_shape
     g, n = p.get("groups", 1), p["n"]
     oh, ow = dout.shape[2:]
     dz = activations.gradient(p.get("activation", "logistic"), dout, act_cache)
     grads = {"biases": dz.sum(axis=(0, 2, 3))}
     if norm is not None:
+        # with dxhat = dz * scales: inv_std * (dxhat - mean(dxhat) - xhat * sum(dxhat * xhat) / (N - 1))
         xhat, inv_std, count = norm
-        grads["scales"] = (dz * xhat).sum(axis=(0, 2, 3))
-        dxhat = dz * w["scales"].reshape(n, 1, 1)
-        dz = inv_std * (dxhat - dxhat.mean(axis=(0, 2, 3), keepdims=True)
-                        - xhat * (dxhat * xhat).sum(axis=(0, 2, 3), keepdims=True) / max(count - 1, 1))
+        tmp = np.multiply(dz, xhat, out=kernels.empty(dz.shape, dz.dtype))
+        grads["scales"] = tmp.sum(axis=(0, 2, 3))
+        scales = w["scales"].reshape(n, 1, 1)
+        np.multiply(xhat, (grads["scales"] / max(count - 1, 1)).reshape(n, 1, 1), out=tmp)
+        np.subtract(dz, tmp, out=tmp)
+        tmp -= (grads["biases"] / count).reshape(n, 1, 1)
+        tmp *= inv_std * scales
+        dz = tmp
+    grads["weights"] = _weights_gradient(p, x, dz, w["weights"].shape)
+    dx = _fastconv.input_gradient(p, w["weights"], dz, x_shape)
+    if dx is not None:
+        return [dx], grads
     dz = dz.reshape(b, g, n // g, oh * ow)
-    grads["weights"] = np.matmul(dz, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w["weights"].shape)
     matrix = w["weights"].reshape(g, n // g, -1)
     dcols = np.matmul(matrix.swapaxes(-1, -2), dz)  # (b, g, c/g*k*k, oh*ow)
     if _direct(p):
