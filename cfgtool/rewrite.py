@@ -284,4 +284,3 @@ def new_errors(before: list[Diagnostic], after: Document, mapping: Mapping) -> l
         else:
             out.append(d)
     return out
-

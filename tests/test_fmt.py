@@ -64,3 +64,18 @@ def test_version_and_help():
     runner = CliRunner()
     assert cfgtool.__version__ in runner.invoke(main, ["--version"]).output
     assert "fmt" in runner.invoke(main, ["--help"]).output
+
+
+def test_a_file_that_cannot_be_written_is_an_io_error(tmp_path, monkeypatch):
+    import cfgtool.cli.fmt
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cfgtool.cli.fmt, "write_atomic", refuse)
+    path = tmp_path / "a.cfg"
+    path.write_bytes(b"[net]\nwidth = 416\n")
+    result = CliRunner().invoke(main, ["fmt", str(path)])
+    assert result.exit_code == 2 and "a.cfg: Permission denied" in result.output
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    assert path.read_bytes() == b"[net]\nwidth = 416\n"

@@ -149,6 +149,15 @@ def test_index_options_are_marked():
         assert pair in marked
 
 
+def test_index_values_that_name_no_layer_are_no_references():
+    """Darknet's "none" values (share_index=-1000000000, embedding_layer=999999) are no
+    reference; any other value is, even one out of range."""
+    network = build(parse(net() + "[convolutional]\nshare_index=-1000000000\n[convolutional]\nshare_index=-2\n"
+                          "[yolo]\nembedding_layer=999999\n[yolo]\nembedding_layer=-3\n"))
+    assert [[(r.key, r.raw, r.target) for r in layer.refs] for layer in network.layers] == [
+        [], [("share_index", -2, -1)], [], [("embedding_layer", -3, 0)]]
+
+
 # ---------------------------------------------------------------- net
 
 

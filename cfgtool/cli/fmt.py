@@ -6,7 +6,7 @@ import click
 
 from ..fileio import write_atomic
 from ..fmt import format_document, unified_diff
-from .common import EXIT_ERRORS, EXIT_OK, has_errors, print_diagnostics, read_document, stdout
+from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stdout
 
 
 @click.command()
@@ -39,6 +39,9 @@ def fmt(files, check, show_diff):
             out.print(f"would reformat {path}")
             status = EXIT_ERRORS
         elif not show_diff:
-            write_atomic(path, after)
+            try:
+                write_atomic(path, after)
+            except OSError as exc:  # like an unreadable file: exit 2
+                fail(f"{path}: {exc.strerror or exc}")
             out.print(f"reformatted {path}")
     sys.exit(status)

@@ -15,12 +15,13 @@ from ..diagnostics import ERROR, INFO, WARNING, CfgError, Diagnostic, Span
 from ..lint import RULES, check, selected
 from ..lint.targets import DEFAULT_TARGET, TARGETS
 from ..model import Network, build
+from ..report import FORMATS as REPORT_FORMATS
 from ..report import render
 from ..shapes import Shapes, infer_shapes
 from ..syntax import parse_file
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, stdout
 
-FORMATS = ("text", "concise", "json", "sarif", "github")
+FORMATS = ("text", *REPORT_FORMATS)
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -26,7 +26,7 @@ class Opt:
 
     ``default`` is Darknet's default; ``required`` keys make Darknet exit (or crash) when
     absent. ``index`` marks values that are layer indices (references: negative values
-    are relative to the layer, others absolute).
+    are relative to the layer, others absolute); ``none`` is the value that names no layer.
     """
 
     key: str
@@ -35,6 +35,7 @@ class Opt:
     required: bool = False
     index: bool = False
     doc: str = ""
+    none: int | None = None
 
 
 def atoi(text: str) -> int:
@@ -237,7 +238,7 @@ class LayerSpec:
             if raw is None:
                 continue
             for pos, value in enumerate(int_list(raw)):
-                if opt.key == "share_index" and value == NO_INDEX:
+                if value == opt.none:
                     continue
                 refs.append(Ref(opt.key, pos, value, index + value if value < 0 else value))
         return refs

@@ -65,7 +65,7 @@ class Convolutional(LayerSpec):
         Opt("padding", INT, 0),
         Opt("activation", STR, "logistic"),
         Opt("assisted_excitation", FLOAT, 0.0),
-        Opt("share_index", INT, NO_INDEX, index=True, doc="share weights with this layer"),
+        Opt("share_index", INT, NO_INDEX, index=True, doc="share weights with this layer", none=NO_INDEX),
         Opt("batch_normalize", INT, 0),
         Opt("cbn", INT, 0),
         Opt("binary", INT, 0),

@@ -16,6 +16,7 @@ from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt, ato
 from .common import COMMON, cdiv, darknet_list, dims, error, referenced, source
 
 FLT_MAX = 3.4028234663852886e38
+NO_EMBEDDING = 999999  # embedding_layer's "none"
 # the names Darknet compares against; anything else: iou, iou (with a warning), default
 IOU_LOSSES = ("mse", "iou", "giou", "diou", "ciou")
 IOU_KINDS = ("iou", "giou", "diou", "ciou")
@@ -121,14 +122,10 @@ class Yolo(LayerSpec):
         Opt("dets_for_track", INT, 1),
         Opt("dets_for_show", INT, 1),
         Opt("track_ciou_norm", FLOAT, 0.01),
-        Opt("embedding_layer", INT, 999999, index=True, doc="layer with the embeddings (999999: none)"),
+        Opt("embedding_layer", INT, NO_EMBEDDING, index=True, doc="layer with the embeddings", none=NO_EMBEDDING),
         Opt("map", STR, None, doc="class map file"),
         Opt("anchors", FLOATS, None),
     ) + COMMON
-
-    def references(self, section, index):
-        return [ref for ref in super().references(section, index)
-                if not (ref.key == "embedding_layer" and ref.raw == 999999)]
 
     def infer(self, r, ctx):
         p, shape = read_head(r, ctx, "[yolo]", 5, ("show_details", "max_delta", "label_smooth_eps", "scale_x_y",
@@ -141,7 +138,7 @@ class Yolo(LayerSpec):
         emb = r.get("embedding_layer")
         p["embedding_layer_id"] = None
         p["embedding_size"] = 0
-        if emb != 999999:
+        if emb != NO_EMBEDDING:
             t, le = referenced(ctx, emb, "embedding_layer")
             p["embedding_layer_id"] = t
             p["embedding_size"] = cdiv(le.params.get("n", 0), n)

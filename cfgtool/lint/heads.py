@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..diagnostics import ERROR, WARNING
 from ..layers.base import Reader, atof
 from ..layers.common import darknet_list
+from ..layers.yolo import read_mask
 from .base import Rule
 
 HEADS = ("yolo", "Gaussian_yolo", "region", "detection")
@@ -18,13 +19,10 @@ class Head:
     layer: object
     classes: int
     num: int
-    mask: list[int] | None
+    mask: list[int] | None  # None for [region]
+    anchors_used: int  # len(mask), or num without one
     per_anchor: int  # channels per anchor: classes + 5, + 9 (Gaussian) or + coords + 1 (region)
     formula: str
-
-    @property
-    def anchors_used(self) -> int:
-        return len(self.mask) if self.mask is not None else self.num
 
 
 def heads(ctx) -> list[Head]:
@@ -39,14 +37,12 @@ def heads(ctx) -> list[Head]:
         classes, num = r.get("classes"), r.get("num")
         if layer.spec.type == "region":
             coords = r.get("coords")
-            out.append(Head(layer, classes, num, None, classes + coords + 1,
+            out.append(Head(layer, classes, num, None, num, classes + coords + 1,
                             f"{num} * ({classes} + {coords} + 1)"))
             continue
-        raw = r.raw("mask")
-        mask = darknet_list(raw, stop_at_hash=True) if raw is not None else None
+        mask, n = read_mask(r, num)
         extra = 9 if layer.spec.type == "Gaussian_yolo" else 5
-        n = len(mask) if mask is not None else num
-        out.append(Head(layer, classes, num, mask, classes + extra, f"({classes} + {extra}) * {n}"))
+        out.append(Head(layer, classes, num, mask, n, classes + extra, f"({classes} + {extra}) * {n}"))
     ctx.cache["heads"] = out
     return out
 

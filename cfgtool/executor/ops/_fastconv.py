@@ -21,11 +21,17 @@ from .. import activations, kernels
 _BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 _G = np.array(((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)))
 _AT = ((1, 1, 1, 0), (0, 1, -1, -1))
+_A = tuple(zip(*_AT))
+
+CHUNK = 1 << 18  # elements per piece of work given to a thread
 
 
 def _combine(out: np.ndarray, row, srcs) -> None:
     """``out = sum(row[k] * srcs[k])`` for coefficients in {-1, 0, 1}."""
     terms = [(c, s) for c, s in zip(row, srcs) if c]
+    if len(terms) == 1:
+        np.copyto(out, terms[0][1]) if terms[0][0] > 0 else np.negative(terms[0][1], out=out)
+        return
     (c0, s0), (c1, s1) = terms[:2]
     if c0 == c1:
         np.add(s0, s1, out=out)
@@ -37,26 +43,27 @@ def _combine(out: np.ndarray, row, srcs) -> None:
         (np.add if c > 0 else np.subtract)(out, s, out=out)
 
 
-def winograd_ok(p: dict, weights: np.ndarray) -> bool:
+MIN_CHANNELS = 8  # below, the transforms cost more than the multiplications they save
+
+
+def winograd_ok(p: dict, channels: int) -> bool:
     """A 3x3 stride-1 undilated ungrouped convolution with enough input channels to gain."""
     return (p["size"] == 3 and p["stride_x"] == 1 and p["stride_y"] == 1 and p.get("dilation", 1) == 1
-            and p.get("groups", 1) == 1 and weights.shape[1] >= 8)
+            and p.get("groups", 1) == 1 and channels >= MIN_CHANNELS)
 
 
 def winograd_weights(weights: np.ndarray) -> np.ndarray:
     """(n, c, 3, 3) -> (16, n, c): ``G g G^T`` per filter and channel, flattened 4x4."""
     n, c = weights.shape[:2]
-    u = (_G @ weights.astype(np.float64) @ _G.T).reshape(n, c, 16)
-    return np.ascontiguousarray(u.transpose(2, 0, 1), dtype=weights.dtype)
+    g = _G.astype(weights.dtype)
+    u = np.tensordot(np.tensordot(g, weights, axes=([1], [2])), g, axes=([3], [1]))  # (4, n, c, 4)
+    return np.ascontiguousarray(u.transpose(0, 3, 1, 2)).reshape(16, n, c)
 
 
-def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: str, pad: int) -> np.ndarray:
-    """A 3x3 stride-1 convolution with ``pad`` zeros around ``x`` (batch, c, h, w); ``u`` from
-    :func:`winograd_weights`; then ``+ bias`` and the activation."""
+def _input_transform(x: np.ndarray, pad: int, th: int, tw: int) -> np.ndarray:
+    """(16, c, batch, th, tw): ``B^T d B`` of every 4x4 tile (stride 2) of ``x`` inside ``pad``
+    zeros, the input transform of F(2x2, 3x3)."""
     b, c, h, w = x.shape
-    n = u.shape[1]
-    oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
-    th, tw = -(-oh // 2), -(-ow // 2)
     v = kernels.empty((16, c, b, th, tw), x.dtype)
     # the padded input (2*th + 2 rows, 2*tw + 2 columns), its even and odd columns apart so
     # that every tile column is a contiguous slice: [parity][x column start, count, destination]
@@ -64,10 +71,10 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
     for parity in (0, 1):
         q0 = (parity - pad) % 2
         split.append((q0, len(range(q0, w, 2)), (q0 + pad) // 2))
-    in_parts = kernels.chunks(c, b * (2 * th + 2) * (2 * tw + 2), 1 << 19)
+    parts = kernels.chunks(c, b * (2 * th + 2) * (2 * tw + 2), CHUNK)
 
-    def transform_input(k):
-        c0, c1 = in_parts[k]
+    def transform(k):
+        c0, c1 = parts[k]
         rows = np.empty((2, 4, b, c1 - c0, th, tw + 1), x.dtype)
         for parity, (q0, count, m0) in enumerate(split):
             xp = np.zeros((b, c1 - c0, 2 * th + 2, tw + 1), x.dtype)
@@ -81,7 +88,18 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
             for j in range(4):
                 _combine(v[4 * i + j, c0:c1].transpose(1, 0, 2, 3), _BT[j], picked)
 
-    kernels.parallel(transform_input, len(in_parts))
+    kernels.parallel(transform, len(parts))
+    return v
+
+
+def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: str, pad: int) -> np.ndarray:
+    """A 3x3 stride-1 convolution with ``pad`` zeros around ``x`` (batch, c, h, w); ``u`` from
+    :func:`winograd_weights`; then ``+ bias`` and the activation."""
+    b, c, h, w = x.shape
+    n = u.shape[1]
+    oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
+    th, tw = -(-oh // 2), -(-ow // 2)
+    v = _input_transform(x, pad, th, tw)
     m = kernels.empty((16, n, b, th, tw), x.dtype)
     np.matmul(u, v.reshape(16, c, b * th * tw), out=m.reshape(16, n, b * th * tw))
     kernels.give_back(v)
@@ -89,7 +107,7 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
     crop = (2 * th, 2 * tw) != (oh, ow)
     name = activations.canonical(activation)
     elementwise = not name.startswith("normalize_channels")
-    out_parts = kernels.chunks(n, 4 * b * th * tw, 1 << 19)
+    out_parts = kernels.chunks(n, 4 * b * th * tw, CHUNK)
 
     def transform_output(k):
         n0, n1 = out_parts[k]
@@ -115,6 +133,42 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
     kernels.parallel(transform_output, len(out_parts))
     kernels.give_back(m)
     return y if elementwise else activations.activate_inplace(name, y)
+
+
+def winograd_weights_gradient(x: np.ndarray, dz: np.ndarray, pad: int) -> np.ndarray:
+    """dL/dweights (n, c, 3, 3) of a 3x3 stride-1 convolution of ``x`` with ``pad`` zeros,
+    given ``dz`` = dL/d(its output), by the transposed algorithm, F(3x3, 2x2):
+    ``G^T [sum over tiles and batch of (A dz_tile A^T) * (B^T x_tile B)] G``; the sums are
+    16 matrix products ``(n, tiles) @ (tiles, c)``."""
+    b, c = x.shape[:2]
+    n, oh, ow = dz.shape[1:]
+    th, tw = -(-oh // 2), -(-ow // 2)
+    v = _input_transform(x, pad, th, tw)
+    if (2 * th, 2 * tw) != (oh, ow):
+        padded = np.zeros((b, n, 2 * th, 2 * tw), dz.dtype)
+        padded[:, :, :oh, :ow] = dz
+        dz = padded
+    tiles = dz.reshape(b, n, th, 2, tw, 2)
+    d = kernels.empty((16, n, b, th, tw), dz.dtype)
+    parts = kernels.chunks(n, 4 * b * th * tw, CHUNK)
+
+    def transform(k):
+        n0, n1 = parts[k]
+        picked = [[tiles[:, n0:n1, :, i, :, j].transpose(1, 0, 2, 3) for j in range(2)] for i in range(2)]
+        rows = np.empty((4, 2, n1 - n0, b, th, tw), dz.dtype)
+        for r in range(4):
+            for j in range(2):
+                _combine(rows[r, j], _A[r], [picked[i][j] for i in range(2)])
+        for r in range(4):
+            for j in range(4):
+                _combine(d[4 * r + j, n0:n1], _A[j], rows[r])
+
+    kernels.parallel(transform, len(parts))
+    m = np.matmul(d.reshape(16, n, -1), v.reshape(16, c, -1).transpose(0, 2, 1))  # (16, n, c)
+    kernels.give_back(v, d)
+    g = _G.astype(dz.dtype)
+    dw = np.tensordot(np.tensordot(g, m.reshape(4, 4, n, c), axes=([0], [0])), g, axes=([1], [0]))  # (3, n, c, 3)
+    return np.ascontiguousarray(dw.transpose(1, 2, 0, 3))
 
 
 def fill_columns(p: dict, x: np.ndarray, oh: int, ow: int, geometry) -> np.ndarray:
@@ -166,7 +220,7 @@ def direct(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, 
 
 def convolve(p: dict, x: np.ndarray, weights: np.ndarray, oh: int, ow: int, geometry, direct_ok: bool) -> np.ndarray:
     """The bare convolution of ``x`` with ``weights`` (n, c/groups, k, k): no bias, no activation."""
-    if winograd_ok(p, weights):
+    if winograd_ok(p, weights.shape[1]):
         return winograd(x, winograd_weights(weights), None, "linear", p["pad"])
     matrix = weights.reshape(p.get("groups", 1), p["n"] // p.get("groups", 1), -1)
     if direct_ok:
@@ -178,10 +232,7 @@ def input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, x_shape) -> np.
     """dL/dx of a 3x3 stride-1 convolution by Winograd: the correlation of ``dz`` padded by
     ``2 - pad`` with the filters turned 180 degrees and transposed. None where it does not
     apply (use the matrix route)."""
-    if not winograd_ok(p, weights) or not 0 <= p["pad"] <= 2 or dz.shape[2:] != (x_shape[2] + 2 * p["pad"] - 2,
-                                                                                   x_shape[3] + 2 * p["pad"] - 2):
+    if not winograd_ok(p, weights.shape[0]) or not 0 <= p["pad"] <= 2:
         return None
     flipped = np.ascontiguousarray(weights[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    if flipped.shape[1] < 8:
-        return None
     return winograd(dz, winograd_weights(flipped), None, "linear", 2 - p["pad"])

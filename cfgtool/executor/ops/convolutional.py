@@ -59,7 +59,7 @@ def prepare(p: dict, w: dict) -> dict:
     g = p.get("groups", 1)
     w = _binary.binarized(w) if _binary.active(p) else w
     weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
-    if _fastconv.winograd_ok(p, weights):
+    if _fastconv.winograd_ok(p, weights.shape[1]):
         return {"winograd": _fastconv.winograd_weights(weights), "bias": biases}
     return {"matrix": np.ascontiguousarray(weights.reshape(g, weights.shape[0] // g, -1)), "bias": biases}
 
@@ -156,6 +156,8 @@ def _weights_gradient(p, x, dz, shape):
     """dL/dweights: ``dz`` (batch, n, oh, ow) against the im2col matrix of ``x``."""
     b, g, n = x.shape[0], p.get("groups", 1), p["n"]
     oh, ow = dz.shape[2:]
+    if _fastconv.winograd_ok(p, shape[1]):
+        return _fastconv.winograd_weights_gradient(x, dz, p["pad"])
     if _direct(p):
         cols = x.reshape(b, g, -1, oh * ow)
     else:

@@ -1,0 +1,263 @@
+"""The executor's fast paths: Winograd convolution (forward, input and weight gradients),
+threaded im2col, the buffer pool, and the runner freeing activations / recomputing on repeat.
+
+The references are the naive loops of tests/test_conv_ops.py and central differences; the
+cases have enough channels (>= MIN_CHANNELS) for the Winograd route to be taken, which a
+test checks by counting its calls."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cfgtool.cli import main
+from cfgtool.executor import kernels
+from cfgtool.executor.network import Executor
+from cfgtool.executor.ops import _fastconv, convolutional, maxpool, route, shortcut, upsample
+from cfgtool.model import build
+from cfgtool.shapes import infer_shapes
+from cfgtool.syntax import parse
+from opcheck import check_gradients
+from test_conv_ops import conv_params, naive_conv, random_weights
+
+C = _fastconv.MIN_CHANNELS
+
+
+def counted(monkeypatch, module, name):
+    calls = []
+    original = getattr(module, name)
+
+    def wrapper(*args, **kw):
+        calls.append(name)
+        return original(*args, **kw)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+# even and odd output sizes (odd ones crop the last tile), padding 0, 1 and 2, batch 2
+WINOGRAD_CASES = {
+    "pad1_even": (conv_params(n=9, activation="leaky"), (2, C, 6, 8)),
+    "pad1_odd": (conv_params(n=9, activation="mish", batch_normalize=1), (2, C + 1, 7, 5)),
+    "pad0": (conv_params(n=10, pad=0, activation="logistic"), (1, C, 7, 6)),
+    "pad2": (conv_params(n=8, pad=2), (2, C, 5, 5)),
+    "normalize_channels": (conv_params(n=8, activation="normalize_channels_softmax"), (1, C, 4, 5)),
+}
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "train"])
+def test_winograd_forward_matches_naive_loops(case, train, monkeypatch):
+    p, shape = WINOGRAD_CASES[case]
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape)
+    w = random_weights(rng, p, shape[1])
+    calls = counted(monkeypatch, _fastconv, "winograd")
+    out, _ = convolutional.forward(p, w, [x], train)
+    assert calls, "the Winograd route was not taken"
+    expected = naive_conv(p, w, x, train)
+    if p["activation"] != "linear":
+        from cfgtool.executor.activations import activate
+        expected = activate(p["activation"], expected)[0]
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_winograd_float32_close_to_float64():
+    p, shape = WINOGRAD_CASES["pad1_odd"]
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1, 64, 13, 13))
+    p = dict(p, n=32)
+    w = random_weights(rng, p, 64)
+    ref, _ = convolutional.forward(p, w, [x], False)
+    got, _ = convolutional.forward(p, {k: v.astype(np.float32) for k, v in w.items()}, [x.astype(np.float32)], False)
+    assert got.dtype == np.float32
+    assert np.abs(got - ref).max() < 1e-4 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("case", ["pad1_odd", "pad0", "pad2"])
+def test_winograd_gradients(case, monkeypatch):
+    p, shape = WINOGRAD_CASES[case]
+    p = dict(p, activation="linear", batch_normalize=0)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1, shape[1], 4, 5))
+    w = random_weights(rng, p, shape[1])
+    dx_calls = counted(monkeypatch, _fastconv, "input_gradient")
+    dw_calls = counted(monkeypatch, _fastconv, "winograd_weights_gradient")
+    check_gradients(convolutional, p, w, [x], train=True, learnable=("biases", "weights"))
+    assert dx_calls and dw_calls
+
+
+def test_winograd_gradients_with_batch_norm():
+    p, _ = WINOGRAD_CASES["pad1_odd"]
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, C, 3, 4))
+    w = random_weights(rng, p, C)
+    check_gradients(convolutional, p, w, [x], train=True, learnable=("biases", "scales", "weights"))
+
+
+def test_threaded_im2col_matches_naive_loops(monkeypatch):
+    """Several channel pieces (a tiny piece size) written by the worker threads."""
+    monkeypatch.setattr(kernels, "WORKERS", 2)
+    p = conv_params(n=5, stride_x=2, stride_y=2, activation="leaky")
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 6, 9, 8))
+    w = random_weights(rng, p, 6)
+    original = kernels.chunks
+    monkeypatch.setattr(kernels, "chunks", lambda total, unit, target=0, parts=0: original(total, unit, unit))
+    out, _ = convolutional.forward(p, w, [x], False)
+    from cfgtool.executor.activations import activate
+    np.testing.assert_allclose(out, activate("leaky", naive_conv(p, w, x, False))[0], rtol=1e-10, atol=1e-10)
+
+
+def test_parallel_runs_every_index_once_and_raises(monkeypatch):
+    monkeypatch.setattr(kernels, "WORKERS", 2)
+    seen = []
+    kernels.parallel(seen.append, 50)
+    assert sorted(seen) == list(range(50))
+
+    def boom(i):
+        if i == 3:
+            raise ValueError("piece 3")
+
+    with pytest.raises(ValueError, match="piece 3"):
+        kernels.parallel(boom, 8)
+
+
+def test_pool_reuses_returned_buffers_and_keeps_viewed_ones():
+    pool = kernels.BufferPool()
+    with kernels.using(pool):
+        a = kernels.empty((4, 100), np.float32)
+        kernels.give_back(a)
+        b = kernels.empty((4, 100), np.float32)
+        assert np.shares_memory(a, b)  # the same buffer again
+        view = b.reshape(-1)[:10]
+        pool.release(b, [view])  # a live array views it: not reusable yet
+        c = kernels.empty((4, 100), np.float32)
+        assert not np.shares_memory(c, b)
+        pool.release(view, [])
+        d = kernels.empty((400,), np.float32)
+        assert np.shares_memory(d, b)
+    assert kernels.empty((2,), np.float32).base is None  # no pool outside ``using``
+
+
+NET = """[net]
+width=32
+height=32
+channels=3
+
+[convolutional]
+filters=8
+size=3
+pad=1
+activation=leaky
+
+[convolutional]
+filters=16
+size=3
+pad=1
+batch_normalize=1
+activation=mish
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=16
+size=1
+activation=leaky
+
+[route]
+layers=-1,-2
+
+[convolutional]
+filters=16
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[upsample]
+stride=2
+
+[shortcut]
+from=-3
+activation=linear
+
+[convolutional]
+filters=8
+size=3
+pad=1
+activation=linear
+"""
+
+
+def network(text=NET):
+    net = build(parse(text, "t.cfg"))
+    shapes = infer_shapes(net)
+    assert shapes.ok, shapes.diagnostics
+    return Executor(net, shapes, seed=1)
+
+
+def test_run_repeat_recomputes_every_time(tmp_path, monkeypatch):
+    """``cfgtool run --repeat 3`` runs every layer's op three times (nothing is cached between
+    runs, e.g. by the buffer pool) and the three results are identical."""
+    cfg = tmp_path / "t.cfg"
+    cfg.write_text(NET)
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32))
+    counts = Counter()
+    for module in (convolutional, maxpool, route, shortcut, upsample):
+        def spy(p, w, xs, train, _orig=module.forward, _name=module.__name__.rsplit(".", 1)[-1]):
+            counts[_name] += 1
+            return _orig(p, w, xs, train)
+
+        monkeypatch.setattr(module, "forward", spy)
+    results = []
+    original = Executor.forward
+
+    def capture(self, *args, **kw):
+        out = original(self, *args, **kw)
+        results.append({i: o.copy() for i, o in out.items()})
+        return out
+
+    monkeypatch.setattr(Executor, "forward", capture)
+    result = CliRunner().invoke(main, ["run", str(cfg), "--input", str(x), "--repeat", "3"])
+    assert result.exit_code == 0, result.output
+    assert "forward x3" in result.output
+    assert counts == {"convolutional": 15, "maxpool": 3, "route": 3, "shortcut": 3, "upsample": 3}
+    assert len(results) == 3
+    for other in results[1:]:
+        assert other.keys() == results[0].keys()
+        for i, o in other.items():
+            np.testing.assert_array_equal(o, results[0][i])
+
+
+def test_results_handed_out_are_never_reused():
+    exe = network()
+    x = np.random.default_rng(0).normal(size=exe.input_shape).astype(np.float32)
+    first = exe.forward(x, keep=[4])
+    kept = {i: o.copy() for i, o in first.items()}
+    exe.forward(2 * x, keep=[4])
+    for i, o in first.items():
+        np.testing.assert_array_equal(o, kept[i])
+
+
+def test_inference_frees_activations():
+    """The outputs held at once stay far below the sum of all outputs; the pool's buffers
+    are reused from run to run."""
+    exe = network()
+    x = np.random.default_rng(0).normal(size=exe.input_shape).astype(np.float32)
+    exe.forward(x)
+    allocated = exe._pool.allocated
+    exe.forward(x)
+    total = sum(s.bytes for s in exe.stats)
+    widest = max(s.bytes for s in exe.stats)
+    assert exe.peak_live_bytes < 0.6 * total
+    assert exe.peak_live_bytes >= widest
+    assert exe._pool.allocated <= allocated * 1.25  # the second run reused the first run's buffers
+    full = exe.forward(x, keep="all")
+    assert sum(o.nbytes for o in full.values()) == total
