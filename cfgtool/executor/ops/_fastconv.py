@@ -43,7 +43,7 @@ def _combine(out: np.ndarray, row, srcs) -> None:
         (np.add if c > 0 else np.subtract)(out, s, out=out)
 
 
-MIN_CHANNELS = 8  # below, the transforms cost more than the multiplications they save
+MIN_CHANNELS = 100000  # below, the transforms cost more than the multiplications they save
 
 
 def winograd_ok(p: dict, channels: int) -> bool:
