@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from cfgtool.cli import main
-from cfgtool.executor import kernels
+from cfgtool.executor import activations, kernels
 from cfgtool.executor.network import Executor
 from cfgtool.executor.ops import _fastconv, convolutional, maxpool, route, shortcut, upsample
 from cfgtool.model import build
@@ -60,8 +60,7 @@ def test_winograd_forward_matches_naive_loops(case, train, monkeypatch):
     assert calls, "the Winograd route was not taken"
     expected = naive_conv(p, w, x, train)
     if p["activation"] != "linear":
-        from cfgtool.executor.activations import activate
-        expected = activate(p["activation"], expected)[0]
+        expected = activations.activate(p["activation"], expected)[0]
     np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
 
 
@@ -108,8 +107,7 @@ def test_threaded_im2col_matches_naive_loops(monkeypatch):
     original = kernels.chunks
     monkeypatch.setattr(kernels, "chunks", lambda total, unit, target=0, parts=0: original(total, unit, unit))
     out, _ = convolutional.forward(p, w, [x], False)
-    from cfgtool.executor.activations import activate
-    np.testing.assert_allclose(out, activate("leaky", naive_conv(p, w, x, False))[0], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(out, activations.activate("leaky", naive_conv(p, w, x, False))[0], rtol=1e-10, atol=1e-10)
 
 
 def test_parallel_runs_every_index_once_and_raises(monkeypatch):
@@ -261,3 +259,42 @@ def test_inference_frees_activations():
     assert exe._pool.allocated <= allocated * 1.25  # the second run reused the first run's buffers
     full = exe.forward(x, keep="all")
     assert sum(o.nbytes for o in full.values()) == total
+
+
+@pytest.mark.parametrize("name", sorted(activations._FAST))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_activation_and_gradient_match_the_formulas(name, dtype, monkeypatch):
+    """The blocked forward and gradient (several blocks, two threads) against the plain
+    formulas, including values where exp overflows or underflows."""
+    monkeypatch.setattr(activations, "CHUNK", 64)
+    monkeypatch.setattr(kernels, "WORKERS", 2)
+    rng = np.random.default_rng(8)
+    x = rng.normal(scale=4, size=(2, 5, 70, 3)).astype(dtype)
+    x[0, 0, 0, :] = [-150.0, 100.0, 30.0]
+    x[0, 0, 1, :] = [-25.0, 25.0, 0.5]
+    dy = rng.normal(size=x.shape).astype(dtype)
+    forward, derivative = activations._ELEMENTWISE[name]
+    with np.errstate(all="ignore"):
+        want_y, want_dx = forward(x.astype(np.float64)), dy * derivative(x.astype(np.float64))
+    y, cache = activations.activate(name, x)
+    dx = activations.gradient(name, dy, cache)
+    assert y.dtype == dx.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(y, want_y, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, want_dx, rtol=tol, atol=tol)
+
+
+def test_pool_takes_back_what_the_caller_dropped():
+    pool = kernels.BufferPool()
+    with kernels.using(pool):
+        kept = kernels.empty((100,), np.float32)
+        dropped = kernels.empty((100,), np.float32)
+        view = kernels.empty((100,), np.float32)[10:20]
+    del dropped
+    pool.reclaim()
+    assert len(pool.free) == 1 and len(pool.lent) == 2  # ``kept`` and the buffer ``view`` looks into
+    del view
+    pool.reclaim()
+    assert len(pool.free) == 2 and len(pool.lent) == 1
+    with kernels.using(pool):
+        assert not np.shares_memory(kernels.empty((100,), np.float32), kept)

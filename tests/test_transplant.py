@@ -115,7 +115,9 @@ def test_identity_init_keeps_every_output(sources, tmp_path, name, preset, block
     got, executor = outputs(new_net, new_shapes, tensors, src.x)
     dev = deviation(src.reference, got)
     assert dev <= 1e-3
-    assert dev <= report.max_deviation + 1e-6  # within the bound the report states
+    # within the bound the report states, up to float32 rounding: yolov4's outputs differ from a float64
+    # run by ~2e-6 of their maximum (im2col and Winograd alike), so two float32 runs may differ by twice that
+    assert dev <= report.max_deviation + 5e-6
     assert report.max_deviation <= DEVIATION_TARGET and report.gate_bias == auto_gate_bias(report.gates_in_series)
     gates = {"se_plain": 1, "se_residual": 1, "sam": 1, "cbam": 2}[block]
     on_the_path = {"se_plain": 1, "se_residual": 0, "sam": 1, "cbam": 2}[block]  # se_residual's is on the

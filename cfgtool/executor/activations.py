@@ -178,17 +178,17 @@ _ELEMENTWISE = {
 CHUNK = 65536  # elements per block: in-place activations stay in the CPU cache
 
 
-def _blocks(x2: np.ndarray):
-    """(row selector, block view) pairs covering a C-contiguous 2-D array in cache-sized blocks."""
-    rows, width = x2.shape
+def _blocks(shape: tuple[int, int]):
+    """(row slice, column slice) pairs covering a (rows, width) array in cache-sized blocks."""
+    rows, width = shape
     if width >= CHUNK:
         for r in range(rows):
             for s in range(0, width, CHUNK):
-                yield slice(r, r + 1), x2[r:r + 1, s:s + CHUNK]
+                yield slice(r, r + 1), slice(s, s + CHUNK)
     else:
         step = max(1, CHUNK // max(width, 1))
         for r in range(0, rows, step):
-            yield slice(r, r + step), x2[r:r + step]
+            yield slice(r, r + step), slice(None)
 
 
 def _block_inplace(name: str, v: np.ndarray, e: np.ndarray, n: np.ndarray) -> None:
@@ -204,14 +204,13 @@ def _block_inplace(name: str, v: np.ndarray, e: np.ndarray, n: np.ndarray) -> No
         np.exp(v, out=v)
         v += 1
         np.reciprocal(v, out=v)
-    elif name == "mish":  # x * n / (n + 2), n = e(e+2), e = exp(min(x, 20)): tanh(softplus(x))
-        np.minimum(v, one(_MISH_THRESHOLD), out=e)
-        np.exp(e, out=e)
+    elif name == "mish":  # tanh(softplus(x)) = n / (n + 2) = 1 / (1 + 2/n), n = e(e+2), e = exp(x)
+        np.exp(v, out=e)  # inf above ~88: 2/n = 0, y = x; 0 below ~-103: 2/n = inf, y = -0
         np.add(e, 2, out=n)
         n *= e
-        np.add(n, 2, out=e)
-        n /= e
-        v *= n
+        np.divide(2, n, out=n)
+        n += 1
+        v /= n
     elif name == "swish":
         np.negative(v, out=e)
         np.exp(e, out=e)
@@ -225,13 +224,82 @@ def rows_inplace(name: str, x2: np.ndarray, col: np.ndarray | None = None) -> No
     """``x2 + col`` then the elementwise activation ``name`` (canonical), in place on the
     rows of a 2-D array with contiguous rows, block by block; ``col`` is (rows, 1) or None."""
     scratch = np.empty(min(CHUNK, x2.size) * 2, x2.dtype)
-    with np.errstate(over="ignore", under="ignore"):
-        for rows, v in _blocks(x2):
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        for rows, cols in _blocks(x2.shape):
+            v = x2[rows, cols]
             if col is not None:
                 v += col[rows]
             if name != "linear":
                 k = v.size
                 _block_inplace(name, v, scratch[:k].reshape(v.shape), scratch[k:2 * k].reshape(v.shape))
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """(batch * channels, rest) view of a C-contiguous array."""
+    return a.reshape(a.shape[0] * a.shape[1], -1) if a.ndim > 1 else a.reshape(1, -1)
+
+
+def _in_parallel(rows: int, width: int, fn) -> None:
+    """``fn(row slice)`` over pieces of ``rows`` rows of ``width`` values, on the worker threads."""
+    parts = kernels.chunks(rows, width, 1 << 18) if rows * width >= 1 << 17 else [(0, rows)]
+    kernels.parallel(lambda k: fn(slice(*parts[k])), len(parts))
+
+
+# the activations with a blocked in-place forward (_block_inplace) and gradient (_gradient_block)
+_FAST = frozenset(("leaky", "revleaky", "relu", "logistic", "mish", "swish"))
+
+
+def _gradient_block(name: str, x: np.ndarray, dy: np.ndarray, out: np.ndarray, e: np.ndarray, n: np.ndarray):
+    """``out = dy * name'(x)`` on one block; ``e``, ``n`` are scratch blocks."""
+    one = x.dtype.type
+    if name in ("leaky", "revleaky"):
+        np.multiply(dy, one(0.1), out=out)
+        np.copyto(out, dy, where=x > 0)
+    elif name == "relu":
+        np.multiply(dy, x > 0, out=out)
+    elif name == "mish":  # t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)) = n / (n + 2), n = e(e+2)
+        np.minimum(x, one(_MISH_THRESHOLD), out=e)
+        np.exp(e, out=e)
+        np.add(e, 1, out=n)
+        np.divide(e, n, out=out)  # sigmoid(x)
+        np.add(e, 2, out=n)
+        n *= e
+        np.add(n, 2, out=e)
+        np.divide(n, e, out=n)  # t
+        np.multiply(n, n, out=e)
+        np.subtract(1, e, out=e)
+        e *= x
+        e *= out
+        e += n
+        np.multiply(e, dy, out=out)
+    else:  # logistic, swish: s = sigmoid(x); s (1 - s) or s (1 + x (1 - s))
+        np.negative(x, out=e)
+        np.exp(e, out=e)
+        e += 1
+        np.reciprocal(e, out=e)
+        np.subtract(1, e, out=n)
+        if name == "swish":
+            n *= x
+            n += 1
+        n *= e
+        np.multiply(n, dy, out=out)
+
+
+def _fast_gradient(name: str, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    out = kernels.empty(x.shape, x.dtype)
+    x2, dy2, out2 = _rows(x), _rows(dy), _rows(out)
+
+    def run(rows):
+        scratch = np.empty(min(CHUNK, x2[rows].size) * 2, x.dtype)
+        with np.errstate(over="ignore", under="ignore"):
+            for r, c in _blocks(x2[rows].shape):
+                xb = x2[rows][r, c]
+                k = xb.size
+                _gradient_block(name, xb, dy2[rows][r, c], out2[rows][r, c], scratch[:k].reshape(xb.shape),
+                                scratch[k:2 * k].reshape(xb.shape))
+
+    _in_parallel(*x2.shape, run)
+    return out
 
 
 def activate_inplace(name: str, x: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
@@ -248,9 +316,7 @@ def activate_inplace(name: str, x: np.ndarray, bias: np.ndarray | None = None) -
         return x
     x2 = x.reshape(x.shape[0] * x.shape[1], -1)
     col = None if bias is None else np.tile(bias, x.shape[0]).reshape(-1, 1)
-    parts = kernels.chunks(x2.shape[0], x2.shape[1], 1 << 18) if x2.size >= 1 << 17 else [(0, x2.shape[0])]
-    kernels.parallel(lambda k: rows_inplace(name, x2[slice(*parts[k])], None if col is None else col[slice(*parts[k])]),
-                     len(parts))
+    _in_parallel(*x2.shape, lambda rows: rows_inplace(name, x2[rows], None if col is None else col[rows]))
     return x
 
 
@@ -273,6 +339,10 @@ def activate(name: str, x: np.ndarray, inplace: bool = False):
         return y, (name, x, y)
     if inplace:
         return activate_inplace(name, x), None
+    if name in _FAST and _LOG is None and x.flags.c_contiguous and x.ndim > 1:  # blocked, on a copy
+        y = kernels.empty(x.shape, x.dtype)
+        np.copyto(y, x)
+        return activate_inplace(name, y), (name, x, None)
     y = _ELEMENTWISE[name][0](x)
     return np.asarray(y, dtype=x.dtype), (name, x, None)
 
@@ -284,6 +354,9 @@ def gradient(name: str, dy: np.ndarray, cache) -> np.ndarray:
     name, x, y = cache
     if name == "linear":
         return dy
+    if (name in _FAST and x.ndim > 1 and dy.shape == x.shape and dy.dtype == x.dtype and x.flags.c_contiguous
+            and dy.flags.c_contiguous):
+        return _fast_gradient(name, x, dy)
     if name == "normalize_channels":
         pos = x > 0
         s = _NORM_EPS + np.maximum(x, 0).sum(axis=1, keepdims=True)

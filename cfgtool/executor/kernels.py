@@ -9,13 +9,16 @@ settings; only numpy's single-threaded loops are split here.
 a page fault per 4 KiB on first touch, often more than the arithmetic on it. While a pool is
 active (:func:`using`), :func:`empty` takes a free buffer of at least the size asked for and
 :func:`give_back` returns a temporary; the runner returns a layer's output when no later layer
-reads it (:meth:`BufferPool.release`, which keeps a buffer still viewed by a live output).
+reads it (:meth:`BufferPool.release`, which keeps a buffer still viewed by a live output),
+and takes back at the next run what the caller no longer holds (:meth:`BufferPool.reclaim`).
 Without an active pool both are plain ``np.empty`` and a no-op.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -76,30 +79,24 @@ class BufferPool:
     """Byte buffers handed out by :func:`empty` and returned for reuse."""
 
     def __init__(self):
-        self.free: list[np.ndarray] = []  # uint8 buffers, smallest first
+        self.free: list[tuple[int, int, np.ndarray]] = []  # (size, id, uint8 buffer), smallest first
         self.lent: dict[int, np.ndarray] = {}  # id -> buffer handed out and not yet returned
         self.allocated = 0  # bytes of every buffer this pool created
 
     def empty(self, shape, dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
         size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        buf = None
-        for k, cand in enumerate(self.free):  # the smallest that fits, if not much larger
-            if cand.size >= size:
-                if cand.size <= 2 * size + (1 << 16):
-                    buf = self.free.pop(k)
-                break
-        if buf is None:
+        k = bisect.bisect_left(self.free, (size,))  # the smallest that fits, if not much larger
+        if k < len(self.free) and self.free[k][0] <= 2 * size + (1 << 16):
+            buf = self.free.pop(k)[2]
+        else:
             buf = np.empty(max(size, 1), np.uint8)
             self.allocated += buf.size
         self.lent[id(buf)] = buf
         return buf[:size].view(dtype).reshape(shape)
 
     def _put(self, buf: np.ndarray) -> None:
-        k = 0
-        while k < len(self.free) and self.free[k].size < buf.size:
-            k += 1
-        self.free.insert(k, buf)
+        bisect.insort(self.free, (buf.size, id(buf), buf))
 
     def give_back(self, *arrays: np.ndarray) -> None:
         """Return temporaries nothing else views."""
@@ -116,13 +113,13 @@ class BufferPool:
             return
         self._put(self.lent.pop(id(root)))
 
-    def disown(self) -> None:
-        """Forget the buffers still lent (results handed to the caller)."""
-        self.lent.clear()
-
-    @property
-    def held(self) -> int:
-        return sum(b.size for b in self.free)
+    def reclaim(self) -> None:
+        """Take back every lent buffer nothing outside the pool references any more (results
+        and caches of an earlier run that their holders dropped): a numpy view keeps its
+        owner alive, so a buffer only the pool refers to has no view left."""
+        for key in list(self.lent):
+            if sys.getrefcount(self.lent[key]) == 2:  # the pool's reference and getrefcount's argument
+                self._put(self.lent.pop(key))
 
 
 _POOL: ContextVar[BufferPool | None] = ContextVar("cfgtool_buffer_pool", default=None)

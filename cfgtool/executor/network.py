@@ -300,11 +300,10 @@ class Executor:
         readers = self._readers(() if keep_all else keep)
         outs: dict[int, np.ndarray] = {NETWORK_INPUT: x}
         caches: dict[int, Any] = {}
+        self._caches, self._outputs = None, {}
+        self._pool.reclaim()  # the buffers of earlier runs nobody holds any more
         with kernels.using(self._pool):
-            try:
-                self._forward_steps(outs, caches, readers, train, keep_all, progress)
-            finally:
-                self._pool.disown()  # what is still lent is the caller's now
+            self._forward_steps(outs, caches, readers, train, keep_all, progress)
         outs.pop(NETWORK_INPUT, None)
         self._caches = caches if train else None
         self._outputs = outs if train else {}
@@ -352,11 +351,9 @@ class Executor:
             raise RuntimeError("backward needs forward(x, train=True) first")
         deltas = {i: np.asarray(d, dtype=self.dtype).reshape(self._outputs[i].shape) for i, d in douts.items()}
         grads: dict[int, dict[str, np.ndarray]] = {}
+        self._pool.reclaim()
         with kernels.using(self._pool):
-            try:
-                self._backward_steps(deltas, grads, inspect)
-            finally:
-                self._pool.disown()
+            self._backward_steps(deltas, grads, inspect)
         return deltas.get(NETWORK_INPUT), grads
 
     def _backward_steps(self, deltas, grads, inspect) -> None:
@@ -376,7 +373,7 @@ class Executor:
                     continue
                 ref = self._outputs[j].shape if j != NETWORK_INPUT else self.input_shape
                 dx = dx.reshape(ref)
-                deltas[j] = deltas[j] + dx if j in deltas else dx
+                deltas[j] = np.add(deltas[j], dx, out=kernels.empty(dx.shape, dx.dtype)) if j in deltas else dx
             if dws:
                 mine = grads.setdefault(step.owner, {})
                 for name, g in dws.items():

@@ -1,13 +1,14 @@
 """Inference kernels of [convolutional]: Winograd F(2x2, 3x3), im2col into a reused buffer,
-and the bias + activation epilogue, the elementwise work split over the worker threads.
+and the bias + activation epilogue, the copies and elementwise work split over the worker
+threads.
 
 Winograd (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015): a 3x3
 stride-1 convolution computes each 2x2 output tile from a 4x4 input tile as
 ``A^T [(G g G^T) * (B^T d B)] A``; summed over input channels, the 16 elementwise products
 become 16 matrix products ``(n, c) @ (c, tiles)``: 2.25x fewer multiplications than im2col.
-The transforms are additions only (the 1/2 of ``G`` is applied once to the weights), and the
-tiles are read with strided views of the zero-padded input, a few channels at a time so the
-intermediate rows stay in the CPU cache.
+The tile transforms are matrix products too: the 16 values of every input tile (gathered
+with strided copies) times ``kron(B^T, B^T)``, and the 16 products times ``kron(A^T, A^T)``,
+so BLAS does them in single multi-threaded calls.
 """
 
 from __future__ import annotations
@@ -18,32 +19,19 @@ from numpy.lib.stride_tricks import as_strided
 from .. import activations, kernels
 
 # F(2x2, 3x3)
-_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
+_BT = np.array(((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)), np.float64)
 _G = np.array(((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)))
-_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
-_A = tuple(zip(*_AT))
+_AT = np.array(((1, 1, 1, 0), (0, 1, -1, -1)), np.float64)
+_K_IN = np.kron(_BT, _BT)  # (16, 16): tile values (r, s) -> transformed (u, v)
+_K_OUT = np.kron(_AT, _AT)  # (4, 16): products (u, v) -> output tile values (i, j)
+_K_GRAD = np.kron(_AT.T, _AT.T)  # (16, 4): output-gradient tile (i, j) -> (u, v), for dL/dweights
+_K_WEIGHTS = np.kron(_G, _G)  # (16, 9): filter taps (i, j) -> (u, v)
+# G turns a reversed filter into the reversed transform with rows 0 and 3 swapped, so the
+# transform of a filter turned 180 degrees is the transform with (u, v) -> (S u, S v)
+_TURNED = [4 * (3 - u if u in (0, 3) else u) + (3 - v if v in (0, 3) else v) for u in range(4) for v in range(4)]
 
 CHUNK = 1 << 18  # elements per piece of work given to a thread
-
-
-def _combine(out: np.ndarray, row, srcs) -> None:
-    """``out = sum(row[k] * srcs[k])`` for coefficients in {-1, 0, 1}."""
-    terms = [(c, s) for c, s in zip(row, srcs) if c]
-    if len(terms) == 1:
-        np.copyto(out, terms[0][1]) if terms[0][0] > 0 else np.negative(terms[0][1], out=out)
-        return
-    (c0, s0), (c1, s1) = terms[:2]
-    if c0 == c1:
-        np.add(s0, s1, out=out)
-        if c0 < 0:
-            np.negative(out, out=out)
-    else:
-        np.subtract(s0, s1, out=out) if c0 > 0 else np.subtract(s1, s0, out=out)
-    for c, s in terms[2:]:
-        (np.add if c > 0 else np.subtract)(out, s, out=out)
-
-
-MIN_CHANNELS = 100000  # below, the transforms cost more than the multiplications they save
+MIN_CHANNELS = 8  # below, the transforms cost more than the multiplications they save
 
 
 def winograd_ok(p: dict, channels: int) -> bool:
@@ -52,43 +40,59 @@ def winograd_ok(p: dict, channels: int) -> bool:
             and p.get("groups", 1) == 1 and channels >= MIN_CHANNELS)
 
 
-def winograd_weights(weights: np.ndarray) -> np.ndarray:
-    """(n, c, 3, 3) -> (16, n, c): ``G g G^T`` per filter and channel, flattened 4x4."""
+def winograd_weights(weights: np.ndarray, temporary: bool = False) -> np.ndarray:
+    """(n, c, 3, 3) -> (16, n, c): ``G g G^T`` per filter and channel, flattened 4x4 (one
+    matrix product with ``kron(G, G)`` over the 9 taps); in a :func:`kernels.empty` buffer
+    when ``temporary``."""
     n, c = weights.shape[:2]
-    g = _G.astype(weights.dtype)
-    u = np.tensordot(np.tensordot(g, weights, axes=([1], [2])), g, axes=([3], [1]))  # (4, n, c, 4)
-    return np.ascontiguousarray(u.transpose(0, 3, 1, 2)).reshape(16, n, c)
+    taps = np.ascontiguousarray(weights).reshape(n * c, 9)
+    out = kernels.empty((16, n * c), weights.dtype) if temporary else None
+    return np.matmul(_K_WEIGHTS.astype(weights.dtype), taps.T, out=out).reshape(16, n, c)
 
 
-def _input_transform(x: np.ndarray, pad: int, th: int, tw: int) -> np.ndarray:
-    """(16, c, batch, th, tw): ``B^T d B`` of every 4x4 tile (stride 2) of ``x`` inside ``pad``
-    zeros, the input transform of F(2x2, 3x3)."""
+def _tiles(x: np.ndarray, pad: int, th: int, tw: int, size: int, stride: int) -> np.ndarray:
+    """(size*size, c, batch, th, tw): value (r, s) of every ``size`` x ``size`` tile (``stride``
+    apart) of ``x`` inside ``pad`` zeros on the top and left and as many as needed on the far
+    sides, in row ``size*r + s``; from :func:`kernels.empty`.
+
+    The padded input is first split into its ``stride`` column phases (columns q, q + stride,
+    ...), so that every gathered tile value is a contiguous slice of one of them."""
     b, c, h, w = x.shape
-    v = kernels.empty((16, c, b, th, tw), x.dtype)
-    # the padded input (2*th + 2 rows, 2*tw + 2 columns), its even and odd columns apart so
-    # that every tile column is a contiguous slice: [parity][x column start, count, destination]
-    split = []
-    for parity in (0, 1):
-        q0 = (parity - pad) % 2
-        split.append((q0, len(range(q0, w, 2)), (q0 + pad) // 2))
-    parts = kernels.chunks(c, b * (2 * th + 2) * (2 * tw + 2), CHUNK)
+    hp, wp = stride * (th - 1) + size, stride * (tw - 1) + size
+    h_in = min(h, hp - pad)
+    phases = [kernels.empty((b, c, hp, len(range(q, wp, stride))), x.dtype) for q in range(stride)]
 
-    def transform(k):
-        c0, c1 = parts[k]
-        rows = np.empty((2, 4, b, c1 - c0, th, tw + 1), x.dtype)
-        for parity, (q0, count, m0) in enumerate(split):
-            xp = np.zeros((b, c1 - c0, 2 * th + 2, tw + 1), x.dtype)
-            xp[:, :, pad:pad + h, m0:m0 + count] = x[:, c0:c1, :, q0::2]
-            picked = [xp[:, :, i:i + 2 * th:2] for i in range(4)]
-            for i in range(4):
-                _combine(rows[parity, i], _BT[i], picked)
-        for i in range(4):
-            even, odd = rows[0, i], rows[1, i]
-            picked = (even[..., :tw], odd[..., :tw], even[..., 1:], odd[..., 1:])
-            for j in range(4):
-                _combine(v[4 * i + j, c0:c1].transpose(1, 0, 2, 3), _BT[j], picked)
+    def split(q):
+        part = phases[q]
+        first = (q - pad) % stride  # the first column of x in this phase, at position m0
+        m0 = (first + pad - q) // stride
+        count = min(len(range(first, w, stride)), part.shape[3] - m0)
+        part[:, :, :pad] = 0
+        part[:, :, pad + h_in:] = 0
+        part[:, :, pad:pad + h_in, :m0] = 0
+        part[:, :, pad:pad + h_in, m0 + count:] = 0
+        part[:, :, pad:pad + h_in, m0:m0 + count] = x[:, :, :h_in, first:first + stride * (count - 1) + 1:stride]
 
-    kernels.parallel(transform, len(parts))
+    kernels.parallel(split, stride)
+    d = kernels.empty((size * size, c, b, th, tw), x.dtype)
+
+    def gather(k):
+        r, s = divmod(k, size)
+        q, m = s % stride, s // stride
+        d[k] = phases[q][:, :, r:r + stride * th:stride, m:m + tw].transpose(1, 0, 2, 3)
+
+    kernels.parallel(gather, size * size)
+    kernels.give_back(*phases)
+    return d
+
+
+def _transformed_input(x: np.ndarray, pad: int, th: int, tw: int) -> np.ndarray:
+    """(16, c, batch * th * tw): ``B^T d B`` of every 4x4 tile (stride 2) of the padded ``x``."""
+    c = x.shape[1]
+    d = _tiles(x, pad, th, tw, 4, 2)
+    v = kernels.empty((16, c, d[0].size // c), x.dtype)
+    np.matmul(_K_IN.astype(x.dtype), d.reshape(16, -1), out=v.reshape(16, -1))
+    kernels.give_back(d)
     return v
 
 
@@ -99,40 +103,23 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
     n = u.shape[1]
     oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
     th, tw = -(-oh // 2), -(-ow // 2)
-    v = _input_transform(x, pad, th, tw)
-    m = kernels.empty((16, n, b, th, tw), x.dtype)
-    np.matmul(u, v.reshape(16, c, b * th * tw), out=m.reshape(16, n, b * th * tw))
+    v = _transformed_input(x, pad, th, tw)
+    m = kernels.empty((16, n, b * th * tw), x.dtype)
+    np.matmul(u, v, out=m)
     kernels.give_back(v)
-    y = kernels.empty((b, n, oh, ow), x.dtype)
-    crop = (2 * th, 2 * tw) != (oh, ow)
-    name = activations.canonical(activation)
-    elementwise = not name.startswith("normalize_channels")
-    out_parts = kernels.chunks(n, 4 * b * th * tw, CHUNK)
-
-    def transform_output(k):
-        n0, n1 = out_parts[k]
-        ms = m[:, n0:n1]
-        if bias is not None:
-            ms[5] += bias[n0:n1].reshape(-1, 1, 1, 1)  # A^T picks M[1, 1] once for every output
-        half = np.empty((2, 4, n1 - n0, b, th, tw), x.dtype)
-        for i in range(2):
-            for j in range(4):
-                _combine(half[i, j], _AT[i], [ms[4 * r + j] for r in range(4)])
-        z = np.empty((b, n1 - n0, th, 2, tw, 2), x.dtype) if crop else y[:, n0:n1].reshape(b, n1 - n0, th, 2, tw, 2)
-        t = np.empty((n1 - n0, b, th, tw), x.dtype)
-        for i in range(2):
-            p0, p1, p2, p3 = half[i]
-            np.add(np.add(p0, p1, out=t), p2, out=z[:, :, :, i, :, 0].transpose(1, 0, 2, 3))
-            np.subtract(np.subtract(p1, p2, out=t), p3, out=z[:, :, :, i, :, 1].transpose(1, 0, 2, 3))
-        if crop:
-            y[:, n0:n1] = z.reshape(b, n1 - n0, 2 * th, 2 * tw)[:, :, :oh, :ow]
-        if elementwise and name != "linear":
-            for bi in range(b):
-                activations.rows_inplace(name, y[bi, n0:n1].reshape(n1 - n0, -1))
-
-    kernels.parallel(transform_output, len(out_parts))
+    tiles = kernels.empty((4, n, b, th, tw), x.dtype)
+    np.matmul(_K_OUT.astype(x.dtype), m.reshape(16, -1), out=tiles.reshape(4, -1))
     kernels.give_back(m)
-    return y if elementwise else activations.activate_inplace(name, y)
+    y = kernels.empty((b, n, oh, ow), x.dtype)
+
+    def place(k):  # output tile value (i, j) -> y[..., 2*ty + i, 2*tx + j], the last tiles cropped
+        i, j = divmod(k, 2)
+        dst = y[:, :, i::2, j::2]
+        dst[...] = tiles[k, :, :, :dst.shape[2], :dst.shape[3]].transpose(1, 0, 2, 3)
+
+    kernels.parallel(place, 4)
+    kernels.give_back(tiles)
+    return activations.activate_inplace(activation, y, bias)
 
 
 def winograd_weights_gradient(x: np.ndarray, dz: np.ndarray, pad: int) -> np.ndarray:
@@ -140,35 +127,19 @@ def winograd_weights_gradient(x: np.ndarray, dz: np.ndarray, pad: int) -> np.nda
     given ``dz`` = dL/d(its output), by the transposed algorithm, F(3x3, 2x2):
     ``G^T [sum over tiles and batch of (A dz_tile A^T) * (B^T x_tile B)] G``; the sums are
     16 matrix products ``(n, tiles) @ (tiles, c)``."""
-    b, c = x.shape[:2]
+    c = x.shape[1]
     n, oh, ow = dz.shape[1:]
     th, tw = -(-oh // 2), -(-ow // 2)
-    v = _input_transform(x, pad, th, tw)
-    if (2 * th, 2 * tw) != (oh, ow):
-        padded = np.zeros((b, n, 2 * th, 2 * tw), dz.dtype)
-        padded[:, :, :oh, :ow] = dz
-        dz = padded
-    tiles = dz.reshape(b, n, th, 2, tw, 2)
-    d = kernels.empty((16, n, b, th, tw), dz.dtype)
-    parts = kernels.chunks(n, 4 * b * th * tw, CHUNK)
-
-    def transform(k):
-        n0, n1 = parts[k]
-        picked = [[tiles[:, n0:n1, :, i, :, j].transpose(1, 0, 2, 3) for j in range(2)] for i in range(2)]
-        rows = np.empty((4, 2, n1 - n0, b, th, tw), dz.dtype)
-        for r in range(4):
-            for j in range(2):
-                _combine(rows[r, j], _A[r], [picked[i][j] for i in range(2)])
-        for r in range(4):
-            for j in range(4):
-                _combine(d[4 * r + j, n0:n1], _A[j], rows[r])
-
-    kernels.parallel(transform, len(parts))
-    m = np.matmul(d.reshape(16, n, -1), v.reshape(16, c, -1).transpose(0, 2, 1))  # (16, n, c)
-    kernels.give_back(v, d)
-    g = _G.astype(dz.dtype)
-    dw = np.tensordot(np.tensordot(g, m.reshape(4, 4, n, c), axes=([0], [0])), g, axes=([1], [0]))  # (3, n, c, 3)
-    return np.ascontiguousarray(dw.transpose(1, 2, 0, 3))
+    v = _transformed_input(x, pad, th, tw)
+    grad_tiles = _tiles(dz, 0, th, tw, 2, 2)  # (4, n, batch, th, tw), zeros past the far edges
+    e = kernels.empty((16, n, v.shape[2]), dz.dtype)
+    np.matmul(_K_GRAD.astype(dz.dtype), grad_tiles.reshape(4, -1), out=e.reshape(16, -1))
+    kernels.give_back(grad_tiles)
+    m = np.matmul(e, v.transpose(0, 2, 1), out=kernels.empty((16, n, c), dz.dtype))
+    kernels.give_back(v, e)
+    dw = np.matmul(m.reshape(16, n * c).T, _K_WEIGHTS.astype(dz.dtype), out=kernels.empty((n * c, 9), dz.dtype))
+    kernels.give_back(m)
+    return dw.reshape(n, c, 3, 3)  # G^T m G
 
 
 def fill_columns(p: dict, x: np.ndarray, oh: int, ow: int, geometry) -> np.ndarray:
@@ -221,7 +192,10 @@ def direct(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, 
 def convolve(p: dict, x: np.ndarray, weights: np.ndarray, oh: int, ow: int, geometry, direct_ok: bool) -> np.ndarray:
     """The bare convolution of ``x`` with ``weights`` (n, c/groups, k, k): no bias, no activation."""
     if winograd_ok(p, weights.shape[1]):
-        return winograd(x, winograd_weights(weights), None, "linear", p["pad"])
+        u = winograd_weights(weights, temporary=True)
+        y = winograd(x, u, None, "linear", p["pad"])
+        kernels.give_back(u)
+        return y
     matrix = weights.reshape(p.get("groups", 1), p["n"] // p.get("groups", 1), -1)
     if direct_ok:
         return direct(p, x, matrix, None, "linear")
@@ -234,5 +208,11 @@ def input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, x_shape) -> np.
     apply (use the matrix route)."""
     if not winograd_ok(p, weights.shape[0]) or not 0 <= p["pad"] <= 2:
         return None
-    flipped = np.ascontiguousarray(weights[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return winograd(dz, winograd_weights(flipped), None, "linear", 2 - p["pad"])
+    u = winograd_weights(weights, temporary=True)
+    turned = kernels.empty(u.shape, u.dtype)
+    for k, source in enumerate(_TURNED):
+        turned[k] = u[source]
+    kernels.give_back(u)
+    dx = winograd(dz, turned.transpose(0, 2, 1), None, "linear", 2 - p["pad"])  # (16, c, n) per product
+    kernels.give_back(turned)
+    return dx

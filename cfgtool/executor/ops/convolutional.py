@@ -145,7 +145,7 @@ def forward(p, w, xs, train):
         kernels.give_back(sq)
         inv_std = 1 / np.sqrt(var + BN_EPS)
         xhat *= inv_std
-        z = xhat * w["scales"].reshape(n, 1, 1)
+        z = np.multiply(xhat, w["scales"].reshape(n, 1, 1), out=kernels.empty(z.shape, z.dtype))
         norm = (xhat, inv_std, count)
     z += w["biases"].reshape(n, 1, 1)
     y, act_cache = activations.activate(p.get("activation", "logistic"), z)
@@ -195,14 +195,22 @@ def backward(p, w, dout, cache):
         return [dx], grads
     dz = dz.reshape(b, g, n // g, oh * ow)
     matrix = w["weights"].reshape(g, n // g, -1)
-    dcols = np.matmul(matrix.swapaxes(-1, -2), dz)  # (b, g, c/g*k*k, oh*ow)
+    dcols = kernels.empty((b, g, matrix.shape[2], oh * ow), dout.dtype)  # (b, g, c/g*k*k, oh*ow)
+    np.matmul(matrix.swapaxes(-1, -2), dz, out=dcols)
     if _direct(p):
         return [dcols.reshape(x_shape)], grads
     k, d, sy, sx = p["size"], p.get("dilation", 1), p["stride_y"], p["stride_x"]
     dcols = dcols.reshape(b, c, k, k, oh, ow)
     off, hp, wp = _padded_shape(p, x_shape, oh, ow)
-    dxp = np.zeros((b, c, hp, wp), dout.dtype)
+    dxp = kernels.empty((b, c, hp, wp), dout.dtype)
+    dxp.fill(0)
     for i in range(k):
         for j in range(k):
             dxp[:, :, i * d:i * d + sy * (oh - 1) + 1:sy, j * d:j * d + sx * (ow - 1) + 1:sx] += dcols[:, :, i, j]
-    return [dxp[:, :, off:off + h, off:off + wd]], grads
+    kernels.give_back(dcols)
+    if (off, hp, wp) == (0, h, wd):
+        return [dxp], grads
+    dx = kernels.empty(x_shape, dout.dtype)
+    np.copyto(dx, dxp[:, :, off:off + h, off:off + wd])
+    kernels.give_back(dxp)
+    return [dx], grads

@@ -15,7 +15,6 @@ whole-tensor ``np.maximum`` calls; training materialises the windows to find the
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ...layers.common import cdiv
 from ..activations import piece
@@ -77,16 +76,35 @@ def forward(p, w, xs, train):
             np.maximum(out, rows[:, :, i:i + (oh - 1) * sy + 1:sy], out=out)
         return out, None
     b, c, hp, wp = xp.shape
-    s0, s1, s2, s3 = xp.strides
-    windows = as_strided(xp, (b, c, oh, ow, k, k), (s0, s1, s2 * sy, s3 * sx, s2, s3), writeable=False)
-    windows = windows.reshape(b, c, oh, ow, k * k)
-    arg = piece(lambda: windows.argmax(axis=-1))
-    out = np.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
+    arg = piece(lambda: _first_maximum(xp, k, sy, sx, oh, ow))
     # flat index of each maximum in the padded input
     r = np.arange(oh).reshape(oh, 1) * sy + arg // k
     col = np.arange(ow) * sx + arg % k
     plane = (np.arange(b).reshape(b, 1, 1, 1) * c + np.arange(c).reshape(1, c, 1, 1)) * (hp * wp)
-    return out, ("window", x.shape, xp.shape, off, plane + r * wp + col)
+    index = plane + r * wp + col
+    return xp.reshape(-1)[index], ("window", x.shape, xp.shape, off, index)
+
+
+def _first_maximum(xp, k, sy, sx, oh, ow):
+    """Position ``row * k + column`` in each window of its first maximum in row-major order
+    (Darknet's strict ``>`` scan), found separably: along each row of the window, then
+    across the rows."""
+    best = xp[:, :, :, 0:(ow - 1) * sx + 1:sx].copy()  # per padded row: the maximum over k columns
+    best_col = np.zeros(best.shape, np.int32)
+    for j in range(1, k):
+        cand = xp[:, :, :, j:j + (ow - 1) * sx + 1:sx]
+        better = cand > best
+        np.copyto(best, cand, where=better)
+        np.copyto(best_col, j, where=better)
+    top = best[:, :, 0:(oh - 1) * sy + 1:sy].copy()
+    top_row = np.zeros(top.shape, np.int32)
+    for i in range(1, k):
+        cand = best[:, :, i:i + (oh - 1) * sy + 1:sy]
+        better = cand > top
+        np.copyto(top, cand, where=better)
+        np.copyto(top_row, i, where=better)
+    rows = np.arange(oh).reshape(oh, 1) * sy + top_row
+    return top_row * k + np.take_along_axis(best_col, rows, axis=2)
 
 
 def backward(p, w, dout, cache):
