@@ -6,7 +6,7 @@ Measures, on this machine and in this order:
   (cv2.dnn.readNetFromDarknet, default settings) on the same cfg and weights, in one process
   (median of several warmed-up repetitions, the two alternating so a change of machine load
   hits both), and as whole processes (``cfgtool run --repeat 6`` minus ``--repeat 1``, against
-  an OpenCV process doing the same);
+  an OpenCV process doing the same; the fastest of a few processes each);
 - a training forward + backward at 416 against the inference forward;
 - the peak memory (ru_maxrss) of a process running inference at 608, cfgtool's and OpenCV's;
 - ``cfgtool validate examples/yolov4.cfg`` as a whole process, the same on the 95 cfgs of the
@@ -209,6 +209,7 @@ def in_process(report: Report, cfg, weights, xpath, net, shapes, reps: int) -> f
     t_ours, t_cv = [], []
     for _ in range(reps):
         for fn, acc in ((ours, t_ours), (theirs, t_cv)):
+            time.sleep(0.25)  # let the other library's idle worker threads (OpenBLAS spins ~0.1 s) go to sleep
             start = time.perf_counter()
             fn()
             acc.append(time.perf_counter() - start)

@@ -1,5 +1,6 @@
 """The executor's fast paths: Winograd convolution (forward, input and weight gradients),
-threaded im2col, the buffer pool, and the runner freeing activations / recomputing on repeat.
+im2col and activations through the buffer pool, and the runner freeing activations /
+recomputing on repeat.
 
 The references are the naive loops of tests/test_conv_ops.py and central differences; the
 cases have enough channels (>= MIN_CHANNELS) for the Winograd route to be taken, which a
@@ -97,31 +98,24 @@ def test_winograd_gradients_with_batch_norm():
     check_gradients(convolutional, p, w, [x], train=True, learnable=("biases", "scales", "weights"))
 
 
-def test_threaded_im2col_matches_naive_loops(monkeypatch):
-    """Several channel pieces (a tiny piece size) written by the worker threads."""
-    monkeypatch.setattr(kernels, "WORKERS", 2)
-    p = conv_params(n=5, stride_x=2, stride_y=2, activation="leaky")
+@pytest.mark.parametrize("p", [conv_params(n=5, stride_x=2, stride_y=2, activation="leaky"),
+                               conv_params(n=5, size=2, pad=0, stride_x=2, stride_y=2, activation="leaky")],
+                         ids=["padded", "unpadded"])
+def test_pooled_im2col_matches_naive_loops(p):
+    """im2col through the pool: buffers reused between calls hold stale values, which the
+    padding and the copy must overwrite."""
     rng = np.random.default_rng(7)
     x = rng.normal(size=(2, 6, 9, 8))
     w = random_weights(rng, p, 6)
-    original = kernels.chunks
-    monkeypatch.setattr(kernels, "chunks", lambda total, unit, target=0, parts=0: original(total, unit, unit))
-    out, _ = convolutional.forward(p, w, [x], False)
-    np.testing.assert_allclose(out, activations.activate("leaky", naive_conv(p, w, x, False))[0], rtol=1e-10, atol=1e-10)
-
-
-def test_parallel_runs_every_index_once_and_raises(monkeypatch):
-    monkeypatch.setattr(kernels, "WORKERS", 2)
-    seen = []
-    kernels.parallel(seen.append, 50)
-    assert sorted(seen) == list(range(50))
-
-    def boom(i):
-        if i == 3:
-            raise ValueError("piece 3")
-
-    with pytest.raises(ValueError, match="piece 3"):
-        kernels.parallel(boom, 8)
+    pool = kernels.BufferPool()
+    with kernels.using(pool):
+        for _ in range(2):
+            junk = kernels.empty((4096,), np.float64)
+            junk.fill(np.nan)
+            kernels.give_back(junk)
+            out, _ = convolutional.forward(p, w, [x], False)
+            np.testing.assert_allclose(out, activations.activate("leaky", naive_conv(p, w, x, False))[0],
+                                       rtol=1e-10, atol=1e-10)
 
 
 def test_pool_reuses_returned_buffers_and_keeps_viewed_ones():
@@ -264,10 +258,9 @@ def test_inference_frees_activations():
 @pytest.mark.parametrize("name", sorted(activations._FAST))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_blocked_activation_and_gradient_match_the_formulas(name, dtype, monkeypatch):
-    """The blocked forward and gradient (several blocks, two threads) against the plain
+    """The blocked forward and gradient (several blocks) against the plain
     formulas, including values where exp overflows or underflows."""
     monkeypatch.setattr(activations, "CHUNK", 64)
-    monkeypatch.setattr(kernels, "WORKERS", 2)
     rng = np.random.default_rng(8)
     x = rng.normal(scale=4, size=(2, 5, 70, 3)).astype(dtype)
     x[0, 0, 0, :] = [-150.0, 100.0, 30.0]
@@ -298,3 +291,42 @@ def test_pool_takes_back_what_the_caller_dropped():
     assert len(pool.free) == 2 and len(pool.lent) == 1
     with kernels.using(pool):
         assert not np.shares_memory(kernels.empty((100,), np.float32), kept)
+
+
+@pytest.mark.parametrize("pad,size", [(1, (27, 30)), (0, (30, 29)), (2, (26, 28))])
+def test_winograd_f4_on_large_outputs_matches_im2col(pad, size, monkeypatch):
+    """Outputs of at least F4_MIN_SIZE a side take F(4x4, 3x3) in inference (tiles cropped
+    at the far edges); float64 agrees with im2col to rounding, float32 within F4's 1e-5."""
+    p = conv_params(n=6, pad=pad, activation="leaky", batch_normalize=1)
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, C, *size))
+    w = random_weights(rng, p, C)
+    variants = []
+    original = _fastconv.winograd
+    monkeypatch.setattr(_fastconv, "winograd", lambda x, u, *a, **k: variants.append(u.shape[0]) or original(x, u, *a, **k))
+    out, _ = convolutional.forward(p, w, [x], False)
+    assert variants == [36] and min(out.shape[2:]) >= _fastconv.F4_MIN_SIZE
+    prep = convolutional.prepare(p, w)
+    oh, ow = out.shape[2:]
+    matrix = prep["folded"].reshape(1, p["n"], -1)
+    expected = _fastconv.im2col(p, x, matrix, prep["bias"], "leaky", oh, ow, convolutional._padded_shape)
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
+    got32, _ = convolutional.forward(p, {k: v.astype(np.float32) for k, v in w.items()}, [x.astype(np.float32)], False)
+    assert np.abs(got32 - expected).max() < 1e-4 * np.abs(expected).max()
+
+
+def test_prepared_filters_follow_the_output_size():
+    """One prepared layer run at a small then a large size transforms its filters for each
+    variant once, and both results stay right."""
+    p = conv_params(n=5)
+    rng = np.random.default_rng(10)
+    w = random_weights(rng, p, C)
+    w = {**w, "_prepared": convolutional.prepare(p, w)}
+    for size in (6, 28, 6):
+        x = rng.normal(size=(1, C, size, size))
+        out, _ = convolutional.forward(p, w, [x], False)
+        prep = w["_prepared"]
+        expected = _fastconv.im2col(p, x, convolutional.prepare(p, w)["folded"].reshape(1, 5, -1), prep["bias"],
+                                    "linear", size, size, convolutional._padded_shape)
+        np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
+    assert sorted(w["_prepared"]["winograd"]) == [2, 4] and "folded" not in w["_prepared"]

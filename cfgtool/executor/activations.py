@@ -239,12 +239,6 @@ def _rows(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0] * a.shape[1], -1) if a.ndim > 1 else a.reshape(1, -1)
 
 
-def _in_parallel(rows: int, width: int, fn) -> None:
-    """``fn(row slice)`` over pieces of ``rows`` rows of ``width`` values, on the worker threads."""
-    parts = kernels.chunks(rows, width, 1 << 18) if rows * width >= 1 << 17 else [(0, rows)]
-    kernels.parallel(lambda k: fn(slice(*parts[k])), len(parts))
-
-
 # the activations with a blocked in-place forward (_block_inplace) and gradient (_gradient_block)
 _FAST = frozenset(("leaky", "revleaky", "relu", "logistic", "mish", "swish"))
 
@@ -288,24 +282,19 @@ def _gradient_block(name: str, x: np.ndarray, dy: np.ndarray, out: np.ndarray, e
 def _fast_gradient(name: str, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
     out = kernels.empty(x.shape, x.dtype)
     x2, dy2, out2 = _rows(x), _rows(dy), _rows(out)
-
-    def run(rows):
-        scratch = np.empty(min(CHUNK, x2[rows].size) * 2, x.dtype)
-        with np.errstate(over="ignore", under="ignore"):
-            for r, c in _blocks(x2[rows].shape):
-                xb = x2[rows][r, c]
-                k = xb.size
-                _gradient_block(name, xb, dy2[rows][r, c], out2[rows][r, c], scratch[:k].reshape(xb.shape),
-                                scratch[k:2 * k].reshape(xb.shape))
-
-    _in_parallel(*x2.shape, run)
+    scratch = np.empty(min(CHUNK, x2.size) * 2, x.dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        for r, c in _blocks(x2.shape):
+            xb = x2[r, c]
+            k = xb.size
+            _gradient_block(name, xb, dy2[r, c], out2[r, c], scratch[:k].reshape(xb.shape),
+                            scratch[k:2 * k].reshape(xb.shape))
     return out
 
 
 def activate_inplace(name: str, x: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """Inference: ``x + bias`` (one value per channel, axis 1) then the activation, in place
-    and block by block where the activation is elementwise, the rows shared among the worker
-    threads. ``x`` is C-contiguous (batch, channels, ...); returns the result (a new array for
+    and block by block where the activation is elementwise. ``x`` is C-contiguous (batch, channels, ...); returns the result (a new array for
     the normalize_channels family)."""
     name = canonical(name)
     if name.startswith("normalize_channels"):
@@ -316,7 +305,7 @@ def activate_inplace(name: str, x: np.ndarray, bias: np.ndarray | None = None) -
         return x
     x2 = x.reshape(x.shape[0] * x.shape[1], -1)
     col = None if bias is None else np.tile(bias, x.shape[0]).reshape(-1, 1)
-    _in_parallel(*x2.shape, lambda rows: rows_inplace(name, x2[rows], None if col is None else col[rows]))
+    rows_inplace(name, x2, col)
     return x
 
 

@@ -1,72 +1,27 @@
-"""Plumbing for fast inference: worker threads for elementwise work and a buffer pool.
+"""The buffer pool of a forward pass (inference or training) and its backward.
 
-:func:`parallel` runs ``fn(i)`` for ``i in range(n)`` on this thread and up to ``WORKERS - 1``
-pool threads, each taking the next index (numpy releases the GIL inside its loops, so
-elementwise work on separate chunks runs on separate cores). BLAS keeps its own threads and
-settings; only numpy's single-threaded loops are split here.
+Allocating fresh memory costs a page fault per 4 KiB on first touch, here often more than
+the arithmetic done on it (up to ~1 ms per MB measured on the 2-core benchmark machine).
+:class:`BufferPool` recycles the large arrays instead: while a pool is active (:func:`using`),
+:func:`empty` takes a free buffer of at least the size asked for and :func:`give_back`
+returns a temporary; the runner returns a layer's output when no later layer reads it
+(:meth:`BufferPool.release`, which keeps a buffer still viewed by a live output), and takes
+back at the next run what the caller no longer holds (:meth:`BufferPool.reclaim`). Without an
+active pool both are plain ``np.empty`` and a no-op.
 
-:class:`BufferPool` recycles the large arrays of a forward pass: allocating fresh memory costs
-a page fault per 4 KiB on first touch, often more than the arithmetic on it. While a pool is
-active (:func:`using`), :func:`empty` takes a free buffer of at least the size asked for and
-:func:`give_back` returns a temporary; the runner returns a layer's output when no later layer
-reads it (:meth:`BufferPool.release`, which keeps a buffer still viewed by a live output),
-and takes back at the next run what the caller no longer holds (:meth:`BufferPool.reclaim`).
-Without an active pool both are plain ``np.empty`` and a no-op.
+No worker threads: numpy's elementwise loops run on the calling thread while OpenBLAS keeps
+its own threads (and its thread settings). Those spin for ~0.1 s after every matrix product,
+so elementwise work split over Python threads measured slower, not faster, on 2 cores.
 """
 
 from __future__ import annotations
 
 import bisect
-import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 import numpy as np
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-WORKERS = max(1, min(_cpus(), 8))
-_threads: ThreadPoolExecutor | None = None
-
-
-def parallel(fn, n: int) -> None:
-    """``fn(i)`` for every ``i`` in ``range(n)``, spread over the worker threads. Floating-point
-    warnings are silenced in every thread (the runner's ``errstate`` does not reach them)."""
-    global _threads
-    indices = iter(range(n))  # shared: each thread takes the next index
-
-    def work():
-        with np.errstate(all="ignore"):
-            for i in indices:
-                fn(i)
-
-    if WORKERS == 1 or n < 2:
-        work()
-        return
-    if _threads is None:
-        _threads = ThreadPoolExecutor(WORKERS - 1, thread_name_prefix="cfgtool")
-    futures = [_threads.submit(work) for _ in range(min(WORKERS, n) - 1)]
-    try:
-        work()
-    finally:
-        for f in futures:
-            f.result()
-
-
-def chunks(total: int, unit: int, target: int = 1 << 16, parts: int = 0) -> list[tuple[int, int]]:
-    """``range(total)`` cut into (start, stop) pieces of about ``target // unit`` items (``unit``
-    elements per item), at least ``parts`` pieces (default: one per worker) when there are as
-    many items."""
-    per = max(1, min(target // max(unit, 1), -(-total // max(parts or WORKERS, 1))))
-    return [(s, min(s + per, total)) for s in range(0, total, per)]
 
 
 def _root(a: np.ndarray) -> np.ndarray:

@@ -6,8 +6,10 @@ the activation memory and refuses above ``max_memory`` before allocating anythin
 the learnable tensors (Darknet-like random init from a seeded Generator, or loaded from a
 .weights file). ``forward`` runs the layers in order and frees, in inference, every output no
 later layer reads (reference counts), keeping the network's outputs and what ``keep`` asks
-for. ``backward`` propagates cotangents from any layers back to the input, summing where an
-output feeds several layers. Each run records per-layer time and output bytes in ``stats``.
+for; the freed buffers are reused by later layers and later runs (kernels.BufferPool), and
+``peak_live_bytes`` records the widest point. ``backward`` propagates cotangents from any
+layers back to the input, summing where an output feeds several layers. Each run records
+per-layer time and output bytes in ``stats``.
 
 Errors codes: X001 a layer that cannot run, X002 memory limit, X003 wrong input, X005 a layer
 failed while running.

@@ -8,16 +8,19 @@ unbiased variance (divisor ``N-1``, ``N = batch*out_h*out_w``; 1 when N is 1) an
 ``sqrt(var + .00001)``; in inference the rolling statistics, folded into the weights and biases
 once by :func:`prepare`. The rolling statistics are not updated by a training forward.
 
-Speed: a 1x1 stride-1 unpadded convolution is one matmul on the input as it is; a k x k one
-builds its im2col matrix from a strided view of the padded input (one copy) and does one
-batched matmul over (batch, group). Backward accumulates the column gradients back with one
-strided slice per kernel offset.
+Speed (kernels in ops/_fastconv.py, large arrays from the buffer pool of kernels.py): a 1x1
+stride-1 unpadded convolution is one matmul on the input as it is; a 3x3 stride-1 one with
+at least _fastconv.MIN_CHANNELS input channels uses Winograd F(2x2, 3x3), forward, for
+dL/dx (filters turned) and for dL/dweights, and F(4x4, 3x3) in inference on outputs of at
+least _fastconv.F4_MIN_SIZE pixels a side; any other builds its im2col matrix from a
+strided view of the padded input (one copy) and does one batched matmul over (batch,
+group). Backward accumulates the column gradients back with one strided slice per kernel
+offset. Inference adds the bias and applies the activation in place, block by block.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ...layers.common import cdiv
 from .. import activations, kernels
@@ -55,13 +58,27 @@ def bn_fold(w: dict, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def prepare(p: dict, w: dict) -> dict:
-    """Inference-ready tensors: batch norm folded, weights as (groups, n/groups, k) matrices."""
+    """Inference-ready tensors: batch norm folded, weights as (groups, n/groups, k) matrices,
+    or kept as filters for Winograd (transformed at the first forward, which knows the
+    output size and so the variant: see :func:`_winograd_filters`)."""
     g = p.get("groups", 1)
     w = _binary.binarized(w) if _binary.active(p) else w
     weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
     if _fastconv.winograd_ok(p, weights.shape[1]):
-        return {"winograd": _fastconv.winograd_weights(weights), "bias": biases}
+        return {"folded": weights, "winograd": {}, "bias": biases}
     return {"matrix": np.ascontiguousarray(weights.reshape(g, weights.shape[0] // g, -1)), "bias": biases}
+
+
+def _winograd_filters(p, w, prep, oh, ow):
+    """The transformed filters of the Winograd variant for this output size, made once (the
+    folded filters are then dropped: a later size needing the other variant folds again)."""
+    f = _fastconv.variant(oh, ow)
+    if f.m not in prep["winograd"]:
+        folded = prep.pop("folded", None)
+        if folded is None:
+            folded = prepare(p, w)["folded"]
+        prep["winograd"][f.m] = _fastconv.winograd_weights(folded, f=f)
+    return prep["winograd"][f.m]
 
 
 def _geometry(p, x_shape):
@@ -95,30 +112,6 @@ def _padded_shape(p, x_shape, oh, ow):
     return off, hp, wp
 
 
-def _windows(p, x, oh, ow):
-    """A (batch, c, k, k, oh, ow) view of the zero-padded input: window values per output."""
-    b, c, h, wd = x.shape
-    off, hp, wp = _padded_shape(p, x.shape, oh, ow)
-    if off == 0 and hp == h and wp == wd:
-        xp = x
-    else:
-        xp = np.zeros((b, c, hp, wp), x.dtype)
-        xp[:, :, off:off + h, off:off + wd] = x
-    k, d = p["size"], p.get("dilation", 1)
-    s0, s1, s2, s3 = xp.strides
-    return as_strided(xp, (b, c, k, k, oh, ow), (s0, s1, s2 * d, s3 * d, s2 * p["stride_y"], s3 * p["stride_x"]),
-                      writeable=False)
-
-
-def columns(p, x, oh, ow):
-    """(batch, groups, c/groups*k*k, oh*ow): the im2col matrix of each group (a view when direct)."""
-    b, c = x.shape[:2]
-    g = p.get("groups", 1)
-    if _direct(p):
-        return x.reshape(b, g, c // g, oh * ow)
-    return _windows(p, x, oh, ow).reshape(b, g, -1, oh * ow)
-
-
 def forward(p, w, xs, train):
     if p.get("antialiasing") or _binary.active(p):  # ops/_blur.py, ops/_binary.py wrap the plain layer
         return (_blur if p.get("antialiasing") else _binary).forward(p, w, xs, train, forward)
@@ -130,11 +123,13 @@ def forward(p, w, xs, train):
         prep = w.get("_prepared") or prepare(p, w)
         act = p.get("activation", "logistic")
         if "winograd" in prep:
-            return _fastconv.winograd(x, prep["winograd"], prep["bias"], act, p["pad"]), None
+            u = _winograd_filters(p, w, prep, oh, ow)
+            return _fastconv.winograd(x, u, prep["bias"], act, p["pad"]), None
         if _direct(p):
             return _fastconv.direct(p, x, prep["matrix"], prep["bias"], act), None
         return _fastconv.im2col(p, x, prep["matrix"], prep["bias"], act, oh, ow, _padded_shape), None
-    z = _fastconv.convolve(p, x, w["weights"], oh, ow, _padded_shape, _direct(p))
+    kept = []  # Winograd's transformed weights and input, reused by the backward
+    z = _fastconv.convolve(p, x, w["weights"], oh, ow, _padded_shape, _direct(p), kept)
     norm = None
     if p.get("batch_normalize"):
         count = b * oh * ow
@@ -149,15 +144,16 @@ def forward(p, w, xs, train):
         norm = (xhat, inv_std, count)
     z += w["biases"].reshape(n, 1, 1)
     y, act_cache = activations.activate(p.get("activation", "logistic"), z)
-    return y, (x, norm, act_cache)
+    return y, (x, norm, act_cache, kept)
 
 
-def _weights_gradient(p, x, dz, shape):
-    """dL/dweights: ``dz`` (batch, n, oh, ow) against the im2col matrix of ``x``."""
+def _weights_gradient(p, x, dz, shape, v=None):
+    """dL/dweights: ``dz`` (batch, n, oh, ow) against the im2col matrix of ``x`` (or by
+    Winograd, with ``v`` the forward's transformed input when kept)."""
     b, g, n = x.shape[0], p.get("groups", 1), p["n"]
     oh, ow = dz.shape[2:]
     if _fastconv.winograd_ok(p, shape[1]):
-        return _fastconv.winograd_weights_gradient(x, dz, p["pad"])
+        return _fastconv.winograd_weights_gradient(x, dz, p["pad"], v)
     if _direct(p):
         cols = x.reshape(b, g, -1, oh * ow)
     else:
@@ -171,7 +167,8 @@ def _weights_gradient(p, x, dz, shape):
 def backward(p, w, dout, cache):
     if p.get("antialiasing") or _binary.active(p):
         return (_blur if p.get("antialiasing") else _binary).backward(p, w, dout, cache, backward)
-    x, norm, act_cache = cache
+    x, norm, act_cache, kept = cache
+    u, v = kept or (None, None)
     x_shape = x.shape
     b, c, h, wd = x_shape
     g, n = p.get("groups", 1), p["n"]
@@ -189,8 +186,8 @@ def backward(p, w, dout, cache):
         tmp -= (grads["biases"] / count).reshape(n, 1, 1)
         tmp *= inv_std * scales
         dz = tmp
-    grads["weights"] = _weights_gradient(p, x, dz, w["weights"].shape)
-    dx = _fastconv.input_gradient(p, w["weights"], dz, x_shape)
+    grads["weights"] = _weights_gradient(p, x, dz, w["weights"].shape, v)
+    dx = _fastconv.input_gradient(p, w["weights"], dz, u)
     if dx is not None:
         return [dx], grads
     dz = dz.reshape(b, g, n // g, oh * ow)
