@@ -224,7 +224,8 @@ def in_process(report: Report, cfg, weights, xpath, net, shapes, reps: int) -> f
 def whole_process(report: Report, cfg, weights, xpath, runs: int) -> None:
     """(wall of ``repeat 6`` - wall of ``repeat 1``) / 5 for each side, the fastest of ``runs``
     processes each: the first forward (lazy initialisation) cancels out only when it takes
-    the same time in both, and OpenCV's varies from 1.3 to 3 s from process to process."""
+    the same time in both, and OpenCV's varies from 1.2 to 3 s from process to process (its
+    later forwards do not), so a few runs are needed to see its fastest in both."""
     def per_forward(cmd_for):
         one = min(wall(cmd_for(1))[0] for _ in range(runs))
         six = min(wall(cmd_for(6))[0] for _ in range(runs))
@@ -299,7 +300,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a rougher, shorter run)")
     args = ap.parse_args()
-    reps, runs, lint_reps = (3, 2, 3) if args.quick else (9, 5, 7)
+    reps, runs, lint_reps = (3, 3, 3) if args.quick else (9, 9, 7)
     report = Report()
     load_before = loadavg()
     print("measuring (load average before: " + load_before + ")", file=sys.stderr)

@@ -131,6 +131,8 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
         kernels.give_back(v)
     else:
         keep.append(v)
+    if bias is not None:  # column 1 of A^T is all ones: product (1, 1) reaches every output once
+        products[f.alpha + 1] += bias.reshape(-1, 1)
     tiles = kernels.empty((m * m, n, b, th, tw), x.dtype)
     np.matmul(f.k_out.astype(x.dtype), products.reshape(f.alpha ** 2, -1), out=tiles.reshape(m * m, -1))
     kernels.give_back(products)
@@ -140,7 +142,7 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
         dst = y[:, :, i::m, j::m]
         dst[...] = tiles[k, :, :, :dst.shape[2], :dst.shape[3]].transpose(1, 0, 2, 3)
     kernels.give_back(tiles)
-    return activations.activate_inplace(activation, y, bias)
+    return activations.activate_inplace(activation, y)
 
 
 def winograd_weights_gradient(x: np.ndarray, dz: np.ndarray, pad: int, v: np.ndarray | None = None) -> np.ndarray:
@@ -201,6 +203,34 @@ def im2col(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, 
     return activations.activate_inplace(activation, z.reshape(b, n, oh, ow), bias)
 
 
+def tap_major_ok(p: dict) -> bool:
+    """Inference im2col through :func:`_tiles` (contiguous copies even when strided): an
+    undilated ungrouped k x k convolution with equal strides."""
+    return p.get("dilation", 1) == 1 and p.get("groups", 1) == 1 and p["stride_x"] == p["stride_y"]
+
+
+def tap_major(weights: np.ndarray) -> np.ndarray:
+    """(n, c, k, k) -> (n, k*k*c): the filters with the taps outermost, as :func:`_tiles`
+    gathers the im2col matrix."""
+    return np.ascontiguousarray(weights.transpose(0, 2, 3, 1)).reshape(weights.shape[0], -1)
+
+
+def im2col_tap_major(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, activation: str,
+                     oh: int, ow: int) -> np.ndarray:
+    """Like :func:`im2col` for :func:`tap_major_ok` layers, ``matrix`` from :func:`tap_major`."""
+    b, n, k = x.shape[0], p["n"], p["size"]
+    cols = _tiles(x, p["pad"], oh, ow, k, p["stride_x"])  # (k*k, c, batch, oh, ow)
+    z = kernels.empty((n, b, oh, ow), x.dtype)
+    np.matmul(matrix, cols.reshape(matrix.shape[1], -1), out=z.reshape(n, -1))
+    kernels.give_back(cols)
+    if b > 1:
+        y = kernels.empty((b, n, oh, ow), x.dtype)
+        np.copyto(y, z.transpose(1, 0, 2, 3))
+        kernels.give_back(z)
+        z = y
+    return activations.activate_inplace(activation, z.reshape(b, n, oh, ow), bias)
+
+
 def direct(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, activation: str) -> np.ndarray:
     """A 1x1 stride-1 unpadded convolution: one matmul on the input as it is."""
     b, c, h, w = x.shape
@@ -223,10 +253,12 @@ def convolve(p: dict, x: np.ndarray, weights: np.ndarray, oh: int, ow: int, geom
         else:
             keep.insert(0, u)
         return y
-    matrix = weights.reshape(p.get("groups", 1), p["n"] // p.get("groups", 1), -1)
     if direct_ok:
-        return direct(p, x, matrix, None, "linear")
-    return im2col(p, x, matrix, None, "linear", oh, ow, geometry)
+        return direct(p, x, weights.reshape(p.get("groups", 1), p["n"] // p.get("groups", 1), -1), None, "linear")
+    if tap_major_ok(p):
+        return im2col_tap_major(p, x, tap_major(weights), None, "linear", oh, ow)
+    return im2col(p, x, weights.reshape(p.get("groups", 1), p["n"] // p.get("groups", 1), -1), None, "linear",
+                  oh, ow, geometry)
 
 
 def input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, u: np.ndarray | None = None) -> np.ndarray | None:

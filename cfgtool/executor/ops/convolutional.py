@@ -66,6 +66,8 @@ def prepare(p: dict, w: dict) -> dict:
     weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
     if _fastconv.winograd_ok(p, weights.shape[1]):
         return {"folded": weights, "winograd": {}, "bias": biases}
+    if not _direct(p) and _fastconv.tap_major_ok(p):
+        return {"tap_major": _fastconv.tap_major(weights), "bias": biases}
     return {"matrix": np.ascontiguousarray(weights.reshape(g, weights.shape[0] // g, -1)), "bias": biases}
 
 
@@ -125,6 +127,8 @@ def forward(p, w, xs, train):
         if "winograd" in prep:
             u = _winograd_filters(p, w, prep, oh, ow)
             return _fastconv.winograd(x, u, prep["bias"], act, p["pad"]), None
+        if "tap_major" in prep:
+            return _fastconv.im2col_tap_major(p, x, prep["tap_major"], prep["bias"], act, oh, ow), None
         if _direct(p):
             return _fastconv.direct(p, x, prep["matrix"], prep["bias"], act), None
         return _fastconv.im2col(p, x, prep["matrix"], prep["bias"], act, oh, ow, _padded_shape), None

@@ -105,7 +105,9 @@ def backward(p, w, dout, cache):
     for i, x in enumerate(xs):
         f = flat(x)
         m = min(f.shape[1], size)
-        g = np.zeros_like(f)
+        g = kernels.empty(f.shape, f.dtype)
+        if m < f.shape[1]:
+            g[:, m:] = 0
         g[:, :m] = dz[:, :m] * spread[i, :m] if spread is not None else dz[:, :m]
         grads.append(g.reshape(x.shape))
         if spread is not None:
