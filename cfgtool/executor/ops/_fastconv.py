@@ -231,6 +231,56 @@ def im2col_tap_major(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarra
     return activations.activate_inplace(activation, z.reshape(b, n, oh, ow), bias)
 
 
+def _batch_last(dz: np.ndarray) -> np.ndarray:
+    """(batch, n, oh, ow) -> (n, batch * oh * ow), as :func:`_tiles` orders the columns."""
+    n = dz.shape[1]
+    return dz.reshape(n, -1) if dz.shape[0] == 1 else np.ascontiguousarray(dz.transpose(1, 0, 2, 3)).reshape(n, -1)
+
+
+def tap_major_weights_gradient(p: dict, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    """dL/dweights (n, c, k, k) of a :func:`tap_major_ok` convolution: ``dz`` against the
+    im2col matrix gathered by :func:`_tiles`."""
+    c, n, k = x.shape[1], dz.shape[1], p["size"]
+    cols = _tiles(x, p["pad"], dz.shape[2], dz.shape[3], k, p["stride_x"])
+    dw = np.matmul(_batch_last(dz), cols.reshape(k * k * c, -1).T)  # (n, k*k*c), taps outermost
+    kernels.give_back(cols)
+    return np.ascontiguousarray(dw.reshape(n, k, k, c).transpose(0, 3, 1, 2))
+
+
+def tap_major_input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, x_shape) -> np.ndarray:
+    """dL/dx of a :func:`tap_major_ok` convolution: the column gradients added back into the
+    padded input's ``stride`` x ``stride`` phases (contiguous slices), then interleaved."""
+    b, c, h, w = x_shape
+    oh, ow = dz.shape[2:]
+    k, s, pad = p["size"], p["stride_x"], p["pad"]
+    dcols = kernels.empty((k * k, c, b, oh, ow), dz.dtype)
+    np.matmul(tap_major(weights).T, _batch_last(dz), out=dcols.reshape(k * k * c, -1))
+    hp, wp = s * (oh - 1) + k, s * (ow - 1) + k
+    phases = [[kernels.empty((c, b, len(range(qy, hp, s)), len(range(qx, wp, s))), dz.dtype) for qx in range(s)]
+              for qy in range(s)]
+    for row in phases:
+        for part in row:
+            part.fill(0)
+    for t in range(k * k):
+        i, j = divmod(t, k)
+        phases[i % s][j % s][:, :, i // s:i // s + oh, j // s:j // s + ow] += dcols[t]
+    kernels.give_back(dcols)
+    dx = kernels.empty(x_shape, dz.dtype)
+    if hp - pad < h or wp - pad < w:  # input rows or columns no window reads
+        dx.fill(0)
+    for qy in range(s):
+        for qx in range(s):
+            # padded row qy + s*r is input row qy + s*r - pad
+            r0, c0 = max(0, -(-(pad - qy) // s)), max(0, -(-(pad - qx) // s))
+            y0, x0 = qy + s * r0 - pad, qx + s * c0 - pad
+            rows, cols = len(range(y0, min(h, hp - pad), s)), len(range(x0, min(w, wp - pad), s))
+            if rows > 0 and cols > 0:
+                dx[:, :, y0:y0 + s * (rows - 1) + 1:s, x0:x0 + s * (cols - 1) + 1:s] = \
+                    phases[qy][qx][:, :, r0:r0 + rows, c0:c0 + cols].transpose(1, 0, 2, 3)
+    kernels.give_back(*(part for row in phases for part in row))
+    return dx
+
+
 def direct(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, activation: str) -> np.ndarray:
     """A 1x1 stride-1 unpadded convolution: one matmul on the input as it is."""
     b, c, h, w = x.shape

@@ -158,6 +158,8 @@ def _weights_gradient(p, x, dz, shape, v=None):
     oh, ow = dz.shape[2:]
     if _fastconv.winograd_ok(p, shape[1]):
         return _fastconv.winograd_weights_gradient(x, dz, p["pad"], v)
+    if not _direct(p) and _fastconv.tap_major_ok(p):
+        return _fastconv.tap_major_weights_gradient(p, x, dz)
     if _direct(p):
         cols = x.reshape(b, g, -1, oh * ow)
     else:
@@ -192,6 +194,8 @@ def backward(p, w, dout, cache):
         dz = tmp
     grads["weights"] = _weights_gradient(p, x, dz, w["weights"].shape, v)
     dx = _fastconv.input_gradient(p, w["weights"], dz, u)
+    if dx is None and not _direct(p) and _fastconv.tap_major_ok(p):
+        dx = _fastconv.tap_major_input_gradient(p, w["weights"], dz, x_shape)
     if dx is not None:
         return [dx], grads
     dz = dz.reshape(b, g, n // g, oh * ow)
