@@ -54,7 +54,7 @@ import numpy as np
 
 from .diagnostics import ERROR, CfgError
 from .executor.activations import activate
-from .executor.network import NETWORK_INPUT, _init_tensor, _wiring
+from .executor.network import NETWORK_INPUT, init_tensor, wiring
 from .executor.table import DETECTORS
 from .model import Network, build
 from .shapes import infer_shapes
@@ -160,7 +160,7 @@ def _tensor_map(network: Network, shapes) -> dict[int, tuple[Tensor, ...]]:
 
 def _inputs(network: Network, shapes) -> list[list[int]]:
     """Per layer, the layers it reads in the executor's order (NETWORK_INPUT for the input)."""
-    return [_wiring(layer.index, layer.type, shapes.layers[layer.index].params) for layer in network.layers]
+    return [wiring(layer.index, layer.type, shapes.layers[layer.index].params) for layer in network.layers]
 
 
 def _align(old: list[tuple], old_in: list[list[int]], new: list[tuple], new_in: list[list[int]],
@@ -252,7 +252,7 @@ def _identity_plan(network: Network, shapes, new_in, fresh: set[int], tensors) -
 
 def _fill(how: str, layer_type: str, tensors, params, rng, bias: float) -> dict[str, np.ndarray]:
     """Tensors for an initialized layer: random, then a gate's or a zeroed branch end's values."""
-    out = {t.name: _init_tensor(layer_type, t.name, t.shape, params, rng, np.float32) for t in tensors}
+    out = {t.name: init_tensor(layer_type, t.name, t.shape, params, rng, np.float32) for t in tensors}
     if how in ("gate", "zero"):
         value = bias if how == "gate" else 0.0
         out["biases"][...] = value

@@ -77,8 +77,8 @@ def layer_error(network: Network, layer: Layer, code: str, name: str, message: s
                                 layer.index, tuple(notes))])
 
 
-def _wiring(index: int, layer_type: str, p: dict) -> list[int]:
-    """The xs of a layer, in the order its op expects (contract in the executor brief)."""
+def wiring(index: int, layer_type: str, p: dict) -> list[int]:
+    """The xs of a layer, in the order its op expects (see cfgtool/executor/ops/__init__.py)."""
     prev = index - 1 if index > 0 else NETWORK_INPUT
     if layer_type == "route":
         return list(p["input_layers"])
@@ -91,7 +91,7 @@ def _wiring(index: int, layer_type: str, p: dict) -> list[int]:
     return [prev]
 
 
-def _init_tensor(layer_type: str, name: str, dims: tuple[int, ...], p: dict, rng: np.random.Generator,
+def init_tensor(layer_type: str, name: str, dims: tuple[int, ...], p: dict, rng: np.random.Generator,
                  dtype) -> np.ndarray:
     """Darknet-like initial values: fan-in scaled uniform weights, zero biases, unit scales."""
     base = name.rsplit(".", 1)[-1]
@@ -130,7 +130,7 @@ class Executor:
             i = step.layer.index
             tensors = step.op.param_shapes(step.params, step.shape)
             if tensors:
-                self.weights[i] = {n: _init_tensor(step.layer.type, n, tuple(d), step.params, self.rng, self.dtype)
+                self.weights[i] = {n: init_tensor(step.layer.type, n, tuple(d), step.params, self.rng, self.dtype)
                                    for n, d in tensors}
         self._prepared: dict[int, dict] = {}
         self._caches: dict[int, Any] | None = None
@@ -159,7 +159,7 @@ class Executor:
             raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}]: {why}")
         params = dict(shape.params, batch=self.batch, rng=self.rng)
         owner = shape.params.get("share_index")
-        return Step(layer, shape, op, params, _wiring(layer.index, layer.type, shape.params),
+        return Step(layer, shape, op, params, wiring(layer.index, layer.type, shape.params),
                     layer.index if owner is None else owner)
 
     @property
