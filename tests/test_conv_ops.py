@@ -10,6 +10,7 @@ import pytest
 
 from cfgtool.executor.ops import activation, avgpool, connected, convolutional, maxpool
 from cfgtool.layers.base import LayerShape
+from opcheck import numeric_gradient
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -147,15 +148,7 @@ def gradient_check(forward, backward, p, w, xs, rng, skip=()):
     h = 1e-5
     for arr, grad in targets:
         assert grad.shape == arr.shape
-        numeric = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            keep = arr[idx]
-            arr[idx] = keep + h
-            up = loss()
-            arr[idx] = keep - h
-            down = loss()
-            arr[idx] = keep
-            numeric[idx] = (up - down) / (2 * h)
+        numeric = numeric_gradient(loss, arr, step=h)
         # relative per element; entries far below the tensor's scale are compared at 1e-3 of it
         floor = 1e-3 * max(np.abs(numeric).max(), 1e-12)
         denom = np.maximum(np.maximum(np.abs(numeric), np.abs(grad)), floor)
