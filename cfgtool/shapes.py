@@ -59,15 +59,17 @@ def _diagnostic(exc: ShapeError, section: Section, path: str | None, layer: int 
     return Diagnostic(exc.code, exc.name, ERROR, exc.message, section.value_span(exc.key), path, layer)
 
 
-def infer_shapes(network: Network, width: int | None = None, height: int | None = None) -> Shapes:
-    """Shapes of every layer of ``network``; ``width``/``height`` override the [net] size."""
+def infer_shapes(network: Network, width: int | None = None, height: int | None = None,
+                 time_steps: int | None = None) -> Shapes:
+    """Shapes of every layer of ``network``; ``width``/``height`` override the [net] size and
+    ``time_steps`` [net]'s time_steps (like parse_network_cfg_custom's argument)."""
     path = network.path
     n = len(network.layers)
     shapes = Shapes({}, [None] * n, [set() for _ in range(n)])
     if network.net is None:  # no input size; the syntax checks report the missing [net] (P002, P008)
         return shapes
     try:
-        shapes.net, _ = net_values(network.net, width, height)
+        shapes.net, _ = net_values(network.net, width, height, time_steps)
     except ShapeError as exc:
         shapes.diagnostics.append(_diagnostic(exc, network.net, path, None))
         return shapes

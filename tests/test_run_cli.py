@@ -209,11 +209,12 @@ def test_smoke_names_the_layer_producing_nan(tmp_path):
 
 
 def test_smoke_reports_unsupported_layer_with_location(tmp_path):
-    cfg = tmp_path / "rnn.cfg"
-    cfg.write_text("[net]\ninputs=8\n\n[connected]\noutput=8\n\n[rnn]\noutput=4\nhidden=4\n")
+    cfg = tmp_path / "bottleneck.cfg"
+    cfg.write_text("[net]\nwidth=8\nheight=8\nchannels=2\n\n[convolutional]\nfilters=2\n\n"
+                   "[conv_lstm]\noutput=2\npad=1\nbottleneck=1\n")
     result = invoke("smoke", cfg)
     assert result.exit_code == 1
-    assert "X001" in result.output and ":7:" in result.output and "recurrent" in result.output
+    assert "X001" in result.output and ":9:" in result.output and "bottleneck=1" in result.output
 
 
 def test_grad_check_passes_and_catches_a_wrong_backward(tiny, monkeypatch):

@@ -28,14 +28,18 @@ from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, r
 VECTOR_TYPES = ("connected",)
 
 
-def _network(cfg: str, width: int | None = None, height: int | None = None) -> tuple[Network, Shapes]:
-    """Parse and infer shapes; print the errors and exit 1 when there are any."""
+def _network(cfg: str, width: int | None = None, height: int | None = None, time_steps: int | None = None
+             ) -> tuple[Network, Shapes]:
+    """Parse and infer shapes (``time_steps`` overrides [net]'s for a network with a recurrent
+    layer); print the errors and exit 1 when there are any."""
     doc, diags = read_document(cfg)
     if doc is None or has_errors(diags):
         print_diagnostics(diags)
         sys.exit(EXIT_ERRORS)
     net = build(doc)
-    shapes = infer_shapes(net, width, height)
+    if not any(layer.spec is not None and layer.spec.recurrent for layer in net.layers):
+        time_steps = None
+    shapes = infer_shapes(net, width, height, time_steps)
     if not shapes.ok:
         print_diagnostics(shapes.diagnostics)
         sys.exit(EXIT_ERRORS)
@@ -94,7 +98,8 @@ def _load_input(path: str, exe: Executor, dtype) -> np.ndarray:
 @click.argument("cfg", type=click.Path(dir_okay=False))
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False), help="Darknet .weights (else random init).")
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
-              help="float32 .npy array (batch, channels, height, width).")
+              help="float32 .npy array (batch, channels, height, width); for a recurrent network "
+              "(time steps, channels, height, width).")
 @click.option("--dump", "dump_dir", type=click.Path(file_okay=False), help="Write every layer's output here.")
 @click.option("--width", type=click.IntRange(min=1), help="Run at this width instead of [net]'s.")
 @click.option("--height", type=click.IntRange(min=1), help="Run at this height instead of [net]'s.")
@@ -110,17 +115,21 @@ def run(cfg, weights_path, input_path, dump_dir, width, height, use_float64, rep
     vector outputs, and DIR/index.json (layer -> type, shape, cfg line). Exit 1 for errors in
     the cfg or the weights, 2 for an unreadable or wrongly shaped input.
 
+    A network with recurrent layers ([rnn], [lstm], [gru], [crnn], [conv_lstm], [history])
+    reads the input's first axis as time steps of one image each (Darknet's time_steps, state
+    zero before the first step), and every dump has the steps as its first axis.
+
     \b
     Example:
       cfgtool run yolov4.cfg --weights yolov4.weights --input x.npy --dump out/
     """
     dtype = np.float64 if use_float64 else np.float32
-    net, shapes = _network(cfg, width, height)
     try:
         x_peek = np.load(input_path, mmap_mode="r", allow_pickle=False)
         batch = int(x_peek.shape[0]) if x_peek.ndim >= 1 else 1
     except (OSError, ValueError) as exc:
         fail(f"{input_path}: cannot read a .npy array ({exc})")
+    net, shapes = _network(cfg, width, height, time_steps=max(batch, 1))
     exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
     x = _load_input(input_path, exe, dtype)
     if weights_path:
@@ -266,13 +275,15 @@ def _bad(arr: np.ndarray, want: tuple[int, ...] | None) -> str | None:
               "network's total stride >= 64).")
 @click.option("--batch", type=click.IntRange(min=1), default=2, show_default=True,
               help="Images per batch (batch-norm statistics need more than one value per channel).")
+@click.option("--time-steps", type=click.IntRange(min=1), help="Time steps of a recurrent network (default: "
+              "[net] time_steps); the input is that many steps of --batch images.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the init, input and cotangents.")
 @click.option("--grad-check", is_flag=True, help="float64 at a tiny size: compare analytic and numeric gradients "
               "(input and sampled parameters); fail above 1e-4 relative error.")
 @click.option("--samples", type=click.IntRange(min=1), default=24, show_default=True,
               help="Parameter entries the gradient check samples (plus a third as many input entries).")
 @click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
-def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
+def smoke(cfg, size, batch, time_steps, seed, grad_check, samples, max_memory):
     """Run CFG forward (training mode) and backward on random data at a small size.
 
     Checks that every layer's output and gradient is finite and has the expected shape and
@@ -283,17 +294,18 @@ def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
       cfgtool smoke yolov4.cfg --size 96
       cfgtool smoke yolov4-tiny.cfg --grad-check
     """
-    base_net, base_shapes = _network(cfg)
+    base_net, base_shapes = _network(cfg, time_steps=time_steps)
     stride = total_stride(base_shapes)
     if size is None:
         size = smoke_size(base_net, base_shapes, 2 * stride if grad_check else 64)
-    net, shapes = _network(cfg, size, size) if base_shapes.net.get("width") else (base_net, base_shapes)
+    net, shapes = _network(cfg, size, size, time_steps) if base_shapes.net.get("width") else (base_net, base_shapes)
     dtype = np.float64 if grad_check else np.float32
-    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
+    exe = _executor(net, shapes, dtype=dtype, batch=batch * _steps(net, shapes), seed=seed, max_memory=max_memory)
     x = np.random.default_rng(seed).normal(size=exe.input_shape).astype(dtype)
     err = stderr()
     out = stdout()
-    err.print(f"smoke: {cfg} at {size}x{size}, batch {batch}, {np.dtype(dtype).name}")
+    steps = f"{exe.time_steps} time steps of " if exe.time_steps > 1 else ""
+    err.print(f"smoke: {cfg} at {size}x{size}, {steps}batch {batch}, {np.dtype(dtype).name}")
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                         console=err, transient=True)
     n = len(exe.steps)
@@ -308,7 +320,7 @@ def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
             sys.exit(EXIT_ERRORS)
         for step in exe.steps:
             w, h, c = step.shape.feeds or step.shape.output
-            want = None if is_vector(step.layer.type, step.shape) else (batch, c, h, w)
+            want = None if is_vector(step.layer.type, step.shape) else (exe.batch, c, h, w)
             why = _bad(outs[step.layer.index], want)
             if why:
                 problems.append(("forward", step.layer.index, why))
@@ -373,6 +385,13 @@ def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
         else:
             out.print(line + " <= 1e-4: ok")
     sys.exit(status)
+
+
+def _steps(net: Network, shapes: Shapes) -> int:
+    """The time steps a recurrent network's batch holds (1 for other networks)."""
+    if any(layer.spec is not None and layer.spec.recurrent for layer in net.layers):
+        return max(int(shapes.net.get("time_steps", 1)), 1)
+    return 1
 
 
 def _layer_table(exe: Executor) -> Table:

@@ -1,7 +1,7 @@
 """The runner: a whole network forward (inference or training) and backward, in numpy.
 
-``Executor(network, shapes)`` checks that every layer can run (an op module, no recurrent
-layer, no unsupported feature: otherwise a CfgError located at the layer's header), estimates
+``Executor(network, shapes)`` checks that every layer can run (an op module, no unsupported
+feature: otherwise a CfgError located at the layer's header), estimates
 the activation memory and refuses above ``max_memory`` before allocating anything, then holds
 the learnable tensors (Darknet-like random init from a seeded Generator, or loaded from a
 .weights file). ``forward`` runs the layers in order and frees, in inference, every output no
@@ -120,6 +120,7 @@ class Executor:
         self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
         if not self.steps:
             raise CfgError([Diagnostic("X001", "no-layers", ERROR, "the cfg has no layers to run", None, network.path)])
+        self.time_steps = self._time_steps()
         # the network's results: detector layers, the last layer, and what a [cost] layer scores
         self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.type in DETECTORS}
                                     | {self.steps[-1].layer.index}
@@ -147,20 +148,34 @@ class Executor:
                               f"{layer.section.name} is not a layer type Darknet knows; it cannot run")
         if shape is None:
             raise layer_error(net, layer, "X001", "unsupported-layer", f"layer {layer.index} has no valid shape")
-        if layer.spec.recurrent:
-            raise layer_error(net, layer, "X001", "unsupported-layer",
-                              f"[{layer.type}] is recurrent: the numpy executor runs feed-forward networks only")
         op = op_for(layer.type)
         if op is None:
             raise layer_error(net, layer, "X001", "unsupported-layer",
                               f"the numpy executor has no implementation of [{layer.type}] layers")
-        why = getattr(op, "unsupported", lambda p: None)(shape.params)
+        crash = layer.spec.cpu_crash(shape.params)
+        why = crash[1] if crash else getattr(op, "unsupported", lambda p: None)(shape.params)
         if why:
             raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}]: {why}")
         params = dict(shape.params, batch=self.batch, rng=self.rng)
         owner = shape.params.get("share_index")
         return Step(layer, shape, op, params, wiring(layer.index, layer.type, shape.params),
                     layer.index if owner is None else owner)
+
+    def _time_steps(self) -> int:
+        """[net] time_steps when a layer is recurrent (1 otherwise): the batch is that many
+        steps of batch/time_steps images each, step-major, as in Darknet."""
+        if not any(s.layer.spec.recurrent for s in self.steps):
+            return 1
+        steps = max(int(self.shapes.net.get("time_steps", 1)), 1)
+        if self.batch % steps:
+            net = self.network
+            raise CfgError([Diagnostic(
+                "X003", "input-shape", ERROR,
+                f"a batch of {self.batch} is not a whole number of time steps: [net] time_steps={steps}, and the "
+                "recurrent layers read the batch as time_steps blocks of batch/time_steps images",
+                net.net.header.span() if net.net is not None else None, net.path, None,
+                (f"give {steps} x N images (N per step), or run with another time_steps",))])
+        return steps
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:

@@ -34,6 +34,12 @@ OPS = {
     "detection": "detection",
     "local": "local",
     "contrastive": "contrastive",
+    "rnn": "rnn",
+    "lstm": "lstm",
+    "gru": "gru",
+    "crnn": "crnn",
+    "conv_lstm": "conv_lstm",
+    "history": "history",
 }
 
 # layers whose output is a network result (kept by inference, given a cotangent by smoke)

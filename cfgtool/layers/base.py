@@ -212,6 +212,8 @@ class LayerSpec:
     recurrent: ClassVar[bool] = False
     # False where get_layer_string gives "none": Darknet's tables then show the section name
     named: ClassVar[bool] = True
+    # keys Darknet's parse_* reads but its CPU forward and backward never use (its GPU code may)
+    cpu_ignored: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def option(cls, key: str) -> Opt:
@@ -246,6 +248,10 @@ class LayerSpec:
     def inputs(self, section: Section, index: int) -> list[int]:
         """Absolute indices of the layers this one reads (default: the previous layer)."""
         return [index - 1] if index > 0 else []
+
+    def cpu_crash(self, params: dict) -> tuple[str, str] | None:
+        """(key, why) when Darknet's CPU build crashes running a layer with these params, else None."""
+        return None
 
     def infer(self, r: Reader, ctx: Context) -> LayerShape:
         raise NotImplementedError

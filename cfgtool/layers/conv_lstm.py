@@ -17,6 +17,13 @@ class ConvLstm(LayerSpec):
     sections = ("[conv_lstm]",)
     recurrent = True
     named = False
+    cpu_ignored = ("shortcut", "lstm_activation", "time_normalizer")
+
+    def cpu_crash(self, params):
+        if params.get("bottleneck"):
+            return "bottleneck", ("bottleneck=1 crashes Darknet's CPU build: its forward reads the wi/wg/wo "
+                                  "convolutions, which bottleneck=1 never creates (only the GPU build runs it)")
+        return None
     options = RECURRENT_CONV_OPTIONS + (
         Opt("output", INT, 1),
         Opt("groups", INT, 1),
@@ -42,18 +49,21 @@ class ConvLstm(LayerSpec):
         uw, uh, _, bu = conv("[conv_lstm]", w, h, c, output, groups, size, stride, padding, xnor)
         bflops = 4 * bu
         state_c = output * 2 if bottleneck else output
-        ww, wh, _, bw = conv("[conv_lstm]", w, h, state_c, output, groups, size, stride, padding, xnor)
+        _, _, _, bw = conv("[conv_lstm]", w, h, state_c, output, groups, size, stride, padding, xnor)
         bflops += bw if bottleneck else 4 * bw
         if peephole:
             bflops += 3 * conv("[conv_lstm]", w, h, output, output, groups, size, stride, padding, xnor)[3]
-        if (ww, wh) != (uw, uh):
-            raise error("bad-value", f"[conv_lstm] gate convolutions disagree: {dims((uw, uh, output))} vs "
-                        f"{dims((ww, wh, output))}; use stride=1 and pad=1", "stride")
+        if (uw, uh) != (w, h):
+            # Darknet builds the W (and V) convolutions for a w x h state, then feeds them the
+            # uw x uh one: they read past its buffer
+            raise error("bad-value", f"[conv_lstm] gate convolutions must keep the size: input {dims((w, h, c))} "
+                        f"becomes {dims((uw, uh, output))}, and Darknet's state convolutions then read past the "
+                        "state's buffer; use stride=1 and pad=1", "stride" if stride != 1 else "size")
         outputs = uw * uh * output
         bflops += (12 if peephole else 9) * outputs / 1e9  # times l.batch: 1 at inference
         p = dict(size=size, stride=stride, dilation=dilation, pad=padding, n=output, groups=groups, activation=act,
                  batch_normalize=batch_normalize, xnor=xnor, peephole=peephole, bottleneck=bottleneck,
                  state_constrain=r.get("state_constrain", ctx.net.get("time_steps", 1) * 32),
                  shortcut=r.get("shortcut"), lstm_activation=activation(r.get("lstm_activation")),
-                 time_normalizer=r.get("time_normalizer"))
+                 time_normalizer=r.get("time_normalizer"), c=c, steps=ctx.net.get("time_steps", 1))
         return LayerShape((w, h, c), (uw, uh, output), outputs, 0, bflops, p)

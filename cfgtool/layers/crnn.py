@@ -21,6 +21,9 @@ RECURRENT_CONV_OPTIONS = (
 
 
 def conv(what, w, h, c, n, groups, size, stride, padding, xnor):
+    if c % groups or n % groups:
+        raise error("groups-mismatch", f"{what} groups={groups} must divide the channels of every inner "
+                    f"convolution ({c} -> {n})", "groups")
     try:
         ow, oh, nweights, bflops = conv_geometry(w, h, c, n, groups, size, stride, stride, padding, xnor)
     except ZeroDivisionError:
@@ -67,5 +70,6 @@ class Crnn(LayerSpec):
             raise error("bad-value", f"[crnn] convolutions must keep the size: input {dims((w, h, c))} becomes "
                         f"{dims((iw, ih, hidden))}; use stride=1 and pad=1", "stride" if stride != 1 else "size")
         p = dict(size=size, stride=stride, dilation=dilation, pad=padding, n=output, hidden=hidden, groups=groups,
-                 activation=act, batch_normalize=batch_normalize, xnor=xnor, shortcut=r.get("shortcut"))
+                 activation=act, batch_normalize=batch_normalize, xnor=xnor, shortcut=r.get("shortcut"), c=c,
+                 steps=ctx.net.get("time_steps", 1))
         return LayerShape((w, h, c), (ow, oh, output), ow * oh * output, 0, b1 + b2 + b3, p)

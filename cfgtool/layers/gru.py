@@ -16,7 +16,8 @@ class Gru(LayerSpec):
 
     def infer(self, r, ctx):
         output = r.get("output")
-        p = dict(n=output, batch_normalize=r.get("batch_normalize"), inputs=ctx.prev_outputs)
+        p = dict(n=output, batch_normalize=r.get("batch_normalize"), inputs=ctx.prev_outputs,
+                 steps=ctx.net.get("time_steps", 1))
         check_sizes(p["inputs"], output, self.sections[0])
         return LayerShape((0, 0, 0), (0, 0, 0), output, 0, 0.0, p)
 

@@ -20,4 +20,4 @@ class History(LayerSpec):
         if size <= 0 or not (w and h and c):
             raise error("empty-output", f"[history] history_size={size} on input {w}x{h}x{c} gives no output",
                         "history_size")
-        return LayerShape((w, h, c), (w, h, c * size), w * h * c * size, 0, 0.0, {"history_size": size})
+        return LayerShape((w, h, c), (w, h, c * size), w * h * c * size, 0, 0.0, {"history_size": size, "steps": ctx.net.get("time_steps", 1)})

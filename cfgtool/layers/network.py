@@ -94,9 +94,11 @@ class Network(LayerSpec):
 NET = Network()
 
 
-def net_values(section, width: int | None = None, height: int | None = None) -> tuple[dict, set[str]]:
+def net_values(section, width: int | None = None, height: int | None = None,
+               time_steps: int | None = None) -> tuple[dict, set[str]]:
     """(net dict, keys read). ``width``/``height`` override the cfg like resize_network
-    (inputs becomes width*height*channels). Raises ShapeError where parse_net_options errors."""
+    (inputs becomes width*height*channels), ``time_steps`` like parse_network_cfg_custom's
+    argument. Raises ShapeError where parse_net_options errors."""
     r = Reader(section, NET)
     get = r.get
     v: dict = {}
@@ -159,6 +161,8 @@ def net_values(section, width: int | None = None, height: int | None = None) -> 
     v["show_receptive_field"] = get("show_receptive_field")
     # parse_network_cfg_custom: batch = mini_batch * time_steps, at least 1 and at least time_steps
     batch = v["mini_batch"] * v["time_steps"]
+    if time_steps is not None:
+        v["time_steps"] = time_steps
     v["time_steps"] = max(v["time_steps"], 1)
     v["batch"] = max(batch, 1, v["time_steps"])
     if width is not None or height is not None:

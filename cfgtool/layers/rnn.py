@@ -35,5 +35,6 @@ class Rnn(LayerSpec):
         check_sizes(inputs, output, "[rnn]")
         p["shortcut"] = r.get("shortcut")
         p["inputs"] = inputs
+        p["steps"] = ctx.net.get("time_steps", 1)
         return LayerShape((0, 0, 0), (1, 1, output), output, 0, 0.0, p)
 

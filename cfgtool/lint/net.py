@@ -130,4 +130,27 @@ class InputSizeMultiple(Rule):
                                f"use {options}", net.value_span(key))
 
 
-RULES = (StepsScalesLength, BatchSubdivisions, InputSizeMultiple)
+class NoImageLayer(Rule):
+    """No layer has an input wider and taller than 1 (only [connected], [rnn], [lstm], [gru] ...
+    on ``inputs=``): AlexeyAB Darknet then dies with SIGFPE right after parsing the cfg, when
+    parse_network_cfg_custom divides the summed outputs of such layers by their count (0).
+
+    Bad:   ``[net] inputs=256`` followed by [rnn], [connected] and [softmax] layers only
+    Good:  the same network in a Darknet that guards that division, or with an image input
+    """
+
+    code, name, severity = "N504", "no-image-layer", WARNING
+
+    def check(self, ctx):
+        net = ctx.network.net
+        if net is None or not ctx.target.divides_by_image_layers or ctx.shapes is None or not ctx.layers:
+            return
+        if any(s is None for s in ctx.shapes.layers):
+            return  # Darknet stops at the broken layer before it gets there
+        if not any(s.input[0] > 1 and s.input[1] > 1 for s in ctx.shapes.layers):
+            yield ctx.diag(self, "no layer has an input wider and taller than 1: AlexeyAB Darknet exits with SIGFPE "
+                           "right after parsing this cfg (parse_network_cfg_custom divides avg_outputs by the number "
+                           "of such layers, 0), so it cannot load, train or run it", net.header.span())
+
+
+RULES = (StepsScalesLength, BatchSubdivisions, InputSizeMultiple, NoImageLayer)

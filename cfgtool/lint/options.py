@@ -401,5 +401,44 @@ class ActivationUnsupportedHere(Rule):
                                "outputs zeros; use linear or logistic here", line.value_span(), layer.index)
 
 
+class CpuIgnoredOption(Rule):
+    """An option Darknet reads but only its GPU code uses: the CPU build (and cfgtool's
+    executor, which computes what it computes) ignores it.
+
+    Bad:   ``lstm_activation=relu``, ``time_normalizer=0.5`` or ``shortcut=1`` in [conv_lstm]
+    Good:  leave them out when the network is meant to run on CPU as well as GPU
+    """
+
+    code, name, severity = "W310", "cpu-ignored-option", WARNING
+
+    def check(self, ctx):
+        for layer, section, spec in layer_sections(ctx):
+            for key in spec.cpu_ignored:
+                line = ctx.options(section).get(key)
+                if line is not None:
+                    yield ctx.diag(self, f"{key}={line.value} in {section.name} is used only by Darknet's GPU build: "
+                                   "its CPU forward and backward (and cfgtool's executor) ignore it",
+                                   line.value_span(), layer.index)
+
+
+class CpuCrash(Rule):
+    """A setting with which Darknet's CPU build crashes (its GPU build runs it); cfgtool's
+    executor refuses it.
+
+    Bad:   ``bottleneck=1`` in [conv_lstm]
+    Good:  ``bottleneck=0`` (the default)
+    """
+
+    code, name, severity = "W311", "cpu-crash", WARNING
+
+    def check(self, ctx):
+        for layer, section, spec in layer_sections(ctx):
+            shape = ctx.shape(layer.index)
+            crash = spec.cpu_crash(shape.params) if shape is not None else None
+            if crash:
+                key, why = crash
+                yield ctx.diag(self, why, section.value_span(key), layer.index)
+
+
 RULES = (UnknownSection, UnknownKey, UnknownNetKey, DuplicateKey, InlineComment, NotANumber, OutOfRange,
-         UnknownActivation, UnknownChoice, ActivationUnsupportedHere)
+         UnknownActivation, UnknownChoice, ActivationUnsupportedHere, CpuIgnoredOption, CpuCrash)

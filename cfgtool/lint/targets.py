@@ -43,6 +43,8 @@ class Target:
     activation_everywhere: bool = False  # applies activation= on every layer type
     options: tuple[OptionIssue, ...] = ()
     duplicate_wins: str = "first"  # which of two equal keys the target reads
+    # exits with SIGFPE after parsing a network in which no layer has l.w > 1 and l.h > 1
+    divides_by_image_layers: bool = False
 
 
 def _absent(v: str | None, get=None) -> bool:
@@ -100,7 +102,7 @@ OPENCV_OPTIONS = (
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("alexeyab", "AlexeyAB/darknet (the default)"),
+        Target("alexeyab", "AlexeyAB/darknet (the default)", divides_by_image_layers=True),
         Target("hank-ai", "Hank.ai Darknet/YOLO: unused keys, duplicate keys and non-numbers are fatal",
                severity={"W301": ERROR, "W303": ERROR, "W305": ERROR}),
         Target(
