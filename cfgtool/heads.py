@@ -267,12 +267,16 @@ def resize(doc: Document, width: int | None, height: int | None) -> Edit:
     width, height = width or old_w, height or old_h
     sx, sy = total_stride(network, shapes)
     problems = []
-    for axis, value, stride, other, other_stride, other_old in (("width", width, sx, height, sy, old_h),
-                                                              ("height", height, sy, width, sx, old_w)):
-        if value % stride:
-            near = nearest_sizes(network, value, stride, axis, other if other % other_stride == 0 else other_old)
-            problems.append(f"{axis}={value} is not a multiple of the network's total stride {stride} (the size every "
-                            f"route and shortcut needs to align); nearest valid {axis}s: " + ", ".join(map(str, near)))
+    bad = [(axis, value, stride, other if other % other_stride == 0 else other_old)
+           for axis, value, stride, other, other_stride, other_old in (("width", width, sx, height, sy, old_h),
+                                                                      ("height", height, sy, width, sx, old_w))
+           if value % stride]
+    if bad:
+        problems.append(" and ".join(f"{axis}={value}" for axis, value, _, _ in bad)
+                        + f" not a multiple of the network's total stride {sx}x{sy} (the size at which every route "
+                        "and shortcut aligns); nearest valid sizes: "
+                        + "; ".join(f"{axis} {', '.join(map(str, nearest_sizes(network, value, stride, axis, other)))}"
+                                    for axis, value, stride, other in bad))
     if not problems:
         after = infer_shapes(network, width, height)
         if not after.ok:

@@ -163,8 +163,8 @@ def test_resize_yolov4_stride():
         edit = resize(doc, size, size)
         assert edit.errors == [] and edit.stride == (32, 32)
         assert edit.doc.sections[0].get("width") == str(size) == edit.doc.sections[0].get("height")
-    with pytest.raises(EditError, match=r"width=600 is not a multiple of the network's total stride 32 .*nearest "
-                                        r"valid widths: 576, 608"):
+    with pytest.raises(EditError, match=r"^width=600 not a multiple of the network's total stride 32x32 .*nearest "
+                                        r"valid sizes: width 576, 608$"):
         resize(doc, 600, 608)
 
 
@@ -174,7 +174,7 @@ def test_resize_cli(tmp_path):
     assert ok.exit_code == 0 and "total stride 32x32" in ok.output and "grid 19x19 -> 20x20" in ok.output
     assert "width=640\n" in out.read_text()
     bad = invoke("resize", EXAMPLES / "yolov4.cfg", "--width", 600, "--height", 600, "-o", tmp_path / "z.cfg")
-    assert bad.exit_code == 1 and "nearest valid widths: 576, 608" in bad.output
+    assert bad.exit_code == 1 and "nearest valid sizes: width 576, 608; height 576, 608" in bad.output
     assert not (tmp_path / "z.cfg").exists()
     assert invoke("resize", EXAMPLES / "yolov4.cfg").exit_code == 2
 

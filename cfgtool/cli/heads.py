@@ -299,8 +299,11 @@ def anchors(cfg, labels, k, width, height, seed, restarts, strict, fmt, output, 
     except OSError as exc:
         fail(f"{exc.filename}: {exc.strerror or exc}", EXIT_USAGE)
     print_diagnostics(result.labels.diagnostics)
-    if strict and result.labels.diagnostics:
-        fail(f"{len(result.labels.diagnostics)} problem(s) in the labels (--strict); nothing was written", EXIT_ERRORS)
+    problems = [d for d in result.labels.diagnostics if d.severity == "error"]  # L003 (no labels) is a warning
+    if strict and problems:
+        fail(f"{len(problems)} problem(s) in the labels (--strict); nothing was written", EXIT_ERRORS)
+    if problems:
+        stderr().print(Text(f"cfgtool: skipped {len(problems)} label line(s) with problems (--strict refuses them)"))
     console, dest = stdout(), None
     if doc is not None:
         console, dest = emit(cfg, doc, result.edit, output, in_place, force, dry_run, "anchors")
