@@ -223,9 +223,9 @@ def anchors(paths: Iterable[str | Path], k: int, width: int | None = None, heigh
     ValueError (no size, too few boxes) or cfgtool.heads.EditError."""
     from .heads import net_size, set_anchors
 
-    if doc is not None and (width is None or height is None):
-        w, h = net_size(doc)
-        width, height = width or w, height or h
+    size = net_size(doc) if doc is not None else None
+    if size is not None:
+        width, height = width or size[0], height or size[1]
     if width is None or height is None:
         raise ValueError("give the network size (--width and --height) or a cfg to read it from")
     labels = read_labels(paths, progress)
@@ -236,4 +236,7 @@ def anchors(paths: Iterable[str | Path], k: int, width: int | None = None, heigh
     result = Result(labels, summarize(boxes, np.maximum(1.0, np.round(found.anchors))), width, height)
     if doc is not None:
         result.edit, result.heads = set_anchors(doc, [(float(w), float(h)) for w, h in result.clusters.anchors])
+        if (width, height) != size:
+            result.edit.notes.append(f"the anchors are for {width}x{height} but the cfg's [net] is "
+                                     f"{size[0]}x{size[1]}: resize it (cfgtool resize) or recompute at its size")
     return result
