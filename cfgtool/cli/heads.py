@@ -166,7 +166,7 @@ def set_classes(classes, cfg, output, in_place, force, dry_run, train_schedule, 
             fail(f"{target} exists; use --force to overwrite it or --weights-out", EXIT_ERRORS)
         carry_weights(doc, edit.doc, weights_in, target, "random", seed, console=console)
         console.print(Text(f"fresh init (seed {seed}) of the layer(s) whose filters changed: "
-                           f"{', '.join(map(str, edit.resized_layers)) or 'none'}; every other layer copied"))
+                           f"{', '.join(map(str, edit.refitted)) or 'none'}; every other layer copied"))
 
     console, dest = emit(cfg, doc, edit, output, in_place, force, dry_run, f"classes{classes}",
                          carry if weights_in is not None else None)
