@@ -55,3 +55,40 @@ def test_the_tables_follow_the_grammar():
     grammar = syntax_build.grammar_text().replace('EQ: "="', 'EQ: ":"')
     assert "(?P<option__EQ>:)" in syntax_build.generate(grammar)
     assert "(?P<option__EQ>=)" in _lines.LINE.pattern
+
+
+@pytest.mark.parametrize("command", [["validate"], ["fmt", "--check"], ["validate", "--format", "json"]])
+def test_piped_commands_import_only_what_they_use(command, tmp_path):
+    """validate and fmt, piped: no lark (the tables are compiled), no numpy, no rich (plain
+    text when not on a terminal), no tomllib unless a pyproject.toml is found."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "a.cfg"
+    cfg.write_text((ROOT / "examples" / "yolov4-tiny.cfg").read_text(encoding="utf-8"), encoding="utf-8")
+    code = ("import sys; from cfgtool.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    pass\n"
+            "bad = sorted(m for m in ('lark', 'numpy', 'rich', 'tomllib') if m in sys.modules)\n"
+            "assert not bad, bad\n")
+    proc = subprocess.run([sys.executable, "-c", code, *command, str(cfg)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_terminal_prints_through_rich_only_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    from cfgtool.cli.common import Styled, Terminal
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    pipe, tty = io.StringIO(), Tty()
+    monkeypatch.setattr(sys, "stdout", pipe)
+    Terminal().print(Styled("x ").append("[net] 3 errors", "bold red"))
+    assert pipe.getvalue() == "x [net] 3 errors\n"
+    monkeypatch.setattr(sys, "stdout", tty)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    Terminal().print(Styled("x ").append("[net] 3 errors", "bold red"))
+    assert "[net] 3 errors" in tty.getvalue() and "\x1b[" in tty.getvalue()  # rich, with colour

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ERROR, CfgError, Diagnostic
-from ..syntax import Document, parse_file
+from ..syntax import Document, encode, parse_file, printable
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -69,6 +69,13 @@ class Terminal:
         self._rich.print(Styled(obj) if isinstance(obj, str) else obj)
 
 
+def write_text(text: str) -> None:
+    """Write cfg text (or a diff of it) to stdout byte-exact: undecodable bytes as they were."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(encode(text))
+    sys.stdout.buffer.flush()
+
+
 def fail(message: str, code: int = EXIT_USAGE):
     """Print a one-line message to stderr and exit with ``code``."""
     Terminal(err=True).print(f"cfgtool: {message}")
@@ -107,7 +114,7 @@ def frame(diag: Diagnostic, source_lines: list[str] | None) -> Styled:
     out.append(f"{diag.location()}: ", style="bold")
     out.append(f"{diag.severity}", style=_STYLE.get(diag.severity, ""))
     out.append(f"[{diag.code}] ", style=_STYLE.get(diag.severity, ""))
-    out.append(diag.message)
+    out.append(printable(diag.message))
     if diag.layer is not None:
         out.append(f" (layer {diag.layer})", style="dim")
     span = diag.span
