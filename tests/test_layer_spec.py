@@ -11,7 +11,7 @@ import pytest
 
 from cfgtool.executor.ops import op_for
 from cfgtool.layers import SPECS, spec_for
-from cfgtool.layers.base import Reader
+from cfgtool.layers.base import HeadNeed, Reader
 from cfgtool.lint.targets import TARGETS
 from cfgtool.model import build
 from cfgtool.shapes import infer_shapes
@@ -91,6 +91,8 @@ def test_heads_without_mask_and_other_layouts():
     assert region.filters() == 125 and region.formula() == "5 * (20 + 4 + 1)"
     det = head_of("[net]\ninputs=1470\n\n[detection]\nclasses=20\ncoords=4\nnum=2\nside=7\n")
     assert not det.anchored and det.filters() == 7 * 7 * ((1 + 4) * 2 + 20)
+    assert det.need(classes=3) == HeadNeed(None, 7 * 7 * ((1 + 4) * 2 + 3), "7 * 7 * ((1 + 4) * 2 + 3)")
+    assert region.need(classes=2) == HeadNeed(5 * (2 + 4 + 1), None, "5 * (2 + 4 + 1)")
     assert head_of(NET + "[maxpool]\n") is None
 
 

@@ -210,6 +210,7 @@ class Context:
             raise MissingInput(f"layer {target} has no shape")
         return shape
 
+
 # how executor initialisation fills a tensor (see Tensor.init)
 _INIT_BY_NAME = {"biases": "zeros", "rolling_mean": "zeros", "scales": "ones", "rolling_variance": "ones"}
 
@@ -252,6 +253,16 @@ def bn_tensors(prefix: str, n: int, scales: bool = False) -> list[Tensor]:
 
 
 @dataclass(frozen=True)
+class HeadNeed:
+    """What a detection head needs from the layer before it: ``channels`` at that layer's w x h
+    (yolo, region), or ``outputs`` values in all (detection); ``formula`` shows the arithmetic."""
+
+    channels: int | None
+    outputs: int | None
+    formula: str
+
+
+@dataclass(frozen=True)
 class Head:
     """A detection head as Darknet reads it (defaults included), from :meth:`LayerSpec.head`.
 
@@ -286,6 +297,10 @@ class Head:
     def formula(self, classes: int | None = None) -> str:
         """How :meth:`filters` is computed, for messages: ``(80 + 5) * 3``."""
         return f"({self.classes if classes is None else classes} + {self.extra}) * {self.anchors_used}"
+
+    def need(self, classes: int | None = None) -> HeadNeed:
+        """What the layer before this head must output for ``classes`` (default: this head's)."""
+        return HeadNeed(self.filters(classes), None, self.formula(classes))
 
 
 class LayerSpec:
@@ -326,6 +341,14 @@ class LayerSpec:
         super().__init_subclass__(**kwargs)
         if "module" not in cls.__dict__:
             cls.module = cls.__module__.rsplit(".", 1)[-1]
+    # the option holding the number of classes the layer predicts (detection heads, [contrastive])
+    classes_key: ClassVar[str | None] = None
+    # the option that sets the layer's output channels (what an edit changes to feed a head)
+    channels_key: ClassVar[str | None] = None
+    # options that hold one value per class (set-classes removes them: their values no longer apply)
+    per_class_keys: ClassVar[tuple[str, ...]] = ()
+    # anchors= in input pixels with mask= picking this head's ones ([yolo], [Gaussian_yolo])
+    masked_anchors: ClassVar[bool] = False
 
     @classmethod
     def option(cls, key: str) -> Opt:
@@ -360,6 +383,12 @@ class LayerSpec:
     def inputs(self, section: Section, index: int) -> list[int]:
         """Absolute indices of the layers this one reads (default: the previous layer)."""
         return [index - 1] if index > 0 else []
+
+    def head_need(self, r: Reader, classes: int) -> HeadNeed | None:
+        """A detection head: what the layer before it must output when it predicts ``classes``
+        classes (its other options read through ``r``); None for every other layer."""
+        head = self.head(r)
+        return None if head is None else head.need(classes)
 
     def infer(self, r: Reader, ctx: Context) -> LayerShape:
         raise NotImplementedError

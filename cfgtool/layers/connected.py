@@ -13,6 +13,7 @@ class Connected(LayerSpec):
     sections = ("[connected]", "[conn]")
     vector_output = True
     targets = {"opencv": ("[connected]",)}
+    channels_key = "output"
     options = (
         Opt("output", INT, 1, minimum=1, why="a layer without outputs"),
         Opt("activation", STR, "logistic"),

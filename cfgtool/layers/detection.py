@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import FLOAT, INT, Head, LayerShape, LayerSpec, Opt
+from .base import FLOAT, INT, Head, HeadNeed, LayerShape, LayerSpec, Opt
 from .common import COMMON
 from .yolo import check_detector_input
 
@@ -25,13 +25,17 @@ class DetectionHead(Head):
 
     def formula(self, classes=None):
         c = self.classes if classes is None else classes
-        return f"{self.side}*{self.side}*((1+{self.coords})*{self.num}+{c})"
+        return f"{self.side} * {self.side} * ((1 + {self.coords}) * {self.num} + {c})"
+
+    def need(self, classes=None):
+        return HeadNeed(None, self.filters(classes), self.formula(classes))
 
 
 class Detection(LayerSpec):
     type = "detection"
     sections = ("[detection]",)
     is_head = is_output = True
+    classes_key = "classes"
     options = (
         Opt("coords", INT, 1),
         Opt("classes", INT, 1),

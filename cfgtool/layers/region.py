@@ -21,6 +21,7 @@ class Region(LayerSpec):
     sections = ("[region]",)
     is_head = is_output = True
     targets = {"opencv": ("[region]",)}
+    classes_key = "classes"
     options = (
         Opt("coords", INT, 4),
         Opt("classes", INT, 20),
