@@ -212,6 +212,8 @@ class LayerSpec:
     recurrent: ClassVar[bool] = False
     # False where get_layer_string gives "none": Darknet's tables then show the section name
     named: ClassVar[bool] = True
+    # Darknet's output is a plain vector of l.outputs values, whatever w x h x c says ([connected])
+    vector_output: ClassVar[bool] = False
 
     @classmethod
     def option(cls, key: str) -> Opt:
