@@ -110,8 +110,8 @@ def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
     ``(batch, n)`` where Darknet's output is a plain vector (the spec says so, or w*h*c is not
     the output size)."""
     w, h, c = shape.feeds or shape.output
-    vector = layer.spec.vector_output or w * h * c != shape.outputs
-    return (batch, shape.outputs) if vector else (batch, c, h, w)
+    values = w * h * c if shape.feeds else shape.outputs  # antialiasing: the blur layer's output
+    return (batch, values) if layer.spec.vector_output or w * h * c != values else (batch, c, h, w)
 
 
 class Executor:
