@@ -11,6 +11,7 @@ from .common import COMMON, activation, error
 class Connected(LayerSpec):
     type = "connected"
     sections = ("[connected]", "[conn]")
+    channels_key = "output"
     vector_output = True
     options = (
         Opt("output", INT, 1),
