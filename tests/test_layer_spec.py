@@ -19,7 +19,7 @@ from cfgtool.syntax import parse
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cfgtool"
 # folders with one module per type (specs, kernels, lowerings): a type may name the types it is built from
-PER_TYPE = ("layers", "executor/ops")
+PER_TYPE = ("layers", "executor/ops", "lowering")
 REGISTRY = "layers/__init__.py"
 OTHER_PLACES = 5
 
