@@ -6,7 +6,8 @@ with every option it changed (:class:`Change`), notes, and the errors the result
 input had not (a caller must not write such a result). What a layer type contributes -- which
 option holds its classes, what a detection head needs from the layer before it, which option
 sets a layer's output channels, whether anchors are in pixels and picked by ``mask=`` -- is
-asked of its spec (``classes_key``, ``head_need``, ``channels_key``, ``masked_anchors``).
+asked of its spec (``classes_key``, ``head(r)``: the head's classes, mask and what it needs from the
+layer before it, ``channels_key``, ``per_class_keys``).
 
 The layer that feeds a head is the section before it: Darknet builds every head on
 ``params.inputs`` of the previous layer (parse_yolo, parse_region, parse_detection ...).
@@ -123,9 +124,10 @@ class _Editor:
         problems = []
         for head in heads:
             section = self.section(head.index)
-            need = head.spec.head_need(Reader(section, head.spec), classes[head.index])
-            if need is None:
+            read = head.spec.head(Reader(section, head.spec))
+            if read is None:
                 continue
+            need = read.need(classes[head.index])
             where = f"{self.network.path or '<cfg>'}:{head.line}: {head.section.name} layer {head.index}"
             if head.index == 0:
                 problems.append(f"{where} reads the [net] input: put a [convolutional] layer before it")
@@ -361,12 +363,15 @@ def set_anchors(doc: Document, anchors: list[tuple[float, float]]) -> tuple[Edit
     ed = _Editor(doc)
     _net(ed)
     network, shapes = ed.network, ed.shapes
-    heads = [layer for layer in network.layers if layer.spec is not None and layer.spec.masked_anchors]
+    read = {layer.index: layer.spec.head(Reader(layer.section, layer.spec)) for layer in network.layers
+            if layer.spec is not None and layer.spec.is_head}
+    # anchors in input pixels, picked by mask= ([yolo], [Gaussian_yolo]; [region]'s are grid cells)
+    pixels = [i for i, head in read.items() if head.anchored and head.mask is not None]
+    heads = [network.layers[i] for i in pixels]
     if not heads:
         raise EditError(f"{network.path or '<cfg>'}: no head takes anchors in pixels with a mask= ([yolo], "
                         "[Gaussian_yolo])")
-    others = [layer for layer in network.layers if layer.spec is not None and layer.spec.head_need(
-        Reader(layer.section, layer.spec), 1) is not None and not layer.spec.masked_anchors]
+    others = [network.layers[i] for i in read if i not in pixels]
     if others:
         layer = others[0]
         raise EditError(f"{network.path or '<cfg>'}:{layer.line}: layer {layer.index} {layer.section.name} is a "
@@ -380,13 +385,11 @@ def set_anchors(doc: Document, anchors: list[tuple[float, float]]) -> tuple[Edit
     strides = {layer.index: round(width / shapes.layers[layer.index].input[0]) for layer in heads}
     masks = assign_masks(strides, len(anchors))
     text = format_anchors(anchors)
-    classes = {}
     for layer in heads:
         ed.set(layer.index, "anchors", text, "k-means anchors, sorted by area")
         ed.set(layer.index, "num", str(len(anchors)))
         ed.set(layer.index, "mask", ",".join(map(str, masks[layer.index])), f"stride {strides[layer.index]}")
-        classes[layer.index] = Reader(layer.section, layer.spec).get(layer.spec.classes_key)
-    ed.fix_filters(heads, classes)
+    ed.fix_filters(heads, {i: read[i].classes for i in pixels})
     return ed.finish(), [HeadAnchors(layer.index, strides[layer.index], masks[layer.index]) for layer in heads]
 
 
