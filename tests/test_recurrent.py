@@ -290,8 +290,9 @@ def test_the_state_carries_across_steps_within_a_batch_only():
 
 
 def test_a_batch_that_is_not_whole_time_steps_is_refused():
+    exe = executor(VECTOR_NET + "[rnn]\noutput=2\nhidden=2\n", batch=4)
     with pytest.raises(CfgError) as exc:
-        executor(VECTOR_NET + "[rnn]\noutput=2\nhidden=2\n", batch=4)
+        exe.forward(np.zeros(exe.input_shape))
     (d,) = exc.value.diagnostics
     assert d.code == "X003" and "time_steps=3" in d.message and d.span.line == 1
 
@@ -323,9 +324,9 @@ def test_run_takes_steps_first_and_dumps_steps_first(tmp_path, monkeypatch):
                                        str(tmp_path / "seq.weights"), "--dump", str(tmp_path / "d"), "--float64"])
     assert result.exit_code == 0, result.output
     index = json.loads((tmp_path / "d" / "index.json").read_text())
-    assert [index[k]["shape"] for k in "012"] == [[4, 4], [4, 3, 1, 1], [4, 2]]  # Darknet: gru 0x0x0, lstm 1x1x3
+    assert [index[k]["shape"] for k in "012"] == [[4, 4], [4, 3], [4, 2]]
     gru = np.load(tmp_path / "d" / "layer_000.npy")
-    lstm = np.load(tmp_path / "d" / "layer_001.npy").reshape(4, 3)
+    lstm = np.load(tmp_path / "d" / "layer_001.npy")
     w = {k: v.astype(np.float64) for k, v in tensors[0].items()}
     np.testing.assert_allclose(gru, _steps(ref_gru, {"n": 4}, w, x, monkeypatch), rtol=1e-6, atol=1e-7)
     w = {k: v.astype(np.float64) for k, v in tensors[1].items()}

@@ -26,6 +26,10 @@ COMMANDS = {
     "run": "run:run",
     "smoke": "run:smoke",
     "transplant": "transplant:transplant",
+    "set-classes": "heads:set_classes",
+    "resize": "heads:resize",
+    "anchors": "heads:anchors",
+    "export": "export:export",
 }
 
 

@@ -7,9 +7,9 @@ one image, as Darknet prints it at inference); nweights stays 0."""
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt
+from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt, conv_tensors
 from .common import COMMON, activation, dims, error, image
-from .crnn import RECURRENT_CONV_OPTIONS, conv, read_geometry
+from .crnn import RECURRENT_CONV_OPTIONS, Crnn, conv, read_geometry
 
 
 class ConvLstm(LayerSpec):
@@ -17,13 +17,8 @@ class ConvLstm(LayerSpec):
     sections = ("[conv_lstm]",)
     recurrent = True
     named = False
+    filters_text, size_text = Crnn.filters_text, Crnn.size_text
     cpu_ignored = ("shortcut", "lstm_activation", "time_normalizer")
-
-    def cpu_crash(self, params):
-        if params.get("bottleneck"):
-            return "bottleneck", ("bottleneck=1 crashes Darknet's CPU build: its forward reads the wi/wg/wo "
-                                  "convolutions, which bottleneck=1 never creates (only the GPU build runs it)")
-        return None
     options = RECURRENT_CONV_OPTIONS + (
         Opt("output", INT, 1),
         Opt("groups", INT, 1),
@@ -37,6 +32,23 @@ class ConvLstm(LayerSpec):
         Opt("lstm_activation", STR, "tanh"),
         Opt("time_normalizer", FLOAT, 1.0),
     ) + COMMON
+
+    def cpu_crash(self, params):
+        if params.get("bottleneck"):
+            return "bottleneck", ("bottleneck=1 crashes Darknet's CPU build: its forward reads the wi/wg/wo "
+                                  "convolutions, which bottleneck=1 never creates (only the GPU build runs it)")
+        return None
+
+    def tensors(self, shape):
+        p = shape.params
+        bn, c, n, size, groups = bool(p.get("batch_normalize")), shape.input[2], p["n"], p["size"], p.get("groups", 1)
+        out = []
+        if p.get("peephole"):
+            out += [t for g in ("vf", "vi", "vo") for t in conv_tensors(g + ".", n, n, size, groups, bn)]
+        out += conv_tensors("wf.", 2 * n if p.get("bottleneck") else n, n, size, groups, bn)
+        if not p.get("bottleneck"):
+            out += [t for g in ("wi", "wg", "wo") for t in conv_tensors(g + ".", n, n, size, groups, bn)]
+        return out + [t for g in ("uf", "ui", "ug", "uo") for t in conv_tensors(g + ".", c, n, size, groups, bn)]
 
     def infer(self, r, ctx):
         size, stride, dilation, padding = read_geometry(r)
@@ -65,5 +77,5 @@ class ConvLstm(LayerSpec):
                  batch_normalize=batch_normalize, xnor=xnor, peephole=peephole, bottleneck=bottleneck,
                  state_constrain=r.get("state_constrain", ctx.net.get("time_steps", 1) * 32),
                  shortcut=r.get("shortcut"), lstm_activation=activation(r.get("lstm_activation")),
-                 time_normalizer=r.get("time_normalizer"), c=c, steps=ctx.net.get("time_steps", 1))
+                 time_normalizer=r.get("time_normalizer"), steps=ctx.net.get("time_steps", 1))
         return LayerShape((w, h, c), (uw, uh, output), outputs, 0, bflops, p)

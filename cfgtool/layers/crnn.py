@@ -7,7 +7,7 @@ settings work. nweights stays 0 (never set); bflops is the sum of the three conv
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .base import INT, STR, LayerShape, LayerSpec, Opt, conv_tensors, count_text, stride_text
 from .common import COMMON, activation, cdiv, dims, error, image
 from .convolutional import conv_geometry
 
@@ -56,6 +56,18 @@ class Crnn(LayerSpec):
         Opt("shortcut", INT, 0),
     ) + COMMON
 
+    def tensors(self, shape):
+        p = shape.params
+        bn, c, size, groups, hidden = bool(p.get("batch_normalize")), shape.input[2], p["size"], p.get("groups", 1), p["hidden"]
+        return (conv_tensors("input.", c, hidden, size, groups, bn) + conv_tensors("self.", hidden, hidden, size, groups, bn)
+                + conv_tensors("output.", hidden, p["n"], size, groups, bn))
+
+    def filters_text(self, p):
+        return count_text(p)
+
+    def size_text(self, p):
+        return super().size_text(p) or stride_text(p)
+
     def infer(self, r, ctx):
         size, stride, dilation, padding = read_geometry(r)
         output, hidden, groups = r.get("output"), r.get("hidden"), r.get("groups")
@@ -70,6 +82,6 @@ class Crnn(LayerSpec):
             raise error("bad-value", f"[crnn] convolutions must keep the size: input {dims((w, h, c))} becomes "
                         f"{dims((iw, ih, hidden))}; use stride=1 and pad=1", "stride" if stride != 1 else "size")
         p = dict(size=size, stride=stride, dilation=dilation, pad=padding, n=output, hidden=hidden, groups=groups,
-                 activation=act, batch_normalize=batch_normalize, xnor=xnor, shortcut=r.get("shortcut"), c=c,
+                 activation=act, batch_normalize=batch_normalize, xnor=xnor, shortcut=r.get("shortcut"),
                  steps=ctx.net.get("time_steps", 1))
         return LayerShape((w, h, c), (ow, oh, output), ow * oh * output, 0, b1 + b2 + b3, p)

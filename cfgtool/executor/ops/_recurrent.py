@@ -6,7 +6,7 @@ layer's input is ``steps`` blocks of ``batch`` images, step-major, and so is its
 inner layer is a plain connected or convolutional layer (with the outer layer's
 ``batch_normalize``, so in training its batch-norm statistics are over one step's images)
 whose tensors are named ``<inner>.<tensor>`` in the outer layer (``input.weights``,
-``uf.biases``): that is also their order in the .weights file, inner layer by inner layer.
+``uf.biases``), as the type's spec declares them (``spec.tensors``, the .weights order).
 
 Backward: every op returns the exact gradient of its forward (checked against numeric
 gradients), also where Darknet's CPU backward computes something else (each op's docstring
@@ -23,17 +23,14 @@ import numpy as np
 from .. import activations, kernels
 from . import connected, convolutional
 
-BN_TENSORS = ("scales", "rolling_mean", "rolling_variance")
-
 
 @dataclass(frozen=True)
 class Inner:
-    """One inner layer: its name (the tensor prefix), op module, params and tensor shapes."""
+    """One inner layer: its name (the tensor prefix), op module and params."""
 
     name: str
     op: ModuleType
     p: dict
-    tensors: tuple[tuple[str, tuple[int, ...]], ...]
 
     def weights(self, w: dict) -> dict:
         """This inner layer's tensors out of the outer layer's (and its prepared ones)."""
@@ -60,26 +57,17 @@ class Inner:
         return self.op.prepare(self.p, self.weights({k: v for k, v in w.items() if k != "_prepared"}))
 
 
-def connected_inner(name: str, inputs: int, outputs: int, activation: str, bn: int) -> Inner:
-    tensors = [("biases", (outputs,)), ("weights", (outputs, inputs))]
-    tensors += [(k, (outputs,)) for k in BN_TENSORS] if bn else []
-    return Inner(name, connected, {"activation": activation, "batch_normalize": bn}, tuple(tensors))
+def connected_inner(name: str, activation: str, bn: int) -> Inner:
+    return Inner(name, connected, {"activation": activation, "batch_normalize": bn})
 
 
-def conv_inner(name: str, c: int, n: int, p: dict) -> Inner:
-    """A convolution of the outer layer's geometry (size, stride, dilation, pad, groups,
-    activation, batch_normalize, xnor) from ``c`` to ``n`` channels."""
-    size, groups, bn = p["size"], p.get("groups", 1), p.get("batch_normalize", 0)
-    tensors = [("biases", (n,))] + ([(k, (n,)) for k in BN_TENSORS] if bn else [])
-    tensors.append(("weights", (n, c // groups, size, size)))
-    inner_p = {"n": n, "size": size, "stride_x": p["stride"], "stride_y": p["stride"], "dilation": p["dilation"],
-               "pad": p["pad"], "groups": groups, "batch_normalize": bn, "activation": p["activation"],
-               "xnor": p.get("xnor", 0)}
-    return Inner(name, convolutional, inner_p, tuple(tensors))
-
-
-def param_shapes(inners) -> list[tuple[str, tuple[int, ...]]]:
-    return [(f"{inner.name}.{t}", dims) for inner in inners for t, dims in inner.tensors]
+def conv_inner(name: str, n: int, p: dict) -> Inner:
+    """A convolution to ``n`` channels with the outer layer's geometry (size, stride, dilation,
+    pad, groups), activation, batch_normalize and xnor."""
+    inner_p = {"n": n, "size": p["size"], "stride_x": p["stride"], "stride_y": p["stride"], "dilation": p["dilation"],
+               "pad": p["pad"], "groups": p.get("groups", 1), "batch_normalize": p.get("batch_normalize", 0),
+               "activation": p["activation"], "xnor": p.get("xnor", 0)}
+    return Inner(name, convolutional, inner_p)
 
 
 def prepare(inners, w: dict) -> dict:

@@ -31,15 +31,8 @@ from . import _recurrent as rec
 V, W, U = ("vf", "vi", "vo"), ("wf", "wi", "wg", "wo"), ("uf", "ui", "ug", "uo")
 
 
-def inners(p, shape=None):
-    n, c = p["n"], p["c"]
-    v = tuple(rec.conv_inner(name, n, n, p) for name in V) if p.get("peephole") else ()
-    return (v + tuple(rec.conv_inner(name, n, n, p) for name in W)
-            + tuple(rec.conv_inner(name, c, n, p) for name in U))
-
-
-def param_shapes(p, shape):
-    return rec.param_shapes(inners(p))
+def inners(p):
+    return tuple(rec.conv_inner(name, p["n"], p) for name in (V if p.get("peephole") else ()) + W + U)
 
 
 def prepare(p, w):

@@ -14,14 +14,9 @@ import numpy as np
 from . import _recurrent as rec
 
 
-def inners(p, shape=None):
-    c, hidden = p["c"], p["hidden"]
-    return (rec.conv_inner("input", c, hidden, p), rec.conv_inner("self", hidden, hidden, p),
-            rec.conv_inner("output", hidden, p["n"], p))
-
-
-def param_shapes(p, shape):
-    return rec.param_shapes(inners(p))
+def inners(p):
+    return (rec.conv_inner("input", p["hidden"], p), rec.conv_inner("self", p["hidden"], p),
+            rec.conv_inner("output", p["n"], p))
 
 
 def prepare(p, w):

@@ -23,14 +23,8 @@ from . import _recurrent as rec
 NAMES = ("input_z", "input_r", "input_h", "state_z", "state_r", "state_h")
 
 
-def inners(p, shape=None):
-    n, bn = p["n"], p.get("batch_normalize", 0)
-    return tuple(rec.connected_inner(name, p["inputs"] if name.startswith("input") else n, n, "linear", bn)
-                 for name in NAMES)
-
-
-def param_shapes(p, shape):
-    return rec.param_shapes(inners(p))
+def inners(p):
+    return tuple(rec.connected_inner(name, "linear", p.get("batch_normalize", 0)) for name in NAMES)
 
 
 def prepare(p, w):

@@ -16,10 +16,6 @@ import numpy as np
 from . import _recurrent as rec
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def forward(p, w, xs, train):
     (x,) = xs
     steps, b = rec.per_step(p, x)

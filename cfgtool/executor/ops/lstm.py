@@ -19,14 +19,8 @@ from . import _recurrent as rec
 W, U = ("wf", "wi", "wg", "wo"), ("uf", "ui", "ug", "uo")
 
 
-def inners(p, shape=None):
-    n, bn = p["n"], p.get("batch_normalize", 0)
-    return (tuple(rec.connected_inner(name, n, n, "linear", bn) for name in W)
-            + tuple(rec.connected_inner(name, p["inputs"], n, "linear", bn) for name in U))
-
-
-def param_shapes(p, shape):
-    return rec.param_shapes(inners(p))
+def inners(p):
+    return tuple(rec.connected_inner(name, "linear", p.get("batch_normalize", 0)) for name in W + U)
 
 
 def prepare(p, w):

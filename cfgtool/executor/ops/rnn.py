@@ -20,16 +20,11 @@ import numpy as np
 from . import _recurrent as rec
 
 
-def inners(p, shape=None):
-    act, bn, hidden = p["activation"], p.get("batch_normalize", 0), p["hidden"]
+def inners(p):
+    act, bn = p["activation"], p.get("batch_normalize", 0)
     self_act = {1: "logistic", 2: "loggy"}.get(p.get("logistic", 0), act)
-    return (rec.connected_inner("input", p["inputs"], hidden, act, bn),
-            rec.connected_inner("self", hidden, hidden, self_act, bn),
-            rec.connected_inner("output", hidden, p["n"], act, bn))
-
-
-def param_shapes(p, shape):
-    return rec.param_shapes(inners(p))
+    return (rec.connected_inner("input", act, bn), rec.connected_inner("self", self_act, bn),
+            rec.connected_inner("output", act, bn))
 
 
 def prepare(p, w):
