@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cfgtool.cli import main
 from cfgtool.diagnostics import CfgError
 from cfgtool.executor.network import Executor
+from cfgtool.lint import check
 from cfgtool.model import build
 from cfgtool.shapes import infer_shapes
 from cfgtool.syntax import parse
@@ -304,6 +305,15 @@ def test_bottleneck_conv_lstm_is_refused_where_darknet_cpu_crashes():
     assert d.code == "X001" and "bottleneck=1" in d.message and d.span.line == 7
 
 
+def test_gpu_only_conv_options_run_as_darknets_cpu_computes_them():
+    plain = "[net]\nwidth=5\nheight=5\nchannels=2\n\n[convolutional]\nfilters=3\nsize=3\npad=1\n"
+    x = np.random.default_rng(0).normal(size=(1, 2, 5, 5))
+    want = executor(plain, batch=1).forward(x)[0]
+    for key in ("sway", "rotate", "stretch", "stretch_sway", "coordconv"):
+        np.testing.assert_array_equal(executor(plain + f"{key}=1\n", batch=1).forward(x)[0], want)
+        assert [d.code for d in check(parse(plain + f"{key}=1\n"), select=["W310"])] == ["W310"]
+
+
 def test_conv_lstm_that_changes_the_size_is_a_shape_error():
     shapes = infer_shapes(build(parse(IMAGE_NET + "[conv_lstm]\nsize=3\noutput=2\n")))
     (d,) = shapes.diagnostics
@@ -422,3 +432,15 @@ def test_transplant_carries_recurrent_tensors_across_an_insertion():
         for name, arr in exe.weights[old].items():
             np.testing.assert_array_equal(result[new][name], arr)
     assert report.inserted == [4]
+
+
+def test_readme_layer_support_names_every_type_and_the_executor_runs_them():
+    from cfgtool.executor.ops import op_for
+    from cfgtool.layers import SPECS
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("#### Layer support"):text.index("### transplant")]
+    for spec in SPECS:
+        assert spec.sections[0] in table, spec.sections[0]
+        assert op_for(spec) is not None and not spec.cannot_run, spec.type

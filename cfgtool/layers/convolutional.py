@@ -53,6 +53,7 @@ class Convolutional(LayerSpec):
     type = "convolutional"
     sections = ("[convolutional]", "[conv]")
     is_conv = True
+    cpu_ignored = ("sway", "rotate", "stretch", "stretch_sway", "coordconv")
     targets = {"opencv": ("[convolutional]",)}
     channels_key = "filters"
     options = (

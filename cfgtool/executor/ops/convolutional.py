@@ -28,7 +28,10 @@ from . import _binary, _blur, _fastconv
 
 BN_EPS = 0.00001
 
-_UNSUPPORTED = ("sway", "rotate", "stretch", "stretch_sway", "coordconv", "flipped")
+# sway, rotate, stretch, stretch_sway and coordconv run: Darknet's CPU build ignores them (its
+# GPU code uses them; the spec's cpu_ignored, validate W310). flipped changes how the weights
+# are read from the file (not done here).
+_UNSUPPORTED = ("flipped",)
 
 
 def unsupported(p: dict) -> str | None:
