@@ -27,15 +27,13 @@ from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, r
 
 def _network(cfg: str, width: int | None = None, height: int | None = None, time_steps: int | None = None
              ) -> tuple[Network, Shapes]:
-    """Parse and infer shapes (``time_steps`` overrides [net]'s for a network with a recurrent
-    layer); print the errors and exit 1 when there are any."""
+    """Parse and infer shapes (``time_steps`` overrides [net]'s: it matters to recurrent layers
+    only); print the errors and exit 1 when there are any."""
     doc, diags = read_document(cfg)
     if doc is None or has_errors(diags):
         print_diagnostics(diags)
         sys.exit(EXIT_ERRORS)
     net = build(doc)
-    if not any(layer.spec is not None and layer.spec.recurrent for layer in net.layers):
-        time_steps = None
     shapes = infer_shapes(net, width, height, time_steps)
     if not shapes.ok:
         print_diagnostics(shapes.diagnostics)

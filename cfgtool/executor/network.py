@@ -2,8 +2,7 @@
 
 ``Executor(network, shapes)`` checks that every layer can run (a kernel, nothing the spec
 declares it cannot run or Darknet's CPU build crashes on, no unsupported feature: otherwise a
-CfgError located at the layer's header), checks that a recurrent network's batch is whole time
-steps (X003), estimates
+CfgError located at the layer's header), estimates
 the activation memory and refuses above ``max_memory`` before allocating anything, then holds
 the learnable tensors (Darknet-like random init from a seeded Generator, or loaded from a
 .weights file). ``forward`` runs the layers in order and frees, in inference, every output no
@@ -12,6 +11,9 @@ for; the freed buffers are reused by later layers and later runs (kernels.Buffer
 ``peak_live_bytes`` records the widest point. ``backward`` propagates cotangents from any
 layers back to the input, summing where an output feeds several layers. Each run records
 per-layer time and output bytes in ``stats``.
+
+A network with recurrent layers takes its batch as ``time_steps`` blocks of images, step-major
+(:attr:`Executor.time_steps`; a batch that is not whole steps is X003 at the forward).
 
 Errors codes: X001 a layer that cannot run, X002 memory limit, X003 wrong input, X005 a layer
 failed while running.
