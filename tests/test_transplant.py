@@ -440,7 +440,7 @@ def test_cli_identity_message(tmp_path):
     assert result.exit_code == 0, result.output
     assert "up to 2 gate(s) in series" in result.stdout and f"{1 - sigmoid(10) ** 2:.2e}" in result.stdout
     assert "gate (bias 10)" in result.stdout
-    result = invoke("transplant", src, weights, new, "-o", tmp_path / "out.weights", "--gate-bias", "8")
+    result = invoke("transplant", src, weights, new, "-o", tmp_path / "out.weights", "--gate-bias", "8", "--force")
     assert result.exit_code == 0, result.output
     assert f"sigmoid(8)^2 = {1 - sigmoid(8) ** 2:.2e}" in result.stdout and "gate (bias 8)" in result.stdout
 

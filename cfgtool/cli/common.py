@@ -11,17 +11,35 @@ from rich.text import Text
 from ..diagnostics import ERROR, CfgError, Diagnostic
 from ..syntax import Document, encode, parse_file, printable
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+REPORT_URL = "the cfgtool issue tracker"
+
+
+def internal_error_message(exc: BaseException) -> str:
+    """The one line printed for a bug in cfgtool (exit 3)."""
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    return (f"cfgtool: internal error ({what}); this is a bug in cfgtool, not necessarily in your file: "
+            f"please report it to {REPORT_URL} with the command and its input (cfgtool --debug ... shows the traceback)")
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+PIPE_WIDTH = 10_000  # piped output never wraps: a table row stays one line
+
+
+def _console(**kw) -> Console:
+    console = Console(highlight=False, soft_wrap=True, **kw)
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console
+
+
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return _console()
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console(stderr=True)
 
 
 def write_text(text: str) -> None:
@@ -50,13 +68,33 @@ def read_document(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
     return doc, list(doc.diagnostics)
 
 
-def read_valid_document(path: str | Path) -> Document:
-    """A file's document; when it has syntax errors they are printed and the command exits 1."""
+def read_editable_document(path: str | Path, force: bool):
+    """(document, network, shapes, errors) of a file an editing command will rewrite. An
+    input with errors is refused (they are printed, located; exit 1, nothing written) unless
+    ``force``: an edit would build on a network Darknet rejects or misreads."""
+    from ..model import build
+    from ..rewrite import errors
+    from ..shapes import infer_shapes
+
     doc, diags = read_document(path)
-    if doc is None or has_errors(diags):
+    if doc is None:
         print_diagnostics(diags)
-        fail(f"{path}: the file has syntax errors; fix them first (cfgtool validate)", EXIT_ERRORS)
-    return doc
+        fail(f"{path}: the file cannot be read as a cfg; nothing was written", EXIT_ERRORS)
+    network = build(doc)
+    shapes = infer_shapes(network)
+    found = errors(doc, shapes)
+    if found and not force:
+        print_diagnostics(found)
+        fail(f"{path} has {len(found)} error(s) (above): an edit would build on them. Fix them (cfgtool validate), "
+             "or use --force to edit it anyway; nothing was written", EXIT_ERRORS)
+    return doc, network, shapes, found
+
+
+def refuse_existing(path: str | Path, force: bool, hint: str = "") -> None:
+    """An existing regular output file is a usage error (exit 2) unless ``force``."""
+    path = Path(path)
+    if path.is_file() and not force:
+        fail(f"{path} exists; use --force to overwrite it{hint}", EXIT_USAGE)
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from ..report import FORMATS as REPORT_FORMATS
 from ..report import render
 from ..shapes import Shapes, infer_shapes
 from ..syntax import parse_file
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, stdout
+from .common import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, fail, internal_error_message, print_diagnostics, \
+    stdout
 
 FORMATS = ("text", *REPORT_FORMATS)
 
@@ -136,6 +139,14 @@ def weights_diagnostics(cfg_path: Path, weights: Path, network: Network, shapes:
                        "weights for a larger cfg, or layers missing from this one", span, str(cfg_path))]
 
 
+def internal_error(path: Path, exc: Exception) -> Diagnostic:
+    """A crash while checking ``path``, as a diagnostic (X000) so machine output stays whole."""
+    if os.environ.get("CFGTOOL_DEBUG") or (click.get_current_context().find_root().obj or {}).get("debug"):
+        traceback.print_exc()
+    return Diagnostic("X000", "internal-error", ERROR, internal_error_message(exc).removeprefix("cfgtool: "),
+                      Span(1, 1, 1, 1), str(path))
+
+
 def list_rules(fmt: str) -> None:
     if fmt == "json":
         rows = [{"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary(), "help": r.help()}
@@ -170,7 +181,8 @@ def validate(paths, fmt, target, select, ignore, strict, width, height, weights,
     Settings come from [tool.cfgtool] in the nearest pyproject.toml (select, ignore, target,
     strict); options given here win.
 
-    Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors, 2 usage or I/O.
+    Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors, 2 usage or I/O,
+    3 an internal error (reported as X000 for the file it happened in; please report it).
 
     \b
     Examples:
@@ -192,7 +204,7 @@ def validate(paths, fmt, target, select, ignore, strict, width, height, weights,
         if not Path(weights).is_file():
             fail(f"{weights}: no such file")
     diagnostics: list[Diagnostic] = []
-    failed = io_error = False
+    failed = io_error = internal = False
     for path in files:
         s = settings_for(path, cli)
         try:
@@ -201,11 +213,14 @@ def validate(paths, fmt, target, select, ignore, strict, width, height, weights,
             click.echo(f"cfgtool: {path}: {exc.strerror or exc}", err=True)
             io_error = True
             continue
+        except Exception as exc:  # a bug in cfgtool: the other files are still checked, the output stays well-formed
+            found = [internal_error(path, exc)]
+            internal = True
         diagnostics.extend(found)
         if any(d.severity == ERROR or (s.strict and d.severity == WARNING) for d in found):
             failed = True
     emit(diagnostics, fmt, len(files))
-    sys.exit(EXIT_USAGE if io_error else EXIT_ERRORS if failed else EXIT_OK)
+    sys.exit(EXIT_INTERNAL if internal else EXIT_USAGE if io_error else EXIT_ERRORS if failed else EXIT_OK)
 
 
 def emit(diagnostics: list[Diagnostic], fmt: str, nfiles: int) -> None:
