@@ -143,6 +143,19 @@ class Report:
     input_errors: list[Diagnostic] = field(default_factory=list)  # errors the input had (the output keeps them)
 
 
+    def line_pairs(self, before_lines: int, after_lines: int) -> list[tuple[int, int]] | None:
+        """(input line, output line) 0-based indices of every line the edit kept (values may be
+        renumbered in place): all output lines outside the inserted blocks, in order. None if
+        the counts do not add up (then a diff matches what it can)."""
+        inserted = set()
+        for ins in self.insertions:
+            inserted.update(range(ins.lines[0] - 1, ins.lines[1]))
+        kept = [j for j in range(after_lines) if j not in inserted]
+        if len(kept) != before_lines:
+            return None
+        return list(zip(range(before_lines), kept))
+
+
 @dataclass(frozen=True)
 class Mapping:
     """Original layer index -> output index, for blocks of ``sizes[p]`` layers after each point p."""

@@ -32,6 +32,7 @@ COMMANDS = {
     "run": "run:run",
     "smoke": "run:smoke",
     "transplant": "transplant:transplant",
+    "weights": "weights:weights",
 }
 
 

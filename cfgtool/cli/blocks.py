@@ -9,7 +9,7 @@ import click
 from rich.text import Text
 
 from ..fileio import write_atomic
-from ..fmt import unified_diff
+from ..fmt import split_lines, unified_diff
 from ..rewrite import BlockError, Template, insert_blocks
 from ..selection import SelectionError, select
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, print_diagnostics, read_editable_document, \
@@ -124,7 +124,9 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
         fail(f"the result would have {len(report.errors)} new error(s); nothing was written", EXIT_ERRORS)
 
     if dry_run:
-        write_text(unified_diff(doc.dumps(), text, str(cfg), str(dest)))
+        before = doc.dumps()
+        pairs = report.line_pairs(len(split_lines(before)), len(split_lines(text)))
+        write_text(unified_diff(before, text, str(cfg), str(dest), pairs=pairs))
     elif output == "-":
         write_text(text)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -53,6 +54,20 @@ def fail(message: str, code: int = EXIT_USAGE):
     """Print a one-line message to stderr and exit with ``code``."""
     stderr().print(Text(f"cfgtool: {message}"))
     sys.exit(code)
+
+
+def cfg_paths(raw: str) -> list[Path]:
+    """A command-line path as files: a file as given, a directory as every *.cfg below it
+    (sorted); a missing path or a directory without cfgs exits 2."""
+    path = Path(raw)
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*.cfg") if p.is_file())
+        if not found:
+            fail(f"{raw}: no .cfg files in this directory")
+        return found
+    if not path.exists():
+        fail(f"{raw}: no such file or directory")
+    return [path]
 
 
 def read_document(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
@@ -124,10 +139,12 @@ def frame(diag: Diagnostic, source_lines: list[str] | None) -> Text:
     return out
 
 
-def print_diagnostics(diagnostics: list[Diagnostic], console: Console | None = None) -> None:
-    """Text format with code frames (colour on a terminal, plain otherwise)."""
+def print_diagnostics(diagnostics: list[Diagnostic], console: Console | None = None,
+                      sources: dict[str, list[str]] | None = None) -> None:
+    """Text format with code frames (colour on a terminal, plain otherwise); ``sources``:
+    the lines of texts that are not files (stdin), by their diagnostics' path."""
     console = console or stderr()
-    cache: dict[str, list[str] | None] = {}
+    cache: dict[str, list[str] | None] = dict(sources or {})
     for d in diagnostics:
         if d.path not in cache:
             try:
@@ -135,3 +152,40 @@ def print_diagnostics(diagnostics: list[Diagnostic], console: Console | None = N
             except OSError:
                 cache[d.path] = None
         console.print(frame(d, cache[d.path]))
+
+
+class Progressive:
+    """A progress bar over ``total`` items on a terminal, shown only once the work has taken
+    a second (nothing when piped, or when not ``enabled``); output printed on ``console``
+    meanwhile goes above the bar."""
+
+    DELAY = 1.0
+
+    def __init__(self, console: Console, total: int, enabled: bool = True, what: str = "checked"):
+        self.console, self.total, self.what = console, total, what
+        self.enabled = enabled and console.is_terminal and total > 1
+        self.done = 0
+        self.bar = None
+        self.start = time.perf_counter()
+
+    def __enter__(self):
+        return self
+
+    def advance(self, item) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if self.bar is None and time.perf_counter() - self.start > self.DELAY and self.done < self.total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn(self.what), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.description}"), console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=self.total, completed=self.done)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done, description=str(item))
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
