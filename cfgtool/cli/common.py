@@ -6,9 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.text import Text
-
 from ..diagnostics import ERROR, CfgError, Diagnostic
 from ..syntax import Document, encode, parse_file, printable
 
@@ -28,19 +25,65 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 PIPE_WIDTH = 10_000  # piped output never wraps: a table row stays one line
 
 
-def _console(**kw) -> Console:
+def _console(**kw):
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True, **kw)
     if not console.is_terminal:
         console.width = PIPE_WIDTH
     return console
 
 
-def stdout() -> Console:
+def stdout():
+    """A rich Console on stdout (for tables and progress bars; imports rich); never wraps in a pipe."""
     return _console()
 
 
-def stderr() -> Console:
+def stderr():
     return _console(stderr=True)
+
+
+class Styled:
+    """Text in parts with rich styles; rich renders it on a terminal (``__rich__``), and
+    ``plain`` is what a pipe gets, without importing rich."""
+
+    def __init__(self, text: str = "", style: str = ""):
+        self.parts: list[tuple[str, str]] = [(text, style)] if text else []
+
+    def append(self, text: str, style: str = "") -> Styled:
+        self.parts.append((text, style))
+        return self
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _ in self.parts)
+
+    def __rich__(self):
+        from rich.text import Text
+
+        return Text.assemble(*self.parts)
+
+
+class Terminal:
+    """Prints Styled text or strings to stdout (or stderr): through rich, with colour, when the
+    stream is a terminal; as plain lines otherwise, without importing rich. The stream is
+    looked up at each print (so a test runner's capture is seen)."""
+
+    def __init__(self, err: bool = False):
+        self.err = err
+        self._rich = None
+
+    @property
+    def file(self):
+        return sys.stderr if self.err else sys.stdout
+
+    def print(self, obj: Styled | str = "") -> None:
+        if not self.file.isatty():
+            self.file.write((obj if isinstance(obj, str) else obj.plain) + "\n")
+            return
+        if self._rich is None:
+            self._rich = stderr() if self.err else stdout()
+        self._rich.print(Styled(obj) if isinstance(obj, str) else obj)
 
 
 def write_text(text: str) -> None:
@@ -52,7 +95,7 @@ def write_text(text: str) -> None:
 
 def fail(message: str, code: int = EXIT_USAGE):
     """Print a one-line message to stderr and exit with ``code``."""
-    stderr().print(Text(f"cfgtool: {message}"))
+    Terminal(err=True).print(f"cfgtool: {message}")
     sys.exit(code)
 
 
@@ -116,9 +159,9 @@ def has_errors(diagnostics: list[Diagnostic]) -> bool:
     return any(d.severity == ERROR for d in diagnostics)
 
 
-def frame(diag: Diagnostic, source_lines: list[str] | None) -> Text:
+def frame(diag: Diagnostic, source_lines: list[str] | None) -> Styled:
     """The diagnostic with a code frame: the source line and a caret under the span."""
-    out = Text()
+    out = Styled()
     out.append(f"{diag.location()}: ", style="bold")
     out.append(f"{diag.severity}", style=_STYLE.get(diag.severity, ""))
     out.append(f"[{diag.code}] ", style=_STYLE.get(diag.severity, ""))
@@ -139,11 +182,11 @@ def frame(diag: Diagnostic, source_lines: list[str] | None) -> Text:
     return out
 
 
-def print_diagnostics(diagnostics: list[Diagnostic], console: Console | None = None,
-                      sources: dict[str, list[str]] | None = None) -> None:
-    """Text format with code frames (colour on a terminal, plain otherwise); ``sources``:
-    the lines of texts that are not files (stdin), by their diagnostics' path."""
-    console = console or stderr()
+def print_diagnostics(diagnostics: list[Diagnostic], console=None, sources: dict[str, list[str]] | None = None) -> None:
+    """Text format with code frames (colour on a terminal, plain otherwise) on ``console``
+    (a Terminal or a rich Console; stderr by default); ``sources``: the lines of texts that
+    are not files (stdin), by their diagnostics' path."""
+    console = console or Terminal(err=True)
     cache: dict[str, list[str] | None] = dict(sources or {})
     for d in diagnostics:
         if d.path not in cache:
@@ -156,14 +199,14 @@ def print_diagnostics(diagnostics: list[Diagnostic], console: Console | None = N
 
 class Progressive:
     """A progress bar over ``total`` items on a terminal, shown only once the work has taken
-    a second (nothing when piped, or when not ``enabled``); output printed on ``console``
+    a second (nothing when piped, or when not ``enabled``); what is printed to stdout
     meanwhile goes above the bar."""
 
     DELAY = 1.0
 
-    def __init__(self, console: Console, total: int, enabled: bool = True, what: str = "checked"):
-        self.console, self.total, self.what = console, total, what
-        self.enabled = enabled and console.is_terminal and total > 1
+    def __init__(self, total: int, enabled: bool = True, what: str = "checked"):
+        self.total, self.what = total, what
+        self.enabled = enabled and sys.stdout.isatty() and total > 1
         self.done = 0
         self.bar = None
         self.start = time.perf_counter()
@@ -179,7 +222,7 @@ class Progressive:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self.bar = Progress(TextColumn(self.what), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.description}"), console=self.console, transient=True)
+                                TextColumn("{task.description}"), console=stdout(), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("", total=self.total, completed=self.done)
         if self.bar is not None:

@@ -6,7 +6,8 @@ import click
 
 from ..fileio import write_atomic
 from ..fmt import format_diff, format_document
-from .common import EXIT_ERRORS, EXIT_OK, cfg_paths, fail, has_errors, print_diagnostics, read_document, stdout, write_text
+from .common import EXIT_ERRORS, EXIT_OK, Terminal, cfg_paths, fail, has_errors, print_diagnostics, read_document, \
+    write_text
 
 
 @click.command()
@@ -23,7 +24,7 @@ def fmt(paths, check, show_diff):
     Example: cfgtool fmt --check examples/
     """
     status = EXIT_OK
-    out = stdout()
+    out = Terminal()
     for path in [f for raw in paths for f in cfg_paths(raw)]:
         doc, diags = read_document(path)
         if doc is None or has_errors(diags):

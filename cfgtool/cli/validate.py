@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from rich.text import Text
 
 from ..config import Config, ConfigError, config_for, read_config
 from ..diagnostics import ERROR, INFO, WARNING, CfgError, Diagnostic, Span
@@ -21,8 +18,8 @@ from ..report import FORMATS as REPORT_FORMATS
 from ..report import render
 from ..shapes import Shapes, infer_shapes
 from ..syntax import decode, parse, parse_file
-from .common import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Progressive, cfg_paths, fail, \
-    internal_error_message, print_diagnostics, stdout
+from .common import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Progressive, Styled, Terminal, cfg_paths, fail, \
+    internal_error_message, print_diagnostics
 
 FORMATS = ("text", *REPORT_FORMATS)
 
@@ -146,6 +143,8 @@ def weights_diagnostics(cfg_path: Path, weights: Path, network: Network, shapes:
 def internal_error(path: Path, exc: Exception) -> Diagnostic:
     """A crash while checking ``path``, as a diagnostic (X000) so machine output stays whole."""
     if os.environ.get("CFGTOOL_DEBUG") or (click.get_current_context().find_root().obj or {}).get("debug"):
+        import traceback
+
         traceback.print_exc()
     return Diagnostic("X000", "internal-error", ERROR, internal_error_message(exc).removeprefix("cfgtool: "),
                       Span(1, 1, 1, 1), str(path))
@@ -153,6 +152,8 @@ def internal_error(path: Path, exc: Exception) -> Diagnostic:
 
 def list_rules(fmt: str) -> None:
     if fmt == "json":
+        import json
+
         rows = [{"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary(), "help": r.help()}
                 for r in RULES]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -238,10 +239,10 @@ class Run:
     internal: bool = False
 
     def check_all(self, files: list[Path | str], width, height, weights: Path | None) -> None:
-        console = stdout()
+        console = Terminal()
         stream = self.fmt in ("text", "concise", "github")
         everything: list[Diagnostic] = []
-        with Progressive(console, len(files), enabled=not self.quiet) as progress:
+        with Progressive(len(files), enabled=not self.quiet) as progress:
             for item in files:
                 path, data = (Path(item[1]), item[2]) if isinstance(item, tuple) else (item, None)
                 found = self.check_one(path, width, height, weights, data)
@@ -277,7 +278,7 @@ class Run:
         return EXIT_ERRORS if self.failed and not exit_zero else EXIT_OK
 
 
-def emit(diagnostics: list[Diagnostic], fmt: str, console, sources=None) -> None:
+def emit(diagnostics: list[Diagnostic], fmt: str, console: Terminal, sources=None) -> None:
     """One file's diagnostics in a line-based format."""
     if fmt == "text":
         print_diagnostics(diagnostics, console, sources)
@@ -286,7 +287,7 @@ def emit(diagnostics: list[Diagnostic], fmt: str, console, sources=None) -> None
         console.file.flush()
 
 
-def summary_line(diagnostics: list[Diagnostic], nfiles: int) -> Text:
+def summary_line(diagnostics: list[Diagnostic], nfiles: int) -> Styled:
     counts = {sev: sum(d.severity == sev for d in diagnostics) for sev in (ERROR, WARNING, INFO)}
 
     def plural(n, word):
@@ -296,4 +297,4 @@ def summary_line(diagnostics: list[Diagnostic], nfiles: int) -> Text:
     if counts[INFO]:
         line += f", {counts[INFO]} info"
     style = "bold red" if counts[ERROR] else "yellow" if counts[WARNING] else "green"
-    return Text(line, style=style)
+    return Styled(line, style)
