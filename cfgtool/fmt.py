@@ -114,8 +114,11 @@ def _tag(i1, i2, j1, j2) -> str:
 
 
 def _edge_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
-    """Without a known mapping: the common first and last lines correspond (linear; the
+    """Without a known mapping: texts of equal length correspond line by line (an edit of
+    values in place); otherwise the common first and last lines correspond (linear; the
     middle is shown as one change)."""
+    if len(a) == len(b):
+        return [(i, i) for i in range(len(a))]
     k = 0
     while k < min(len(a), len(b)) and a[k] == b[k]:
         k += 1

@@ -152,7 +152,7 @@ def detect(exe, outs: dict[int, np.ndarray], image_size: tuple[int, int], thresh
     executor's outputs (every head kept), ``image_size`` the original (width, height)."""
     found = heads(exe)
     if not found:
-        raise ValueError("the network has no detection layer ([yolo], [region], [Gaussian_yolo]) to decode")
+        raise ValueError("the network has no detection layer whose output cfgtool can decode into boxes")
     net_w, net_h = exe.input_shape[3], exe.input_shape[2]
     parts = []
     for step in found:
