@@ -508,7 +508,7 @@ def test_add_se_with_weights_writes_cfg_and_identity_weights(sources, tmp_path):
     assert deviation(src.reference, got) < 1e-3
     # a second run refuses to overwrite either file
     again = invoke("add-se", cfg, "--weights", src.weights, "-o", tmp_path / "other.cfg", "--weights-out", new_weights)
-    assert again.exit_code == 1 and "exists" in again.output
+    assert again.exit_code == 2 and "exists" in again.output  # a usage error (issue 19)
     assert not (tmp_path / "other.cfg").exists()
 
 
