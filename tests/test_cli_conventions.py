@@ -286,3 +286,27 @@ def test_fmt_takes_a_directory(tmp_path):
     assert invoke("fmt", tmp_path).exit_code == 0
     assert (tmp_path / "sub" / "b.cfg").read_text().startswith("[net]\nwidth=32\n")
     assert (tmp_path / "notes.txt").read_text() == messy
+
+
+def test_progress_bar_only_on_a_terminal_and_after_a_delay(monkeypatch):
+    import io
+    import sys
+
+    from cfgtool.cli.common import Progressive
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Tty())
+    with Progressive(3) as quick:
+        quick.advance("a.cfg")
+    assert quick.bar is None  # under a second: no bar
+    monkeypatch.setattr(Progressive, "DELAY", 0.0)
+    with Progressive(3) as slow:
+        slow.advance("a.cfg")
+        assert slow.bar is not None
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # a pipe
+    with Progressive(3) as piped:
+        piped.advance("a.cfg")
+    assert piped.bar is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .yolo import anchors_of, cells, records, transform, transform_backward
+from .yolo import candidates, class_probs, transform, transform_backward
 
 SCALED = [0, 2]
 
@@ -42,20 +42,11 @@ def decode(p, out, net_w: int, net_h: int, thresh: float):
     uncertainties 1, 3, 5, 7, objectness 8; a class probability is ``objectness * class *
     (1 - mean uncertainty)``; ``yolo_point`` left_top / right_bottom moves the centre by half
     the box."""
-    n, classes = p["n"], p["classes"]
     _, h, w = out.shape
-    rec = records(out, n)
-    index = np.nonzero(rec[:, 8] > thresh)[0]
-    col, row, anchor = cells(index, n, w)
-    t = rec[index].astype(np.float64)
-    anchors = anchors_of(p)[anchor]
+    t, obj, col, row, anchors = candidates(p, out, 8, thresh)
     bw, bh = np.exp(t[:, 4]) * anchors[:, 0] / net_w, np.exp(t[:, 6]) * anchors[:, 1] / net_h
     x, y = (col + t[:, 0]) / w, (row + t[:, 2]) / h
     sign = {"left_top": 1, "right_bottom": -1}.get(p.get("yolo_point", "center"), 0)
-    x, y = x + sign * bw / 2, y + sign * bh / 2
-    xywh = np.stack([x, y, bw, bh], axis=1).astype(np.float32)
-    obj = rec[index, 8].astype(np.float32)
-    uc = rec[index][:, [1, 3, 5, 7]].astype(np.float32).sum(axis=1) / np.float32(4)
-    probs = obj[:, None] * rec[index, 9:9 + classes].astype(np.float32) * (1 - uc)[:, None]
-    probs[probs <= thresh] = 0
-    return xywh, obj, probs
+    xywh = np.stack([x + sign * bw / 2, y + sign * bh / 2, bw, bh], axis=1).astype(np.float32)
+    uc = (t[:, [1, 3, 5, 7]].astype(np.float32).sum(axis=1) / 4.0).astype(np.float32)  # float uc_aver
+    return xywh, obj, class_probs(obj, t[:, 9:9 + p["classes"]], thresh, 1.0 - uc.astype(np.float64))

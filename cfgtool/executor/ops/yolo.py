@@ -89,11 +89,26 @@ def records(out: np.ndarray, n: int) -> np.ndarray:
     return out.reshape(n, c // n, h, w).transpose(2, 3, 0, 1).reshape(h * w * n, c // n)
 
 
-def cells(index: np.ndarray, n: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(column, row, anchor) of record indices from :func:`records`."""
-    cell, anchor = np.divmod(index, n)
+def candidates(p, out: np.ndarray, objectness: int, thresh: float):
+    """The (cell, anchor) records of one image whose entry ``objectness`` is above ``thresh``:
+    (records as float64, objectness as float32, column, row, anchor (w, h) in pixels), in
+    Darknet's order."""
+    _, _, w = out.shape
+    rec = records(out, p["n"])
+    index = np.nonzero(rec[:, objectness] > thresh)[0]
+    cell, anchor = np.divmod(index, p["n"])
     row, col = np.divmod(cell, w)
-    return col, row, anchor
+    return rec[index].astype(np.float64), rec[index, objectness].astype(np.float32), col, row, anchors_of(p)[anchor]
+
+
+def class_probs(obj: np.ndarray, classes: np.ndarray, thresh: float, factor: np.ndarray | None = None) -> np.ndarray:
+    """``objectness * class`` (times ``factor``, in double as Darknet's C does) in float32, 0
+    where not above ``thresh``."""
+    probs = obj[:, None] * classes.astype(np.float32)
+    if factor is not None:
+        probs = (probs * factor[:, None]).astype(np.float32)
+    probs[probs <= thresh] = 0
+    return probs
 
 
 def decode(p, out: np.ndarray, net_w: int, net_h: int, thresh: float):
@@ -107,19 +122,11 @@ def decode(p, out: np.ndarray, net_w: int, net_h: int, thresh: float):
     x = (col + tx) / w, y = (row + ty) / h; w = exp(tw) * anchor_w / net_w (with
     ``new_coords=1``: tw^2 * 4 * anchor_w / net_w), the same for h.
     """
-    n, classes = p["n"], p["classes"]
     _, h, w = out.shape
-    rec = records(out, n)
-    index = np.nonzero(rec[:, 4] > thresh)[0]
-    col, row, anchor = cells(index, n, w)
-    t = rec[index].astype(np.float64)
-    anchors = anchors_of(p)[anchor]
+    t, obj, col, row, anchors = candidates(p, out, 4, thresh)
     if p.get("new_coords", 0):
         bw, bh = t[:, 2] * t[:, 2] * 4 * anchors[:, 0] / net_w, t[:, 3] * t[:, 3] * 4 * anchors[:, 1] / net_h
     else:
         bw, bh = np.exp(t[:, 2]) * anchors[:, 0] / net_w, np.exp(t[:, 3]) * anchors[:, 1] / net_h
     xywh = np.stack([(col + t[:, 0]) / w, (row + t[:, 1]) / h, bw, bh], axis=1).astype(np.float32)
-    obj = rec[index, 4].astype(np.float32)
-    probs = obj[:, None] * rec[index, 5:5 + classes].astype(np.float32)
-    probs[probs <= thresh] = 0
-    return xywh, obj, probs
+    return xywh, obj, class_probs(obj, t[:, 5:5 + p["classes"]], thresh)
