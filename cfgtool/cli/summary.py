@@ -100,8 +100,8 @@ def summary(cfg, fmt, width, height):
     Darknet computes them, plus the totals.
 
     Errors (a route of maps of different sizes, a shortcut Darknet would abort on, ...) are
-    printed to stderr with the line to fix (with --format json they are the "diagnostics"
-    list of the JSON instead); the layers that could be inferred are still shown and the
+    printed to stderr with the line to fix (with --format json they are also the
+    "diagnostics" list of the JSON); the layers that could be inferred are still shown and the
     exit code is 1.
 
     Example: cfgtool summary yolov4.cfg --width 416 --height 416
@@ -111,8 +111,7 @@ def summary(cfg, fmt, width, height):
         if fmt == "json":
             sys.stdout.write(json.dumps({"net": None, "layers": [], "total_bflops": None, "total_weights": None,
                                          "diagnostics": [as_dict(d) for d in diags]}, indent=1) + "\n")
-        else:
-            print_diagnostics(diags)
+        print_diagnostics(diags)
         sys.exit(EXIT_ERRORS)
     network = build(doc)
     shapes = infer_shapes(network, width, height)
@@ -132,6 +131,6 @@ def summary(cfg, fmt, width, height):
         if not out.is_terminal:
             out.width = max(out.width, TABLE_WIDTH)
         out.print(render_table(network.layers, shapes))
-    if diags and fmt != "json":
+    if diags:
         print_diagnostics(diags)
     sys.exit(EXIT_ERRORS if has_errors(diags) else EXIT_OK)
