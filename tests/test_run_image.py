@@ -330,3 +330,11 @@ def test_the_bundled_image_is_what_its_script_makes():
 
     picture = runpy.run_path(str(EXAMPLES / "make_image.py"))["picture"]()
     assert np.array_equal(np.asarray(PIL.open(IMAGE).convert("RGB")), picture)
+
+
+def test_a_mask_past_the_anchors_is_a_located_error(tmp_path):
+    cfg = tmp_path / "net.cfg"
+    cfg.write_text(head_cfg(YOLO.replace("mask=0,1", "mask=1,2")))
+    result = invoke("run", cfg, "--image", IMAGE)
+    assert result.exit_code == 1
+    assert "net.cfg:" in result.output and "mask index 2 is outside the 2 anchors" in result.output

@@ -23,7 +23,8 @@ from ..fileio import write_atomic
 from ..model import Network, build
 from ..shapes import Shapes, infer_shapes
 from ..weights import read_weights
-from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stderr, stdout
+from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, refuse_existing, stderr, \
+    stdout
 
 VECTOR_TYPES = ("connected",)
 
@@ -137,8 +138,8 @@ def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_pa
         fail("give either --input X.npy or --image FILE")
     if image_path is None and (names_path or output_path):
         fail("--names and -o go with --image")
-    if output_path and Path(output_path).exists() and not force:
-        fail(f"{output_path} exists; use --force to overwrite it")
+    if output_path:
+        refuse_existing(output_path, force)
     dtype = np.float64 if use_float64 else np.float32
     net, shapes = _network(cfg, width, height)
     batch = 1 if image_path else _batch_of(input_path)
@@ -213,13 +214,16 @@ def _names(path: str | None) -> list[str]:
 
 def _run_image(exe: Executor, image_path: str, names_path: str | None, thresh: float, output_path: str | None) -> None:
     from ..executor.detections import detect_image
-    from ..executor.image import annotated
+    from ..executor.image import PillowMissing, annotated
 
     names = _names(names_path)
     try:
         result = detect_image(exe, image_path, thresh)
-    except RuntimeError as exc:  # Pillow missing
+    except PillowMissing as exc:
         fail(str(exc))
+    except CfgError as exc:
+        print_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERRORS)
     except (OSError, ValueError) as exc:
         fail(f"{image_path}: {getattr(exc, 'strerror', None) or exc}")
     classes = max((s.params.get("classes", 0) for s in exe.steps if hasattr(s.op, "decode")), default=0)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .network import layer_error
+
 NMS_THRESH = 0.45  # test_detector's nms
 HIER_THRESH = 0.5
 
@@ -149,14 +151,18 @@ def heads(exe):
 def detect(exe, outs: dict[int, np.ndarray], image_size: tuple[int, int], thresh: float = 0.25,
            letter: bool = False, nms_thresh: float = NMS_THRESH, batch_index: int = 0) -> list[Detection]:
     """The detections ``darknet detector test`` prints for one image: ``outs`` are the
-    executor's outputs (every head kept), ``image_size`` the original (width, height)."""
+    executor's outputs (every head kept), ``image_size`` the original (width, height). A head
+    that cannot be decoded raises CfgError located at its section."""
     found = heads(exe)
     if not found:
         raise ValueError("the network has no detection layer whose output cfgtool can decode into boxes")
     net_w, net_h = exe.input_shape[3], exe.input_shape[2]
     parts = []
     for step in found:
-        xywh, obj, probs = step.op.decode(step.params, outs[step.layer.index][batch_index], net_w, net_h, thresh)
+        try:
+            xywh, obj, probs = step.op.decode(step.params, outs[step.layer.index][batch_index], net_w, net_h, thresh)
+        except ValueError as exc:  # what Darknet would misread (a mask past the anchors ...)
+            raise layer_error(exe.network, step.layer, "X003", "cannot-decode", str(exc)) from None
         parts.append(Boxes(correct_boxes(xywh, *image_size, net_w, net_h, letter), obj, probs))
     classes = max(p.probs.shape[1] for p in parts)
     boxes = Boxes(np.concatenate([p.xywh for p in parts]), np.concatenate([p.objectness for p in parts]),
@@ -177,7 +183,8 @@ class ImageResult:
 def detect_image(exe, path, thresh: float = 0.25, letter: bool | None = None) -> ImageResult:
     """``darknet detector test`` on one image file: load it, resize it to the network's input
     (``letter_box`` of [net] unless ``letter`` says otherwise), run ``exe`` (batch 1) and return
-    the detections. Image errors raise OSError / ValueError; RuntimeError without Pillow."""
+    the detections. Image errors raise OSError / ValueError; PillowMissing without Pillow;
+    CfgError for a head that cannot be decoded."""
     import time
 
     from .image import load_image, network_input

@@ -16,20 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
-PILLOW_MISSING = "reading images needs Pillow: pip install 'cfgtool[image]' (or pip install Pillow)"
+class PillowMissing(RuntimeError):
+    """The optional extra for images is not installed."""
 
 
 def _pillow():
     try:
         from PIL import Image, ImageDraw
     except ImportError:
-        raise RuntimeError(PILLOW_MISSING) from None
+        raise PillowMissing("reading images needs Pillow: pip install 'cfgtool[image]' (or pip install Pillow)") from None
     return Image, ImageDraw
 
 
 def load_image(path: str | Path, channels: int = 3) -> np.ndarray:
     """``(channels, h, w)`` float32 in [0, 1]: RGB for 3 channels, grey for 1. OSError and
-    Pillow's UnidentifiedImageError (an OSError) propagate; RuntimeError without Pillow."""
+    Pillow's UnidentifiedImageError (an OSError) propagate; PillowMissing without Pillow."""
     Image, _ = _pillow()
     with Image.open(path) as im:
         mode = {1: "L", 3: "RGB"}.get(channels)
