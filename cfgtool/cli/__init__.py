@@ -36,6 +36,7 @@ COMMANDS = {
     "resize": "heads:resize",
     "anchors": "heads:anchors",
     "weights": "weights:weights",
+    "export": "export:export",
 }
 
 
