@@ -103,13 +103,14 @@ def load_network(cfg: str | Path, width: int | None = None, height: int | None =
 
 
 def to_onnx(net: Network, shapes: Shapes, tensors: dict | None = None, outputs: str = "heads", opset: int | None = None,
-            dynamic_batch: bool = False, seed: int = 0, progress=None) -> Exported:
+            dynamic_batch: bool = False, seed: int = 0, progress=None, executor: Executor | None = None) -> Exported:
     """The ONNX model of a network (CfgError when a layer cannot run or be lowered).
     ``tensors`` are learnable tensors as :func:`cfgtool.weights.read_weights` gives them;
-    without them, the executor's random initialisation from ``seed``."""
+    without them, the executor's random initialisation from ``seed`` (or the tensors of
+    ``executor``, an Executor of this network, when given)."""
     if outputs not in OUTPUT_SETS:
         raise ValueError(f"outputs must be one of {OUTPUT_SETS}, not {outputs!r}")
-    exe = Executor(net, shapes, seed=seed)
+    exe = executor or Executor(net, shapes, seed=seed)
     if tensors:
         exe.load(tensors)
     refused = refusals(exe)
@@ -138,7 +139,7 @@ def to_onnx(net: Network, shapes: Shapes, tensors: dict | None = None, outputs: 
         names[name] = i
     meta = {"cfgtool.cfg": str(net.path or ""), "cfgtool.weights": "given" if tensors else f"random init, seed {seed}"}
     model = g.model(doc=f"exported by cfgtool from {net.path}", metadata=meta)
-    return Exported(model, exe, names, len(g.nodes), not tensors, seed)
+    return Exported(model, exe, names, len(g.nodes), not tensors and executor is None, seed)
 
 
 def export_file(cfg: str | Path, out: str | Path, weights: str | Path | None = None, outputs: str = "heads",
