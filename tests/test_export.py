@@ -398,3 +398,32 @@ def test_corpus_cfg_every_layer_equals_the_executor(cfg):
     diffs = compare(exp.model.SerializeToString(), exp, tolerance=TOL)
     assert len(diffs) == len(net_.layers)
     assert not [d for d in diffs if not d.ok]
+
+
+# -- a second consumer ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cfg, outputs", [(EXAMPLES / "yolov4-tiny.cfg", "all"), ("enet-coco", "heads")])
+def test_opencv_reads_the_graph_and_agrees(cfg, outputs):
+    """cv2.dnn.readNetFromONNX loads exported networks and computes the same outputs."""
+    cv2 = pytest.importorskip("cv2")
+    from conftest import CONFORMANCE
+
+    from cfgtool.export import load_network
+
+    if isinstance(cfg, str):
+        cfg = CONFORMANCE / "darknet" / "cfg" / f"{cfg}.cfg"
+        if not cfg.is_file():
+            pytest.skip(f"conformance corpus not found at {CONFORMANCE}")
+    net_, shapes = load_network(cfg, 64, 64)
+    exp = to_onnx(net_, shapes, outputs=outputs, executor=perturbed(net_, shapes))
+    reader = cv2.dnn.readNetFromONNX(np.frombuffer(exp.model.SerializeToString(), np.uint8))
+    x = np.random.default_rng(2).normal(size=exp.executor.input_shape).astype(np.float32)
+    reader.setInput(x)
+    names = list(exp.outputs)
+    got = reader.forward(names)
+    ref = exp.executor.forward(x, keep=list(exp.outputs.values()))
+    assert len(got) == len(names) >= 2
+    for name, arr in zip(names, got):
+        want = ref[exp.outputs[name]]
+        assert arr.size == want.size, name
+        assert np.abs(arr.reshape(-1) - want.reshape(-1)).max() <= 1e-4 * max(1.0, float(np.abs(want).max())), name
