@@ -427,3 +427,41 @@ def test_opencv_reads_the_graph_and_agrees(cfg, outputs):
         want = ref[exp.outputs[name]]
         assert arr.size == want.size, name
         assert np.abs(arr.reshape(-1) - want.reshape(-1)).max() <= 1e-4 * max(1.0, float(np.abs(want).max())), name
+
+
+# -- --decode --------------------------------------------------------------------------------------------
+
+def test_decode_boxes_by_hand():
+    """Two cells, one anchor 10x20, every value 0: sigmoid 0.5, so centres (col + 0.5) * stride,
+    size the anchor, scores 0.5 * 0.5."""
+    exp, data = export(net(2, 1, 7) + "[yolo]\nmask=0\nanchors=10,20\nclasses=2\nnum=1\n", outputs="heads", decode=True)
+    boxes, scores = session(data).run(["boxes", "scores"], {"input": np.zeros((1, 7, 1, 2), np.float32)})
+    np.testing.assert_allclose(boxes, [[[-4.5, -9.5, 5.5, 10.5], [-3.5, -9.5, 6.5, 10.5]]], atol=1e-6)
+    np.testing.assert_allclose(scores, np.full((1, 2, 2), 0.25), atol=1e-7)
+
+
+@pytest.mark.parametrize("cfg", ["yolov4-tiny", "yolov4"])
+def test_decode_equals_the_reference_decode(cfg, tmp_path):
+    """boxes/scores against the numpy reference decode of the heads' kernels (get_yolo_box), at a
+    non-square size, through the command's --check."""
+    from cfgtool.executor.ops import yolo as yolo_kernel
+
+    if not hasattr(yolo_kernel, "decode"):
+        pytest.skip("the numpy reference decode (issue 19) is not in this cfgtool yet")
+    result = invoke("export", EXAMPLES / f"{cfg}.cfg", "-o", tmp_path / "d.onnx", "--width", 96, "--height", 64,
+                    "--decode", "--check")
+    assert result.exit_code == 0, result.output
+    assert "boxes " in result.output and "scores " in result.output and "FAIL" not in result.output
+    model = onnx.load(tmp_path / "d.onnx")
+    dims = {o.name: [d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
+    boxes = 3 * (6 * 4 + 3 * 2) if cfg == "yolov4-tiny" else 3 * (12 * 8 + 6 * 4 + 3 * 2)
+    assert dims["boxes"] == [1, boxes, 4] and dims["scores"] == [1, boxes, 80]
+
+
+def test_decode_refuses_heads_it_cannot_decode(tmp_path):
+    cfg = tmp_path / "r.cfg"
+    cfg.write_text(net(8, 8) + conv(2 * 8, size=1, activation="linear")
+                   + "[region]\nanchors=1,1, 2,2\nclasses=3\nnum=2\ncoords=4\n")
+    result = invoke("export", cfg, "-o", tmp_path / "r.onnx", "--decode")
+    assert result.exit_code == 1 and "O702" in result.output and f"{cfg}:13:1" in result.output
+    assert not (tmp_path / "r.onnx").exists()

@@ -44,3 +44,61 @@ def lower(g, p, w, xs, shape):
     x = g.reshape(xs[0], chw(shape))
     n = p.get("n", 1)
     return head(g, x, n, logistic_entries(p, g.shape(x)[0] // n), [0, 1], p.get("scale_x_y", 1.0))
+
+
+def anchors_of(p) -> np.ndarray:
+    """The (w, h) anchor in input pixels of each of the layer's masks."""
+    biases = np.asarray(p["anchors"], np.float64).reshape(-1, 2)
+    mask = np.asarray(p["mask"], np.int64)
+    if ((mask < 0) | (mask >= len(biases))).any():
+        raise ValueError(f"mask={','.join(map(str, p['mask']))} reaches past the {len(biases)} anchors")
+    return biases[mask]
+
+
+def decode_unsupported(p, shape) -> str | None:
+    try:
+        anchors_of(p)
+    except ValueError as exc:
+        return f"--decode: {exc} (Darknet reads past its anchors)"
+    return None
+
+
+def decode(g, p, y: str, net_w: int, net_h: int) -> tuple[str, str]:
+    """Darknet's ``get_yolo_box`` on the layer's value ``y``, for every (cell, anchor) in
+    Darknet's order (cell by cell, row-major; anchors inside a cell): boxes ``(B, 4)`` as x1,
+    y1, x2, y2 in input pixels, scores ``(B, classes)`` = objectness * class probability.
+    x = (col + tx) * net_w / w, y likewise; w = exp(tw) * anchor_w (``new_coords=1``:
+    tw * tw * 4 * anchor_w)."""
+    c, h, w = g.shape(y)
+    n, classes = p["n"], p["classes"]
+    k = c // n
+    boxes = h * w * n
+    rec = g.op("Transpose", [g.reshape(y, (n, k, h, w))], (h, w, n, k), perm=[0, 3, 4, 1, 2])
+    rec = g.reshape(rec, (boxes, k))
+    tx, ty, tw, th, obj, cls, *_ = g.split(rec, 1, [1, 1, 1, 1, 1, classes] + ([k - 5 - classes] if k > 5 + classes
+                                                                              else []))
+    cell, anchor = np.divmod(np.arange(boxes), n)
+    row, col = np.divmod(cell, w)
+    size = anchors_of(p)[anchor].astype(np.float32)
+
+    def column(values):
+        return g.const(np.asarray(values, np.float32).reshape(boxes, 1), "grid")
+
+    def mul(a, b):
+        return g.op("Mul", [a, b], (boxes, 1))
+
+    def add(a, b, op="Add"):
+        return g.op(op, [a, b], (boxes, 1))
+
+    cx = mul(add(tx, column(col)), g.const(np.float32(net_w / w)))
+    cy = mul(add(ty, column(row)), g.const(np.float32(net_h / h)))
+    if p.get("new_coords", 0):
+        bw = mul(mul(tw, tw), column(4 * size[:, 0]))
+        bh = mul(mul(th, th), column(4 * size[:, 1]))
+    else:
+        bw = mul(g.op("Exp", [tw], (boxes, 1)), column(size[:, 0]))
+        bh = mul(g.op("Exp", [th], (boxes, 1)), column(size[:, 1]))
+    half = g.const(np.float32(0.5))
+    hw, hh = mul(bw, half), mul(bh, half)
+    corners = g.concat([add(cx, hw, "Sub"), add(cy, hh, "Sub"), add(cx, hw), add(cy, hh)], 1)
+    return corners, g.op("Mul", [obj, cls], (boxes, classes))
