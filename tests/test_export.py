@@ -465,3 +465,13 @@ def test_decode_refuses_heads_it_cannot_decode(tmp_path):
     result = invoke("export", cfg, "-o", tmp_path / "r.onnx", "--decode")
     assert result.exit_code == 1 and "O702" in result.output and f"{cfg}:13:1" in result.output
     assert not (tmp_path / "r.onnx").exists()
+
+
+@pytest.mark.parametrize("opset", [13, 18, 21])
+def test_opsets(opset):
+    """Reduce* take their axes as an attribute before opset 18 and as an input from 18 on."""
+    exp = assert_parity(net(12, 12) + conv(6, activation="normalize_channels_softmax_maxval")
+                        + "[maxpool]\nmaxpool_depth=1\nout_channels=4\n" + "[upsample]\nstride=-2\n"
+                        + conv(5, size=1) + YOLO.replace("classes=2", "classes=0").replace("mask=0,1", "mask=0"),
+                        opset=opset)
+    assert exp.model.opset_import[0].version == opset

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from ..diagnostics import CfgError
@@ -60,9 +61,14 @@ def export(cfg, out, weights_path, outputs, opset, dynamic_batch, decode, do_che
     """
     from ..export import export_file
 
+    err = stderr()
+    bar = Progress(TextColumn("lowering layers"), BarColumn(), TextColumn("{task.completed}"), console=err,
+                   transient=True, disable=not err.is_terminal)
     try:
-        report = export_file(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tolerance, seed,
-                             width, height, decode=decode)
+        with bar:
+            task = bar.add_task("export", total=None)
+            report = export_file(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tolerance, seed,
+                                 width, height, progress=lambda i: bar.advance(task), decode=decode)
     except CfgError as exc:
         print_diagnostics(exc.diagnostics)
         sys.exit(EXIT_ERRORS)
@@ -74,7 +80,6 @@ def export(cfg, out, weights_path, outputs, opset, dynamic_batch, decode, do_che
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.filename or out}: {exc.strerror or exc}")
-    err = stderr()
     if report.random_init:
         err.print(f"no --weights: the graph holds the executor's deterministic random initialisation (seed {report.seed})")
     if report.check is not None:
