@@ -69,6 +69,35 @@ def without_comment(value: str) -> str:
     return value if i < 0 else value[:i]
 
 
+_YOLOR = "YOLOR (WongKinYiu/yolor)"
+_PT_YOLOV4 = "PyTorch_YOLOv4 (WongKinYiu/PyTorch_YOLOv4) and YOLOR (WongKinYiu/yolor)"
+# section names of the PyTorch forks that read Darknet-style cfgs: (who uses it, the Darknet
+# equivalent or why there is none), checked against those forks' models.py
+FOREIGN_SECTIONS: dict[str, tuple[str, str]] = {
+    "[route_lhalf]": (_PT_YOLOV4, "the Darknet equivalent is [route] with layers=... groups=2 group_id=0 "
+                                  "(the first half of each input's channels)"),
+    "[control_channels]": (_YOLOR, "it multiplies the previous layer by the 1x1xC from= layer; Darknet's "
+                                   "[scale_channels] does that with the roles swapped (the scale is the previous "
+                                   "layer, the feature map is from=)"),
+    "[shift_channels]": (_YOLOR, "it adds a 1x1xC from= layer to every position; Darknet has no broadcast add "
+                                 "([shortcut] needs equal width and height)"),
+    "[implicit_add]": (_YOLOR, "Darknet's [implicit] (filters=C, a learned 1x1xC tensor) is the equivalent"),
+    "[implicit_mul]": (_YOLOR, "Darknet's [implicit] with mean=1 (filters=C, a learned 1x1xC tensor) is the "
+                               "equivalent"),
+    "[BatchNorm2d]": (_PT_YOLOV4, "the Darknet equivalent is [batchnorm]"),
+    "[deformableconvolutional]": (_PT_YOLOV4, "Darknet has no deformable convolution"),
+}
+
+
+def _foreign(name: str) -> str | None:
+    found = FOREIGN_SECTIONS.get(name)
+    if found is None:
+        return None
+    fork, equivalent = found
+    return (f"{name} comes from {fork}, PyTorch code that reads Darknet-style cfgs: Darknet cannot read it (it "
+            f"prints 'Type not recognized' and builds an empty layer); {equivalent}")
+
+
 class UnknownSection(Rule):
     """A section type Darknet does not know: it prints "Type not recognized" and builds an empty layer.
 
@@ -85,6 +114,8 @@ class UnknownSection(Rule):
                 continue
             if name in NET_HEADERS:
                 msg = f"{name} is only valid as the first section; Darknet does not know it as a layer: delete it"
+            elif _foreign(name):
+                msg = _foreign(name)
             else:
                 msg = (f"unknown section type {name}: Darknet prints 'Type not recognized' and builds an empty layer"
                        f"{_did_you_mean(name, KNOWN_HEADERS)}")
@@ -340,10 +371,31 @@ class UnknownActivation(Rule):
             if line is None or line.value is None or "activation" not in read_keys(ctx, layer):
                 continue
             if line.value not in ACTIVATIONS:
-                best = suggest(without_comment(line.value), ACTIVATIONS)
-                hint = f"did you mean '{best}'? " if best else ""
-                yield ctx.diag(self, f"unknown activation '{line.value}': Darknet silently uses relu; {hint}"
-                               f"valid: {valid}", line.value_span(), layer.index)
+                yield ctx.diag(self, f"unknown activation '{line.value}': Darknet silently uses relu; "
+                               f"{activation_hint(without_comment(line.value))}valid: {valid}", line.value_span(),
+                               layer.index)
+
+
+# activation names people bring from PyTorch -> (Darknet's name or None, what to say)
+ACTIVATION_SYNONYMS: dict[str, tuple[str | None, str]] = {
+    "silu": ("swish", "SiLU is x*sigmoid(x), which Darknet calls swish"),
+    "sigmoid": ("logistic", "Darknet calls the sigmoid logistic"),
+    "identity": ("linear", "Darknet calls the identity linear"),
+    "none": ("linear", "Darknet calls no activation linear"),
+    "leakyrelu": ("leaky", "Darknet's leaky has slope 0.1 (PyTorch's LeakyReLU defaults to 0.01)"),
+    "hardswish": (None, "Darknet has no hard-swish (x*relu6(x+3)/6); the nearest is swish (x*sigmoid(x)), "
+                        "which computes something else: retrain with it"),
+}
+
+
+def activation_hint(name: str) -> str:
+    """'write activation=swish (...)' for a known synonym, else 'did you mean ...?', else ''."""
+    found = ACTIVATION_SYNONYMS.get(name.lower().replace("_", "").replace("-", ""))
+    if found is not None:
+        darknet, why = found
+        return f"{why}: write activation={darknet}; " if darknet else f"{why}; "
+    best = suggest(name, ACTIVATIONS)
+    return f"did you mean '{best}'? " if best else ""
 
 
 # (section types, key) -> (the names Darknet knows, what it does with another, severity)
