@@ -109,8 +109,9 @@ def github(diags: Sequence[Diagnostic]) -> str:
 
 
 def render(diags: Sequence[Diagnostic], fmt: str) -> str:
-    # a key or value with bytes that are not UTF-8 (P007) is echoed as \\xNN, never as a lone surrogate
-    diags = [replace(d, message=printable(d.message)) for d in diags]
+    # undecodable bytes (P007) and control characters (an ESC in a key, a BEL in a file name) are
+    # echoed as \\xNN in every format, never raw
+    diags = [replace(d, message=printable(d.message), path=d.path and printable(d.path)) for d in diags]
     if fmt == "concise":
         return concise(diags)
     if fmt == "json":

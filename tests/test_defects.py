@@ -100,3 +100,18 @@ def test_sections_of_pytorch_forks_name_the_fork_and_the_equivalent(section, for
     assert (d.span.line, d.span.column, d.severity) == (9, 1, "error")
     assert fork in d.message and equivalent in d.message and "Darknet cannot read it" in d.message
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("text,value,fits", [
+    ("12", 12, True), (" -3x", -3, True), ("+7", 7, True), ("", 0, True), ("abc", 0, True),
+    ("2147483647", 2147483647, True), ("-2147483648", -2147483648, True),
+    ("2147483648", -2147483648, False),  # strtol's long, cut to 32 bits
+    ("99999999999", 1215752191, False),
+    ("9" * 5000, -1, False),  # strtol saturates at LONG_MAX; (int) LONG_MAX is -1
+    ("-" + "9" * 5000, 0, False),  # LONG_MIN -> 0
+    ("0" * 6000 + "5", 5, True),  # leading zeros are not significant digits
+])
+def test_atoi_reads_like_glibc_without_converting_every_digit(text, value, fits):
+    from cfgtool.layers.base import atoi, c_int
+
+    assert c_int(text) == (value, fits) and atoi(text) == value

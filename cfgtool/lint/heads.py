@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ..diagnostics import ERROR, WARNING
-from ..layers.base import Reader, atof
+from ..layers.base import INT_MAX, Reader, atof
 from ..layers.common import darknet_list
 from ..layers.yolo import read_mask
 from .base import Rule
@@ -43,6 +43,7 @@ def heads(ctx) -> list[Head]:
                             f"{num} * ({classes} + {coords} + 1)"))
             continue
         mask, n = read_mask(r, num)
+        mask = None if isinstance(mask, range) else mask  # no mask=: every index is in range
         extra = 9 if layer.spec.type == "Gaussian_yolo" else 5
         out.append(Head(layer, classes, num, mask, n, classes + extra, f"({classes} + {extra}) * {n}"))
     ctx.cache["heads"] = out
@@ -75,8 +76,9 @@ class HeadFilters(Rule):
                 if have == need:
                     continue
                 ctx.explain("S209", index)
+                fix = f"set filters={need}" if need <= INT_MAX else "no filters= can: C's int stops at 2147483647, lower num or classes"
                 yield ctx.diag(self, f"filters={have} feeds the {head.layer.section.name} layer {index}, which needs "
-                               f"{head.formula} = {need}; set filters={need}", feeder.section.value_span("filters"),
+                               f"{head.formula} = {need}; {fix}", feeder.section.value_span("filters"),
                                feeder.index)
             elif have is not None and have != need:
                 ctx.explain("S209", index)

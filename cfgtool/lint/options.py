@@ -7,7 +7,7 @@ import re
 
 from ..diagnostics import ERROR, WARNING
 from ..layers import TABLE
-from ..layers.base import FLOAT, FLOATS, INT, INTS, atof, atoi
+from ..layers.base import FLOAT, FLOATS, INT, INTS, INT_MAX, INT_MIN, atof, atoi, c_int
 from ..layers.common import ACTIVATIONS
 from ..layers.gaussian_yolo import GAUSSIAN_NMS_KINDS, YOLO_POINTS
 from ..layers.network import NET, POLICIES
@@ -240,15 +240,31 @@ def _number_problem(kind: str, value: str) -> str | None:
         if pattern.fullmatch(value):
             return None
         if kind == INT:
-            return f"'{value}' is not an integer: Darknet reads {atoi(value)}"
-        return f"'{value}' is not a number: Darknet reads {atof(value):g}"
+            return f"'{abbreviate(value)}' is not an integer: Darknet reads {atoi(value)}"
+        return f"'{abbreviate(value)}' is not a number: Darknet reads {atof(value):g}"
     pattern = _INT if kind == INTS else _FLOAT
     for part in value.split(","):
         if not pattern.fullmatch(part):
             read = atoi(part) if kind == INTS else atof(part)
-            shown = "the empty field" if part == "" else f"'{part}'"
-            return f"{shown} in '{value}' is not a number: Darknet reads it as {read:g}"
+            shown = "the empty field" if part == "" else f"'{abbreviate(part)}'"
+            return f"{shown} in '{abbreviate(value, 60)}' is not a number: Darknet reads it as {read:g}"
     return None
+
+
+def abbreviate(text: str, keep: int = 24) -> str:
+    """``text``, or its ends and its length when it is longer than ``keep`` characters."""
+    if len(text) <= keep:
+        return text
+    what = "digits" if text.lstrip("+-").isdigit() else "characters"
+    return f"{text[:10]}...{text[-6:]} ({len(text)} {what})"
+
+
+def _numeric_sections(ctx):
+    """(layer index or None for [net], section, spec, keys read) for every section with a schema."""
+    for layer, section, spec in layer_sections(ctx):
+        yield layer.index, section, spec, read_keys(ctx, layer)
+    if ctx.network.net is not None:
+        yield None, ctx.network.net, NET, schema_keys(NET)
 
 
 class NotANumber(Rule):
@@ -261,10 +277,7 @@ class NotANumber(Rule):
     code, name, severity = "W305", "not-a-number", WARNING
 
     def check(self, ctx):
-        items = [(layer.index, section, spec, read_keys(ctx, layer)) for layer, section, spec in layer_sections(ctx)]
-        if ctx.network.net is not None:
-            items.append((None, ctx.network.net, NET, schema_keys(NET)))
-        for index, section, spec, used in items:
+        for index, section, spec, used in _numeric_sections(ctx):
             kinds = _numeric_kinds(spec)
             for key, line in ctx.options(section).items():
                 kind = kinds.get(key)
@@ -308,12 +321,28 @@ class OutOfRange(Rule):
     code, name, severity = "W306", "out-of-range", ERROR
 
     def check(self, ctx):
+        too_big = set()  # lines already reported as not fitting in a C int
+        for index, section, spec, used in _numeric_sections(ctx):
+            kinds = _numeric_kinds(spec)
+            for key, line in ctx.options(section).items():
+                if kinds.get(key) not in (INT, INTS) or key not in used or line.value is None:
+                    continue
+                for field in without_comment(line.value).split(","):
+                    value, fits = c_int(field)
+                    if not fits:
+                        too_big.add(id(line))
+                        if index is not None:
+                            ctx.explain(("S200", "S207", "S208", "S209", "S210", "S213"), index, line.lineno)
+                        yield ctx.diag(self, f"{key}={abbreviate(field)} is out of range for C's int "
+                                       f"({INT_MIN}..{INT_MAX}): Darknet's atoi reads {value}; write a number "
+                                       "in that range", line.value_span(), index)
+                        break
         for layer, section, spec in layer_sections(ctx):
             used = read_keys(ctx, layer)
             lines = ctx.options(section)
             for key, (low, why) in RANGES.get(spec.type, {}).items():
                 line = lines.get(key)
-                if key not in used or line is None or line.value is None:
+                if key not in used or line is None or line.value is None or id(line) in too_big:
                     continue
                 value = atoi(line.value)
                 if value < low:
