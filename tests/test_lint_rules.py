@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import EXAMPLES, ROOT, conformance_cfgs, corpus_params, count_instances, expected, invoke
+from conftest import (DARKNET_RUNS_WRONGLY, EXAMPLES, ROOT, conformance_cfgs, corpus_params, count_instances,
+                      expected, invoke)
 
 from cfgtool import parse, parse_file
 from cfgtool.cli import main
@@ -170,16 +171,6 @@ def test_unused_key_warnings_equal_darknets_unused_fields(cfg):
     lines = _lines(doc)
     flagged = sorted({d.span.line for d in check(doc, select=["W301", "W303"]) if d.layer is not None and d.layer < stop})
     assert [f"{lines[n].key} = {lines[n].value}" for n in flagged] == exp["unused_fields"]
-
-
-# Files Darknet parses but then runs wrongly: (code, line) of each error cfgtool must report.
-# cspx-p7-mish: mask=16,17,18,19 with num=16 reads biases[32..39] of a 32-float buffer.
-# cspx-p7-mish_hp: "61,45    61,45" lacks a comma (Darknet drops blanks and reads 4561), so the
-# anchors have 31 values for num=16 and the last height stays 0.5.
-DARKNET_RUNS_WRONGLY = {
-    "cspx-p7-mish": [("H402", 2583)],
-    "cspx-p7-mish_hp": [("H403", n) for n in (2351, 2417, 2482, 2547, 2612)],
-}
 
 
 @pytest.mark.parametrize("cfg", corpus_params())
