@@ -139,6 +139,15 @@ def init_tensor(layer_type: str, name: str, dims: tuple[int, ...], p: dict, rng:
     return out
 
 
+def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
+    """The shape ``run --dump`` (and ``export``) give a layer's output: ``(batch, c, h, w)``, or
+    ``(batch, n)`` where Darknet's output is a plain vector (the spec says so, or w*h*c is not
+    the output size)."""
+    w, h, c = shape.feeds or shape.output
+    values = w * h * c if shape.feeds else shape.outputs  # antialiasing: the blur layer's output
+    return (batch, values) if layer.spec.vector_output or w * h * c != values else (batch, c, h, w)
+
+
 class Executor:
     def __init__(self, network: Network, shapes, dtype=np.float32, batch: int = 1, seed: int = 0,
                  max_memory: int | None = None):

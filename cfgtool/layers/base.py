@@ -241,6 +241,8 @@ class LayerSpec:
     per_class_keys: ClassVar[tuple[str, ...]] = ()
     # anchors= in input pixels with mask= picking this head's ones ([yolo], [Gaussian_yolo])
     masked_anchors: ClassVar[bool] = False
+    # Darknet's output is a plain vector of l.outputs values, whatever w x h x c says ([connected])
+    vector_output: ClassVar[bool] = False
 
     @classmethod
     def option(cls, key: str) -> Opt:

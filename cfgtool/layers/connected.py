@@ -12,6 +12,7 @@ class Connected(LayerSpec):
     type = "connected"
     sections = ("[connected]", "[conn]")
     channels_key = "output"
+    vector_output = True
     options = (
         Opt("output", INT, 1),
         Opt("activation", STR, "logistic"),
