@@ -19,8 +19,8 @@ from types import ModuleType
 
 
 def lowering_for(spec) -> ModuleType | None:
-    """The lowering module of a layer spec (found by the spec module's name), or None."""
-    name = type(spec).__module__.rsplit(".", 1)[-1]
+    """The lowering module of a layer spec (``lowering/<spec.module>.py``), or None."""
+    name = spec.module
     try:
         return importlib.import_module(f"{__name__}.{name}")
     except ModuleNotFoundError as exc:
