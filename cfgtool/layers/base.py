@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ..syntax import Line, Section
@@ -273,6 +274,37 @@ class HeadNeed:
     formula: str
 
 
+class EveryAnchor(Sequence):
+    """The mask of a head without ``mask=``: 0..num-1, like Darknet, never materialised (``num``
+    may be 1e9); equal to the tuple of the same indices."""
+
+    def __init__(self, num: int):
+        self._range = range(max(num, 0))
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, i):
+        return self._range[i]
+
+    def __iter__(self):
+        return iter(self._range)
+
+    def __contains__(self, i) -> bool:
+        return i in self._range
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, EveryAnchor):
+            return self._range == other._range
+        return isinstance(other, tuple) and len(other) == len(self) and other == tuple(self._range)
+
+    def __hash__(self) -> int:
+        return hash(self._range)
+
+    def __repr__(self) -> str:
+        return f"EveryAnchor({len(self)})"
+
+
 @dataclass(frozen=True)
 class Head:
     """A detection head as Darknet reads it (defaults included), from :meth:`LayerSpec.head`.
@@ -286,7 +318,7 @@ class Head:
 
     classes: int
     num: int
-    mask: tuple[int, ...] | None
+    mask: tuple[int, ...] | EveryAnchor | None
     anchors: tuple[float, ...]
     extra: int
     coords: int = 4

@@ -12,7 +12,7 @@ default, greedynms, diounms).
 
 from __future__ import annotations
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, Head, LayerShape, LayerSpec, Opt, atof
+from .base import FLOAT, FLOATS, INT, INTS, STR, EveryAnchor, Head, LayerShape, LayerSpec, Opt, atof
 from .common import COMMON, cdiv, darknet_list, dims, error, referenced, source
 
 FLT_MAX = 3.4028234663852886e38
@@ -35,13 +35,13 @@ def read_mask(r, total: int) -> tuple[list[int] | range, int]:
 
 
 def read_anchor_head(r, box: int, stop_at_hash: bool) -> Head:
-    """The Head of a [yolo]-like layer: mask (range(num) without one, like Darknet), anchors= as
+    """The Head of a [yolo]-like layer: mask (EveryAnchor(num) without one, like Darknet), anchors= as
     read (up to '#' when ``stop_at_hash``), ``box`` channels per anchor besides the classes."""
     classes, num = r.get("classes"), r.get("num")
     mask, _ = read_mask(r, num)
     raw = r.raw("anchors")
     anchors = () if raw is None else tuple(darknet_list(raw, atof, stop_at_hash))
-    return Head(classes, num, mask if isinstance(mask, range) else tuple(mask), anchors, box)
+    return Head(classes, num, EveryAnchor(num) if isinstance(mask, range) else tuple(mask), anchors, box)
 
 
 def check_detector_input(ctx, what: str, outputs: int, expected: str, key: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..diagnostics import ERROR, WARNING
-from ..layers.base import INT_MAX, Head, Reader
+from ..layers.base import INT_MAX, EveryAnchor, Head, Reader
 from .base import Rule
 
 _MISSING_COMMA = re.compile(r"(\d+)[ \t]+(\d+)")
@@ -74,7 +74,7 @@ class MaskIndexOutOfRange(Rule):
 
     def check(self, ctx):
         for layer, head in heads(ctx):
-            if head.mask is None or isinstance(head.mask, range):
+            if head.mask is None or isinstance(head.mask, EveryAnchor):
                 continue  # no mask=: range(num), every index in range (num may be 1e9: never iterated)
             bad = [m for m in head.mask if not 0 <= m < head.num]
             if bad:
