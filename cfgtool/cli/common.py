@@ -20,6 +20,7 @@ def internal_error_message(exc: BaseException) -> str:
             f"please report it to {REPORT_URL} with the command and its input (cfgtool --debug ... shows the traceback)")
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_FRAME = 80  # characters of a source line shown before, in and after the span
 
 
 PIPE_WIDTH = 10_000  # piped output never wraps: a table row stays one line
@@ -95,7 +96,7 @@ def write_text(text: str) -> None:
 
 def fail(message: str, code: int = EXIT_USAGE):
     """Print a one-line message to stderr and exit with ``code``."""
-    Terminal(err=True).print(f"cfgtool: {message}")
+    Terminal(err=True).print(f"cfgtool: {printable(message)}")
     sys.exit(code)
 
 
@@ -162,7 +163,7 @@ def has_errors(diagnostics: list[Diagnostic]) -> bool:
 def frame(diag: Diagnostic, source_lines: list[str] | None) -> Styled:
     """The diagnostic with a code frame: the source line and a caret under the span."""
     out = Styled()
-    out.append(f"{diag.location()}: ", style="bold")
+    out.append(f"{printable(diag.location())}: ", style="bold")
     out.append(f"{diag.severity}", style=_STYLE.get(diag.severity, ""))
     out.append(f"[{diag.code}] ", style=_STYLE.get(diag.severity, ""))
     out.append(printable(diag.message))
@@ -170,15 +171,24 @@ def frame(diag: Diagnostic, source_lines: list[str] | None) -> Styled:
         out.append(f" (layer {diag.layer})", style="dim")
     span = diag.span
     if span and source_lines and 1 <= span.line <= len(source_lines):
-        src = source_lines[span.line - 1].rstrip("\r\n").replace("\t", " ")
+        raw = source_lines[span.line - 1].rstrip("\r\n").replace("\t", " ")
+        end = span.end_column if span.end_line == span.line else len(raw) + 1
+        # control characters shown as \\xNN: the caret follows the escaped text
+        before, marked = printable(raw[: span.column - 1]), printable(raw[span.column - 1: max(end, span.column) - 1])
+        after = printable(raw[max(end, span.column) - 1:])
+        if len(before) > _FRAME:  # a long line is shortened around the span
+            before = "..." + before[-_FRAME:]
+        if len(marked) > _FRAME:
+            marked = marked[:_FRAME] + "..."
+        if len(after) > _FRAME:
+            after = after[:_FRAME] + "..."
         gutter = f"{span.line:>5} | "
         out.append("\n" + gutter, style="dim")
-        out.append(src)
-        width = max(1, (span.end_column - span.column) if span.end_line == span.line else len(src) - span.column + 1)
-        out.append("\n" + " " * (len(gutter) - 2) + "| " + " " * (span.column - 1), style="dim")
-        out.append("^" * width, style=_STYLE.get(diag.severity, ""))
+        out.append(before + marked + after)
+        out.append("\n" + " " * (len(gutter) - 2) + "| " + " " * len(before), style="dim")
+        out.append("^" * max(1, len(marked)), style=_STYLE.get(diag.severity, ""))
     for note in diag.notes:
-        out.append(f"\n      = note: {note}", style="dim")
+        out.append(f"\n      = note: {printable(note)}", style="dim")
     return out
 
 
