@@ -26,6 +26,7 @@ COMMANDS = {
     "run": "run:run",
     "smoke": "run:smoke",
     "transplant": "transplant:transplant",
+    "graph": "graph:graph",
 }
 
 

@@ -212,6 +212,11 @@ class LayerSpec:
     recurrent: ClassVar[bool] = False
     # False where get_layer_string gives "none": Darknet's tables then show the section name
     named: ClassVar[bool] = True
+    # a detection head (an output whose boxes Darknet decodes): marked as such by ``graph``
+    detection_head: ClassVar[bool] = False
+    # index-valued options that are not inputs: option -> what the link means (``graph`` draws
+    # them apart from the data edges, e.g. share_index: the layer whose weights are used)
+    links: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def option(cls, key: str) -> Opt:

@@ -13,6 +13,7 @@ FLT_MAX = 3.4028234663852886e38
 class Contrastive(LayerSpec):
     type = "contrastive"
     sections = ("[contrastive]",)
+    links = {"yolo_layer": "boxes from"}
     options = (
         Opt("classes", INT, 1000),
         Opt("yolo_layer", INT, 0, index=True, doc="the [yolo] layer whose boxes pick the embeddings"),

@@ -52,6 +52,7 @@ def antialias(antialiasing: int, out: tuple[int, int, int], stride_x: int, strid
 class Convolutional(LayerSpec):
     type = "convolutional"
     sections = ("[convolutional]", "[conv]")
+    links = {"share_index": "shares weights"}
     options = (
         Opt("filters", INT, 1, doc="number of output channels"),
         Opt("groups", INT, 1),

@@ -14,6 +14,7 @@ from .yolo import check_detector_input
 class Detection(LayerSpec):
     type = "detection"
     sections = ("[detection]",)
+    detection_head = True
     options = (
         Opt("coords", INT, 1),
         Opt("classes", INT, 1),

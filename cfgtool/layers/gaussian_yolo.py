@@ -18,6 +18,7 @@ YOLO_POINTS = ("center", "left_top", "right_bottom")
 class GaussianYolo(LayerSpec):
     type = "Gaussian_yolo"
     sections = ("[Gaussian_yolo]",)
+    detection_head = True
     options = (
         Opt("classes", INT, 20),
         Opt("max", INT, 200),

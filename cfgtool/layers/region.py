@@ -12,6 +12,7 @@ from .yolo import check_detector_input, read_anchors
 class Region(LayerSpec):
     type = "region"
     sections = ("[region]",)
+    detection_head = True
     options = (
         Opt("coords", INT, 4),
         Opt("classes", INT, 20),

@@ -90,6 +90,8 @@ def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tup
 class Yolo(LayerSpec):
     type = "yolo"
     sections = ("[yolo]",)
+    detection_head = True
+    links = {"embedding_layer": "embeddings"}
     options = (
         Opt("classes", INT, 20),
         Opt("num", INT, 1, doc="total number of anchors"),
