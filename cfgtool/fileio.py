@@ -10,10 +10,12 @@ from pathlib import Path
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
-    Text is written as UTF-8 with its line endings untouched; an existing file's mode is kept.
+    Text is written as UTF-8 with its line endings untouched (bytes a cfg had that are not
+    UTF-8, kept as lone surrogates, are written back as they were); an existing file's mode
+    is kept.
     """
     path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = data.encode("utf-8", errors="surrogateescape") if isinstance(data, str) else data
     if path.exists() and not path.is_file():  # /dev/null, a FIFO ...: write through, never replace it
         with open(path, "wb") as fh:
             fh.write(raw)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import PurePath
 
 from . import __version__
 from .diagnostics import Diagnostic
+from .syntax import printable
 
 FORMATS = ("concise", "json", "sarif", "github")
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -107,6 +109,8 @@ def github(diags: Sequence[Diagnostic]) -> str:
 
 
 def render(diags: Sequence[Diagnostic], fmt: str) -> str:
+    # a key or value with bytes that are not UTF-8 (P007) is echoed as \\xNN, never as a lone surrogate
+    diags = [replace(d, message=printable(d.message)) for d in diags]
     if fmt == "concise":
         return concise(diags)
     if fmt == "json":

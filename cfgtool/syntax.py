@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .diagnostics import ERROR, CfgError, Diagnostic, Span
+from .diagnostics import ERROR, WARNING, CfgError, Diagnostic, Span
 
 GRAMMAR_NAME = "darknet_cfg.lark"
 
@@ -305,6 +306,43 @@ def _at_offset(text: str, offset: int, code: str, name: str, message: str, path:
     return Diagnostic(code, name, ERROR, message, Span(line, col, line, col + 1), path)
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _undecodable(doc: Document, add) -> None:
+    """Bytes that are not UTF-8: one warning for the first in a comment (Darknet skips
+    comments, so they are harmless), an error for each line where one sits in a header, key
+    or value (cfg text is ASCII: that byte is part of what Darknet reads)."""
+    warned = False
+    for ln in doc.lines():
+        m = _UNDECODABLE.search(ln.text)
+        if m is None:
+            continue
+        byte = encode(m.group())[0]
+        comment = ln.kind == "comment" or (ln.kind == "option" and _inline_comment(ln) is not None
+                                            and m.start() > _inline_comment(ln))
+        if not comment:
+            add("P007", "undecodable-bytes",
+                f"byte 0x{byte:02x} is not UTF-8 text inside what Darknet reads on this line "
+                "(a header, key or value); cfg keys and values are ASCII: retype it",
+                ln.span(m.start(), m.start() + 1))
+        elif not warned:
+            warned = True
+            add("P011", "non-utf8-comment",
+                f"byte 0x{byte:02x} in a comment is not UTF-8 (a GBK or Latin-1 comment?): Darknet skips "
+                "comments and cfgtool keeps the bytes as they are, but editors and diffs may show "
+                "garbage; save the file as UTF-8 to silence this",
+                ln.span(m.start(), m.start() + 1), WARNING)
+
+
+def _inline_comment(ln: Line) -> int | None:
+    """Offset of a '#' or ';' after the start of an option's value (an inline comment), if any."""
+    if ln.value_col is None:
+        return None
+    cut = [i for i in (ln.text.find("#", ln.value_col + 1), ln.text.find(";", ln.value_col + 1)) if i >= 0]
+    return min(cut) if cut else None
+
+
 def _check(doc: Document, text: str) -> list[Diagnostic]:
     """What Darknet's reader cannot take: each a located error (P0xx)."""
     out: list[Diagnostic] = []
@@ -326,6 +364,7 @@ def _check(doc: Document, text: str) -> list[Diagnostic]:
                 "after it is read as part of this line; use LF or CRLF line endings",
                 ln.span(cr, cr + 1))
             break
+    _undecodable(doc, add)
     for ln in doc.prelude:
         if ln.kind in ("option", "bare"):
             add("P001", "option-before-section",
@@ -354,24 +393,30 @@ def _check(doc: Document, text: str) -> list[Diagnostic]:
 
 
 def parse_file(path: str | Path) -> Document:
-    """Read and parse a file; undecodable text raises :class:`CfgError` with a located diagnostic."""
+    """Read (as bytes, like Darknet) and parse a file."""
     return parse(read_text(path), str(Path(path)))
 
 
 def read_text(path: str | Path) -> str:
-    """A file's text, line endings untouched; undecodable text raises :class:`CfgError` with
-    a located diagnostic."""
-    path = Path(path)
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        text = data[: exc.start].decode("utf-8")
-        # newline="" semantics: we never translate line endings
-        raise CfgError([_at_offset(text, len(text), "P007", "undecodable-bytes",
-                                   f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file as UTF-8",
-                                   str(path))]) from None
-    return text
+    """A file's text, line endings untouched. Darknet reads bytes; so does cfgtool: bytes
+    that are not UTF-8 (a GBK comment) become lone surrogates (``surrogateescape``) and
+    :func:`encode` turns them back into the same bytes."""
+    return decode(Path(path).read_bytes())
+
+
+def decode(data: bytes) -> str:
+    """Bytes as text, losslessly: ``encode(decode(data)) == data`` for any bytes."""
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def encode(text: str) -> bytes:
+    """The bytes of a text from :func:`decode` (or any text): undecodable bytes come back as they were."""
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def printable(text: str) -> str:
+    """``text`` with each undecodable byte shown as ``\\xNN``, for messages and terminals."""
+    return encode(text).decode("utf-8", errors="backslashreplace")
 
 
 def dumps(doc: Document) -> str:

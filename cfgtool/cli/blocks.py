@@ -15,7 +15,7 @@ from ..rewrite import BlockError, Template, insert_blocks
 from ..selection import SelectionError, select
 from ..shapes import infer_shapes
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, print_diagnostics, read_valid_document, stderr, \
-    stdout
+    stdout, write_text
 
 HELP = """Insert {what} after layers of CFG and renumber every layer reference.
 
@@ -125,10 +125,9 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
         fail(f"the result would have {len(report.errors)} new error(s); nothing was written", EXIT_ERRORS)
 
     if dry_run:
-        sys.stdout.write(unified_diff(doc.dumps(), text, str(cfg), str(dest)))
+        write_text(unified_diff(doc.dumps(), text, str(cfg), str(dest)))
     elif output == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_text(text)
     else:
         if dest.is_file() and not in_place and not force:
             fail(f"{dest} exists; use --force to overwrite it, -o to choose another file or --in-place", EXIT_ERRORS)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..diagnostics import ERROR, CfgError, Diagnostic
-from ..syntax import Document, parse_file
+from ..syntax import Document, encode, parse_file, printable
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -22,6 +22,13 @@ def stdout() -> Console:
 
 def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def write_text(text: str) -> None:
+    """Write cfg text (or a diff of it) to stdout byte-exact: undecodable bytes as they were."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(encode(text))
+    sys.stdout.buffer.flush()
 
 
 def fail(message: str, code: int = EXIT_USAGE):
@@ -62,7 +69,7 @@ def frame(diag: Diagnostic, source_lines: list[str] | None) -> Text:
     out.append(f"{diag.location()}: ", style="bold")
     out.append(f"{diag.severity}", style=_STYLE.get(diag.severity, ""))
     out.append(f"[{diag.code}] ", style=_STYLE.get(diag.severity, ""))
-    out.append(diag.message)
+    out.append(printable(diag.message))
     if diag.layer is not None:
         out.append(f" (layer {diag.layer})", style="dim")
     span = diag.span

@@ -6,7 +6,7 @@ import click
 
 from ..fileio import write_atomic
 from ..fmt import format_document, unified_diff
-from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stdout
+from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stdout, write_text
 
 
 @click.command()
@@ -34,7 +34,7 @@ def fmt(files, check, show_diff):
         if before == after:
             continue
         if show_diff:
-            sys.stdout.write(unified_diff(before, after, path, path))
+            write_text(unified_diff(before, after, path, path))
         if check:
             out.print(f"would reformat {path}")
             status = EXIT_ERRORS

@@ -3,7 +3,7 @@ the classes here give them a place in the rule table (docs, --select, SARIF)."""
 
 from __future__ import annotations
 
-from ..diagnostics import ERROR
+from ..diagnostics import ERROR, WARNING
 from .base import Rule
 
 
@@ -90,10 +90,11 @@ class NulByte(ParseRule):
 
 
 class UndecodableBytes(ParseRule):
-    """Bytes that are not UTF-8 text.
+    """Bytes that are not UTF-8 text in a header, key or value: cfg keys and values are
+    ASCII, so such a byte is part of what Darknet reads (a typo or a pasted character).
 
-    Bad:   a Latin-1 ``é`` (byte 0xe9) in a comment
-    Good:  the file saved as UTF-8
+    Bad:   ``filters=4é`` saved as Latin-1 (byte 0xe9 in the value)
+    Good:  ``filters=4``
     """
 
     code, name = "P007", "undecodable-bytes"
@@ -129,7 +130,19 @@ class MissingKey(ParseRule):
     code, name = "P010", "missing-key"
 
 
+class NonUtf8Comment(ParseRule):
+    """A comment that is not UTF-8 text (GBK, Latin-1 ...). Darknet reads bytes and skips
+    comments, so the network is unchanged and cfgtool keeps the bytes as they are; only the
+    first such comment of a file is reported.
+
+    Bad:   ``# 输入尺寸`` saved as GBK
+    Good:  the same comment saved as UTF-8
+    """
+
+    code, name, severity = "P011", "non-utf8-comment", WARNING
+
+
 RULES = (
     SyntaxError_, OptionBeforeSection, FirstSectionNotNet, MissingEquals, MissingValue, ByteOrderMark,
-    NulByte, UndecodableBytes, NoSections, LoneCarriageReturn, MissingKey,
+    NulByte, UndecodableBytes, NoSections, LoneCarriageReturn, MissingKey, NonUtf8Comment,
 )
