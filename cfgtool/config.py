@@ -12,11 +12,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 KEYS = ("select", "ignore", "target", "strict")
 
 
@@ -56,6 +51,11 @@ def _codes(value, key: str, source: Path) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=64)
 def read_config(pyproject: Path) -> Config:
     """The [tool.cfgtool] table of one pyproject.toml (an empty Config when there is none)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -6,7 +6,6 @@ place allowed to import rich.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import PurePath
@@ -35,6 +34,8 @@ def as_dict(d: Diagnostic) -> dict:
 
 
 def to_json(diags: Sequence[Diagnostic]) -> str:
+    import json
+
     return json.dumps([as_dict(d) for d in diags], indent=2) + "\n"
 
 
@@ -84,6 +85,8 @@ def sarif(diags: Sequence[Diagnostic], rules=None) -> str:
             result["properties"] = {"layer": d.layer}
         results.append(result)
     log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{"tool": {"driver": driver}, "results": results}]}
+    import json
+
     return json.dumps(log, indent=2) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Lossless syntax of Darknet .cfg files: the only module that imports lark.
+"""Lossless syntax of Darknet .cfg files (lark is imported only by the grammar compiler it owns, syntax_build).
 
 ``dumps(parse(text)) == text`` for every text that parses. Every line keeps its raw text
 and line ending, and next to it Darknet's reading of it (``read_cfg`` in src/parser.c):
@@ -9,12 +9,11 @@ the line with every space, tab and CR removed, then a section header, a comment,
 from __future__ import annotations
 
 import copy
-import functools
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
+from . import _lines
 from .diagnostics import ERROR, WARNING, CfgError, Diagnostic, Span
 
 GRAMMAR_NAME = "darknet_cfg.lark"
@@ -25,17 +24,12 @@ _STRIP = str.maketrans("", "", " \t\r")
 
 def grammar_text() -> str:
     """The grammar, from the installed package or, in a source checkout, from grammars/."""
+    from importlib import resources
+
     packaged = resources.files("cfgtool").joinpath("grammars", GRAMMAR_NAME)
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     return (Path(__file__).resolve().parent.parent / "grammars" / GRAMMAR_NAME).read_text(encoding="utf-8")
-
-
-@functools.lru_cache(maxsize=1)
-def _parser():
-    import lark
-
-    return lark.Lark(grammar_text(), parser="lalr", lexer="contextual", propagate_positions=False)
 
 
 def darknet_strip(text: str) -> str:
@@ -55,16 +49,27 @@ class Line:
     value_len: int = 0
     col_offset: int = 0  # 1 on the first line of a file with a BOM
 
+    # (text, Darknet's reading of it, key, value): recomputed when ``text`` is replaced
+    _read: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _darknet(self) -> tuple:
+        read = self._read
+        if read is None or read[0] is not self.text:
+            stripped = self.text.translate(_STRIP)
+            key, eq, value = stripped.partition("=")
+            read = self._read = (self.text, stripped, key, value if eq else None)
+        return read
+
     @property
     def stripped(self) -> str:
-        return darknet_strip(self.text)
+        return self._darknet()[1]
 
     @property
     def key(self) -> str | None:
         if self.kind == "option":
-            return self.stripped.split("=", 1)[0]
+            return self._darknet()[2]
         if self.kind == "bare":
-            return self.stripped
+            return self._darknet()[1]
         return None
 
     @property
@@ -72,7 +77,7 @@ class Line:
         """Darknet's value: '' for ``key=``, None for a line without '='."""
         if self.kind != "option":
             return None
-        return self.stripped.split("=", 1)[1]
+        return self._darknet()[3]
 
     @property
     def raw_value(self) -> str | None:
@@ -236,39 +241,38 @@ def parse(text: str, path: str | None = None) -> Document:
     """Parse cfg text; Darknet-level problems are in ``Document.diagnostics``.
 
     Raises :class:`CfgError` only for text that has no lossless reading at all (a NUL).
+    Reads with the tables compiled from the grammar (cfgtool/_lines.py, see
+    cfgtool/syntax_build.py), so lark is not needed at run time.
     """
-    import lark
-
     path = str(path) if path is not None else None
     nul = text.find("\x00")
     if nul >= 0:
         raise CfgError([_at_offset(text, nul, "P006", "nul-byte", "NUL byte: Darknet stops reading the line here; remove it", path)])
-    try:
-        tree = _parser().parse(text)
-    except lark.exceptions.UnexpectedInput as exc:  # pragma: no cover - the grammar accepts any text without NUL
-        span = Span(exc.line, exc.column, exc.line, exc.column + 1)
-        raise CfgError([Diagnostic("P000", "syntax-error", ERROR, "text the cfg grammar cannot read", span, path)]) from None
     doc = Document(path=path)
-    lineno = 1
-    pending: Line | None = None
+    pos, end = 0, len(text)
+    if text.startswith(_lines.BOM):
+        doc.bom = _lines.BOM
+        pos = len(_lines.BOM)
+    match = _lines.LINE.match
     lines: list[Line] = []
-    for child in tree.children:
-        if isinstance(child, lark.Token):
-            if child.type == "BOM":
-                doc.bom = str(child)
-                continue
-            # NL
-            line = pending or Line("", "", "blank")
-            line.ending = str(child)
-            pending = None
-            line.lineno = lineno
-            lines.append(line)
-            lineno += 1
-        else:
-            pending = _line(child)
-    if pending is not None:
-        pending.lineno = lineno
-        lines.append(pending)
+    lineno = 1
+    while pos < end:
+        m = match(text, pos)
+        kind = m.lastgroup if m else None
+        stop = m.end(kind) if kind else pos
+        if m is None or (m.end() == stop and m.end() < end):  # pragma: no cover - the grammar reads any text without NUL
+            raise CfgError([_at_offset(text, stop, "P000", "syntax-error", "text the cfg grammar cannot read", path)])
+        line = Line(text[pos:stop], text[stop:m.end()], _KIND.get(kind, kind) or "blank", lineno)
+        if kind:
+            for group, attr in _COLUMNS[kind]:
+                at = m.start(group)
+                if at >= 0:
+                    setattr(line, attr, at - pos)
+                    if attr == "value_col":
+                        line.value_len = m.end(group) - at
+        lines.append(line)
+        lineno += 1
+        pos = m.end()
     if doc.bom and lines:
         lines[0].col_offset = 1
     current: Section | None = None
@@ -284,20 +288,15 @@ def parse(text: str, path: str | None = None) -> Document:
     return doc
 
 
-def _line(tree) -> Line:
-    kind = {"option_nokey": "option"}.get(tree.data, tree.data)
-    text = ""
-    line = Line("", "", kind)
-    for tok in tree.children:
-        if tok.type in ("KEY", "HEADER", "COMMENT"):
-            line.key_col = len(text)
-        elif tok.type == "VALUE":
-            line.value_col, line.value_len = len(text), len(tok)
-        elif tok.type == "EQ" and tree.data == "option_nokey":
-            line.key_col = len(text)
-        text += tok
-    line.text = text
-    return line
+# the grammar's line alternatives that are the same kind of Line
+_KIND = {"option_nokey": "option"}
+# where a Line's columns come from: the start of these terminals (``=value`` has its key column at '=')
+_COLUMN_OF = {"KEY": "key_col", "HEADER": "key_col", "COMMENT": "key_col", "VALUE": "value_col"}
+_COLUMNS = {
+    kind: [(group, _COLUMN_OF.get(term) or "key_col") for term, group in terms.items()
+           if term in _COLUMN_OF or (term == "EQ" and "KEY" not in terms)]
+    for kind, terms in _lines.TOKENS.items()
+}
 
 
 def _at_offset(text: str, offset: int, code: str, name: str, message: str, path: str | None) -> Diagnostic:

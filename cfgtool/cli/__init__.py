@@ -26,6 +26,9 @@ COMMANDS = {
     "run": "run:run",
     "smoke": "run:smoke",
     "transplant": "transplant:transplant",
+    "set-classes": "heads:set_classes",
+    "resize": "heads:resize",
+    "anchors": "heads:anchors",
     "graph": "graph:graph",
 }
 

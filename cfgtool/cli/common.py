@@ -5,9 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rich.console import Console
-from rich.text import Text
-
 from ..diagnostics import ERROR, CfgError, Diagnostic
 from ..syntax import Document, encode, parse_file, printable
 
@@ -16,12 +13,60 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def stdout() -> Console:
+def stdout():
+    """A rich Console on stdout (for tables and progress bars; imports rich)."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
-def stderr() -> Console:
+def stderr():
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Styled:
+    """Text in parts with rich styles; rich renders it on a terminal (``__rich__``), and
+    ``plain`` is what a pipe gets, without importing rich."""
+
+    def __init__(self, text: str = "", style: str = ""):
+        self.parts: list[tuple[str, str]] = [(text, style)] if text else []
+
+    def append(self, text: str, style: str = "") -> Styled:
+        self.parts.append((text, style))
+        return self
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _ in self.parts)
+
+    def __rich__(self):
+        from rich.text import Text
+
+        return Text.assemble(*self.parts)
+
+
+class Terminal:
+    """Prints Styled text or strings to stdout (or stderr): through rich, with colour, when the
+    stream is a terminal; as plain lines otherwise, without importing rich. The stream is
+    looked up at each print (so a test runner's capture is seen)."""
+
+    def __init__(self, err: bool = False):
+        self.err = err
+        self._rich = None
+
+    @property
+    def file(self):
+        return sys.stderr if self.err else sys.stdout
+
+    def print(self, obj: Styled | str = "") -> None:
+        if not self.file.isatty():
+            self.file.write((obj if isinstance(obj, str) else obj.plain) + "\n")
+            return
+        if self._rich is None:
+            self._rich = stderr() if self.err else stdout()
+        self._rich.print(Styled(obj) if isinstance(obj, str) else obj)
 
 
 def write_text(text: str) -> None:
@@ -33,7 +78,7 @@ def write_text(text: str) -> None:
 
 def fail(message: str, code: int = EXIT_USAGE):
     """Print a one-line message to stderr and exit with ``code``."""
-    stderr().print(Text(f"cfgtool: {message}"))
+    Terminal(err=True).print(f"cfgtool: {message}")
     sys.exit(code)
 
 
@@ -63,9 +108,9 @@ def has_errors(diagnostics: list[Diagnostic]) -> bool:
     return any(d.severity == ERROR for d in diagnostics)
 
 
-def frame(diag: Diagnostic, source_lines: list[str] | None) -> Text:
+def frame(diag: Diagnostic, source_lines: list[str] | None) -> Styled:
     """The diagnostic with a code frame: the source line and a caret under the span."""
-    out = Text()
+    out = Styled()
     out.append(f"{diag.location()}: ", style="bold")
     out.append(f"{diag.severity}", style=_STYLE.get(diag.severity, ""))
     out.append(f"[{diag.code}] ", style=_STYLE.get(diag.severity, ""))
@@ -86,9 +131,10 @@ def frame(diag: Diagnostic, source_lines: list[str] | None) -> Text:
     return out
 
 
-def print_diagnostics(diagnostics: list[Diagnostic], console: Console | None = None) -> None:
-    """Text format with code frames (colour on a terminal, plain otherwise)."""
-    console = console or stderr()
+def print_diagnostics(diagnostics: list[Diagnostic], console=None) -> None:
+    """Text format with code frames (colour on a terminal, plain otherwise) on ``console``
+    (a Terminal or a rich Console; stderr by default)."""
+    console = console or Terminal(err=True)
     cache: dict[str, list[str] | None] = {}
     for d in diagnostics:
         if d.path not in cache:

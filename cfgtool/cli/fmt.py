@@ -6,7 +6,7 @@ import click
 
 from ..fileio import write_atomic
 from ..fmt import format_document, unified_diff
-from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stdout, write_text
+from .common import EXIT_ERRORS, EXIT_OK, Terminal, fail, has_errors, print_diagnostics, read_document, write_text
 
 
 @click.command()
@@ -22,7 +22,7 @@ def fmt(files, check, show_diff):
     Example: cfgtool fmt --check examples/*.cfg
     """
     status = EXIT_OK
-    out = stdout()
+    out = Terminal()
     for path in files:
         doc, diags = read_document(path)
         if doc is None or has_errors(diags):

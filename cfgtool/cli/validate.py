@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from rich.text import Text
-
 from ..config import Config, ConfigError, config_for
 from ..diagnostics import ERROR, INFO, WARNING, CfgError, Diagnostic, Span
 from ..lint import RULES, check, selected
@@ -19,7 +16,7 @@ from ..report import FORMATS as REPORT_FORMATS
 from ..report import render
 from ..shapes import Shapes, infer_shapes
 from ..syntax import parse_file
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, stdout
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Styled, Terminal, fail, print_diagnostics
 
 FORMATS = ("text", *REPORT_FORMATS)
 
@@ -138,6 +135,8 @@ def weights_diagnostics(cfg_path: Path, weights: Path, network: Network, shapes:
 
 def list_rules(fmt: str) -> None:
     if fmt == "json":
+        import json
+
         rows = [{"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary(), "help": r.help()}
                 for r in RULES]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -212,7 +211,7 @@ def emit(diagnostics: list[Diagnostic], fmt: str, nfiles: int) -> None:
     if fmt != "text":
         sys.stdout.write(render(diagnostics, fmt))
         return
-    console = stdout()
+    console = Terminal()
     print_diagnostics(diagnostics, console)
     counts = {sev: sum(d.severity == sev for d in diagnostics) for sev in (ERROR, WARNING, INFO)}
 
@@ -223,4 +222,4 @@ def emit(diagnostics: list[Diagnostic], fmt: str, nfiles: int) -> None:
     if counts[INFO]:
         line += f", {counts[INFO]} info"
     style = "bold red" if counts[ERROR] else "yellow" if counts[WARNING] else "green"
-    console.print(Text(line, style=style))
+    console.print(Styled(line, style))

@@ -205,6 +205,16 @@ class Context:
         return shape
 
 
+@dataclass(frozen=True)
+class HeadNeed:
+    """What a detection head needs from the layer before it: ``channels`` at that layer's w x h
+    (yolo, region), or ``outputs`` values in all (detection); ``formula`` shows the arithmetic."""
+
+    channels: int | None
+    outputs: int | None
+    formula: str
+
+
 class LayerSpec:
     type: ClassVar[str]  # Darknet's get_layer_string name, e.g. "convolutional"
     sections: ClassVar[tuple[str, ...]]  # headers, e.g. ("[convolutional]", "[conv]")
@@ -217,6 +227,14 @@ class LayerSpec:
     # index-valued options that are not inputs: option -> what the link means (``graph`` draws
     # them apart from the data edges, e.g. share_index: the layer whose weights are used)
     links: ClassVar[dict[str, str]] = {}
+    # the option holding the number of classes the layer predicts (detection heads, [contrastive])
+    classes_key: ClassVar[str | None] = None
+    # the option that sets the layer's output channels (what an edit changes to feed a head)
+    channels_key: ClassVar[str | None] = None
+    # options that hold one value per class (set-classes removes them: their values no longer apply)
+    per_class_keys: ClassVar[tuple[str, ...]] = ()
+    # anchors= in input pixels with mask= picking this head's ones ([yolo], [Gaussian_yolo])
+    masked_anchors: ClassVar[bool] = False
 
     @classmethod
     def option(cls, key: str) -> Opt:
@@ -251,6 +269,11 @@ class LayerSpec:
     def inputs(self, section: Section, index: int) -> list[int]:
         """Absolute indices of the layers this one reads (default: the previous layer)."""
         return [index - 1] if index > 0 else []
+
+    def head_need(self, r: Reader, classes: int) -> HeadNeed | None:
+        """A detection head: what the layer before it must output when it predicts ``classes``
+        classes (its other options read through ``r``); None for every other layer."""
+        return None
 
     def infer(self, r: Reader, ctx: Context) -> LayerShape:
         raise NotImplementedError

@@ -11,6 +11,7 @@ from .common import COMMON, activation, error
 class Connected(LayerSpec):
     type = "connected"
     sections = ("[connected]", "[conn]")
+    channels_key = "output"
     options = (
         Opt("output", INT, 1),
         Opt("activation", STR, "logistic"),

@@ -14,6 +14,7 @@ class Contrastive(LayerSpec):
     type = "contrastive"
     sections = ("[contrastive]",)
     links = {"yolo_layer": "boxes from"}
+    classes_key = "classes"
     options = (
         Opt("classes", INT, 1000),
         Opt("yolo_layer", INT, 0, index=True, doc="the [yolo] layer whose boxes pick the embeddings"),

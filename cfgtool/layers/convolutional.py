@@ -53,6 +53,7 @@ class Convolutional(LayerSpec):
     type = "convolutional"
     sections = ("[convolutional]", "[conv]")
     links = {"share_index": "shares weights"}
+    channels_key = "filters"
     options = (
         Opt("filters", INT, 1, doc="number of output channels"),
         Opt("groups", INT, 1),

@@ -6,7 +6,7 @@ kept: the struct holds w = h = side, c = 0 and no output shape (0x0x0); outputs 
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
+from .base import FLOAT, INT, HeadNeed, LayerShape, LayerSpec, Opt
 from .common import COMMON
 from .yolo import check_detector_input
 
@@ -15,6 +15,7 @@ class Detection(LayerSpec):
     type = "detection"
     sections = ("[detection]",)
     detection_head = True
+    classes_key = "classes"
     options = (
         Opt("coords", INT, 1),
         Opt("classes", INT, 1),
@@ -34,6 +35,11 @@ class Detection(LayerSpec):
         Opt("random", FLOAT, 0.0),
         Opt("reorg", INT, 0),
     ) + COMMON
+
+    def head_need(self, r, classes):
+        side, coords, num = r.get("side"), r.get("coords"), r.get("num")
+        return HeadNeed(None, side * side * ((1 + coords) * num + classes),
+                        f"{side} * {side} * ((1 + {coords}) * {num} + {classes})")
 
     def infer(self, r, ctx):
         p = {k: r.get(k) for k in ("coords", "classes", "rescore")}

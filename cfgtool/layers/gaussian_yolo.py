@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt
 from .common import COMMON
-from .yolo import FLT_MAX, NMS_KINDS, read_anchors, read_head
+from .yolo import FLT_MAX, NMS_KINDS, masked_head_need, read_anchors, read_head
 
 GAUSSIAN_NMS_KINDS = (*NMS_KINDS, "cornersnms")
 YOLO_POINTS = ("center", "left_top", "right_bottom")
@@ -19,6 +19,9 @@ class GaussianYolo(LayerSpec):
     type = "Gaussian_yolo"
     sections = ("[Gaussian_yolo]",)
     detection_head = True
+    classes_key = "classes"
+    per_class_keys = ("counters_per_class",)
+    masked_anchors = True
     options = (
         Opt("classes", INT, 20),
         Opt("max", INT, 200),
@@ -48,6 +51,9 @@ class GaussianYolo(LayerSpec):
         Opt("map", STR, None),
         Opt("anchors", FLOATS, None),
     ) + COMMON
+
+    def head_need(self, r, classes):
+        return masked_head_need(r, classes, 9)
 
     def infer(self, r, ctx):
         p, shape = read_head(r, ctx, "[Gaussian_yolo]", 9, ("max_delta", "label_smooth_eps", "scale_x_y",

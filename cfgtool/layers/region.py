@@ -4,7 +4,7 @@ previous layer's w x h; Darknet errors when that differs from the previous layer
 
 from __future__ import annotations
 
-from .base import FLOAT, FLOATS, INT, STR, LayerShape, LayerSpec, Opt
+from .base import FLOAT, FLOATS, INT, STR, HeadNeed, LayerShape, LayerSpec, Opt
 from .common import COMMON
 from .yolo import check_detector_input, read_anchors
 
@@ -13,6 +13,7 @@ class Region(LayerSpec):
     type = "region"
     sections = ("[region]",)
     detection_head = True
+    classes_key = "classes"
     options = (
         Opt("coords", INT, 4),
         Opt("classes", INT, 20),
@@ -39,6 +40,10 @@ class Region(LayerSpec):
         Opt("map", STR, None, doc="class map file"),
         Opt("anchors", FLOATS, None),
     ) + COMMON
+
+    def head_need(self, r, classes):
+        num, coords = r.get("num"), r.get("coords")
+        return HeadNeed(num * (classes + coords + 1), None, f"{num} * ({classes} + {coords} + 1)")
 
     def infer(self, r, ctx):
         coords = r.get("coords")

@@ -12,7 +12,7 @@ default, greedynms, diounms).
 
 from __future__ import annotations
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt, atof
+from .base import FLOAT, FLOATS, INT, INTS, STR, HeadNeed, LayerShape, LayerSpec, Opt, atof
 from .common import COMMON, cdiv, darknet_list, dims, error, referenced, source
 
 FLT_MAX = 3.4028234663852886e38
@@ -30,6 +30,12 @@ def read_mask(r, total: int) -> tuple[list[int], int]:
         return list(range(total)), total
     mask = darknet_list(raw, stop_at_hash=True)
     return mask, len(mask)
+
+
+def masked_head_need(r, classes: int, box: int) -> HeadNeed:
+    """(classes + box) * len(mask) channels (box: 5 for [yolo], 9 for [Gaussian_yolo])."""
+    _, n = read_mask(r, r.get("num"))
+    return HeadNeed((classes + box) * n, None, f"({classes} + {box}) * {n}")
 
 
 def check_detector_input(ctx, what: str, outputs: int, expected: str, key: str) -> None:
@@ -92,6 +98,9 @@ class Yolo(LayerSpec):
     sections = ("[yolo]",)
     detection_head = True
     links = {"embedding_layer": "embeddings"}
+    classes_key = "classes"
+    per_class_keys = ("counters_per_class",)
+    masked_anchors = True
     options = (
         Opt("classes", INT, 20),
         Opt("num", INT, 1, doc="total number of anchors"),
@@ -128,6 +137,9 @@ class Yolo(LayerSpec):
         Opt("map", STR, None, doc="class map file"),
         Opt("anchors", FLOATS, None),
     ) + COMMON
+
+    def head_need(self, r, classes):
+        return masked_head_need(r, classes, 5)
 
     def infer(self, r, ctx):
         p, shape = read_head(r, ctx, "[yolo]", 5, ("show_details", "max_delta", "label_smooth_eps", "scale_x_y",

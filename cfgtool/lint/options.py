@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 
 from ..diagnostics import ERROR, WARNING
@@ -35,6 +34,8 @@ def suggest(word: str, choices, cutoff: float = 0.6) -> str | None:
     lower = {c.lower(): c for c in choices}
     if word.lower() in lower:
         return lower[word.lower()]
+    import difflib
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return close[0] if close else None
 
