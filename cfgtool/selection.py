@@ -34,10 +34,6 @@ from .layers.common import dims
 from .model import Network
 from .shapes import Shapes
 
-# types whose output is a result, not a feature map (get_layer_string names, lower case)
-OUTPUT_TYPES = frozenset({"yolo", "gaussian_yolo", "region", "detection", "softmax", "cost", "contrastive",
-                          "logistic", "l2norm"})
-
 PRESETS = ("backbone-end", "stages", "residuals")
 
 
@@ -75,7 +71,8 @@ def _names(layer) -> set[str]:
 
 
 def is_output(layer) -> bool:
-    return not OUTPUT_TYPES.isdisjoint(_names(layer))
+    """Its output is a result (a detection head, softmax, a loss), not a feature map."""
+    return layer.spec is not None and layer.spec.is_output
 
 
 def _fed(shape: LayerShape) -> tuple[int, int, int]:
@@ -135,10 +132,10 @@ def _head_start(network: Network, shapes: Shapes) -> tuple[int, str]:
         w, h, _ = _fed(shape)
         if not _is_image(shape) and not image_after[j]:
             return j, f"layer {j} ({name}) starts the part without image outputs ({dims(shape.output)})"
-        if _inputs(layer) == [j - 1] and _type(layer) != "route" and 0 < prev[0] * prev[1] < w * h:
+        if _inputs(layer) == [j - 1] and layer.spec.combine != "concat" and 0 < prev[0] * prev[1] < w * h:
             return j, (f"layer {j} ({name}) is the first to make the feature map larger "
                        f"({dims(prev[:2])} -> {dims((w, h))})")
-        if _type(layer) == "maxpool" and shape.output[:2] == shape.input[:2] and j > 0 \
+        if layer.spec.pooling == "max" and shape.output[:2] == shape.input[:2] and j > 0 \
                 and any(r > j for r in readers.get(j - 1, [])):
             return j, (f"layer {j} ({name}) is the first SPP pooling branch (a stride-1 maxpool whose input, "
                        f"layer {j - 1}, is read again further on)")
@@ -174,7 +171,7 @@ def find_backbone(network: Network, shapes: Shapes) -> Backbone:
     where = f"the head starts at layer {head}: {head_why}"
     limit = head - 1
     pred = layers[head - 1].section
-    if head < len(layers) and _type(layers[head - 1]) == "convolutional" and pred.get("activation") == "linear" \
+    if head < len(layers) and layers[head - 1].spec.is_conv and pred.get("activation") == "linear" \
             and pred.get("size", "1") == "1" and limit > 0:
         limit -= 1  # a linear 1x1 convolution straight before the head makes the predictions
     m = last_merge(last)
@@ -260,7 +257,7 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
                 notes.append(f"stages = layers {', '.join(map(str, sorted(set(ends))))}: the layer before each "
                              f"downsampling layer up to the backbone end ({bb.end})")
             else:
-                found = [j - 1 for j in range(1, bb.end + 1) if _type(network.layers[j]) == "shortcut"]
+                found = [j - 1 for j in range(1, bb.end + 1) if network.layers[j].spec.combine == "sum"]
                 if not found:
                     raise SelectionError(f"--at residuals: the backbone (layers 0..{bb.end}) has no [shortcut] layer")
                 points.update(found)

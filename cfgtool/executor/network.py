@@ -1,7 +1,7 @@
 """The runner: a whole network forward (inference or training) and backward, in numpy.
 
-``Executor(network, shapes)`` checks that every layer can run (an op module, no recurrent
-layer, no unsupported feature: otherwise a CfgError located at the layer's header), estimates
+``Executor(network, shapes)`` checks that every layer can run (a kernel, nothing the spec
+declares it cannot run, no unsupported feature: otherwise a CfgError located at the layer's header), estimates
 the activation memory and refuses above ``max_memory`` before allocating anything, then holds
 the learnable tensors (Darknet-like random init from a seeded Generator, or loaded from a
 .weights file). ``forward`` runs the layers in order and frees, in inference, every output no
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from ..diagnostics import ERROR, CfgError, Diagnostic
-from ..layers.base import LayerShape
+from ..layers.base import LayerShape, Tensor
 from ..model import Layer, Network
 from . import kernels
-from .table import DETECTORS, op_for
+from .ops import op_for
 
 NETWORK_INPUT = -1  # the index standing for the network's input in wiring and gradients
 
@@ -54,6 +54,7 @@ class Step:
     params: dict[str, Any]
     inputs: list[int]  # layer indices whose outputs are xs (NETWORK_INPUT for the input)
     owner: int  # the layer whose tensors it uses (share_index), usually itself
+    tensors: list[Tensor]  # its own learnable tensors (spec.tensors)
     stat: LayerStat = field(init=False)
 
     def __post_init__(self):
@@ -77,32 +78,27 @@ def layer_error(network: Network, layer: Layer, code: str, name: str, message: s
                                 layer.index, tuple(notes))])
 
 
-def wiring(index: int, layer_type: str, p: dict) -> list[int]:
-    """The xs of a layer, in the order its op expects (see cfgtool/executor/ops/__init__.py)."""
-    prev = index - 1 if index > 0 else NETWORK_INPUT
-    if layer_type == "route":
-        return list(p["input_layers"])
-    if layer_type == "shortcut":
-        return [prev, *p["input_layers"]]
-    if layer_type in ("scale_channels", "sam"):
-        return [prev, p["index"]]
-    if layer_type == "implicit":
-        return []
-    return [prev]
-
-
-def init_tensor(layer_type: str, name: str, dims: tuple[int, ...], p: dict, rng: np.random.Generator,
-                 dtype) -> np.ndarray:
-    """Darknet-like initial values: fan-in scaled uniform weights, zero biases, unit scales."""
-    base = name.rsplit(".", 1)[-1]
-    if base in ("biases", "rolling_mean"):
+def init_tensor(tensor: Tensor, p: dict, rng: np.random.Generator, dtype) -> np.ndarray:
+    """Darknet-like initial values as ``tensor.init`` says: zeros, ones, fan-in scaled uniform,
+    or normal with the layer's mean/std."""
+    dims = tensor.shape
+    if tensor.init == "zeros":
         return np.zeros(dims, dtype)
-    if base in ("scales", "rolling_variance") or layer_type == "shortcut":
+    if tensor.init == "ones":
         return np.ones(dims, dtype)
-    if layer_type == "implicit":
+    if tensor.init == "normal":
         return rng.normal(p.get("mean", 0.0), p.get("std", 0.2), dims).astype(dtype)
     fan_in = int(np.prod(dims[1:])) if len(dims) > 1 else 1
     return (rng.uniform(-1, 1, dims) * np.sqrt(2.0 / max(fan_in, 1))).astype(dtype)
+
+
+def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
+    """The shape ``run --dump`` (and ``export``) give a layer's output: ``(batch, c, h, w)``, or
+    ``(batch, n)`` where Darknet's output is a plain vector (the spec says so, or w*h*c is not
+    the output size)."""
+    w, h, c = shape.feeds or shape.output
+    values = w * h * c if shape.feeds else shape.outputs  # antialiasing: the blur layer's output
+    return (batch, values) if layer.spec.vector_output or w * h * c != values else (batch, c, h, w)
 
 
 class Executor:
@@ -120,18 +116,17 @@ class Executor:
         self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
         if not self.steps:
             raise CfgError([Diagnostic("X001", "no-layers", ERROR, "the cfg has no layers to run", None, network.path)])
-        # the network's results: detector layers, the last layer, and what a [cost] layer scores
-        self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.type in DETECTORS}
+        # the network's results: detection heads, the last layer, and what a loss layer scores
+        self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.spec.is_head}
                                     | {self.steps[-1].layer.index}
-                                    | {j for s in self.steps if s.layer.type == "cost" for j in s.inputs if j >= 0})
+                                    | {j for s in self.steps if s.layer.spec.scores_inputs for j in s.inputs if j >= 0})
         self.check_memory(train=False)
         self.weights: dict[int, dict[str, np.ndarray]] = {}
         for step in self.steps:
             i = step.layer.index
-            tensors = step.op.param_shapes(step.params, step.shape)
+            tensors = step.tensors
             if tensors:
-                self.weights[i] = {n: init_tensor(step.layer.type, n, tuple(d), step.params, self.rng, self.dtype)
-                                   for n, d in tensors}
+                self.weights[i] = {t.name: init_tensor(t, step.params, self.rng, self.dtype) for t in tensors}
         self._prepared: dict[int, dict] = {}
         self._caches: dict[int, Any] | None = None
         self._outputs: dict[int, np.ndarray] = {}
@@ -147,10 +142,9 @@ class Executor:
                               f"{layer.section.name} is not a layer type Darknet knows; it cannot run")
         if shape is None:
             raise layer_error(net, layer, "X001", "unsupported-layer", f"layer {layer.index} has no valid shape")
-        if layer.spec.recurrent:
-            raise layer_error(net, layer, "X001", "unsupported-layer",
-                              f"[{layer.type}] is recurrent: the numpy executor runs feed-forward networks only")
-        op = op_for(layer.type)
+        if layer.spec.cannot_run:
+            raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}] {layer.spec.cannot_run}")
+        op = op_for(layer.spec)
         if op is None:
             raise layer_error(net, layer, "X001", "unsupported-layer",
                               f"the numpy executor has no implementation of [{layer.type}] layers")
@@ -159,8 +153,8 @@ class Executor:
             raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}]: {why}")
         params = dict(shape.params, batch=self.batch, rng=self.rng)
         owner = shape.params.get("share_index")
-        return Step(layer, shape, op, params, wiring(layer.index, layer.type, shape.params),
-                    layer.index if owner is None else owner)
+        return Step(layer, shape, op, params, layer.spec.sources(shape.params, layer.index),
+                    layer.index if owner is None else owner, layer.spec.tensors(shape))
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -183,7 +177,7 @@ class Executor:
         """Bytes of activations (and, training, caches and gradients) a forward needs at peak,
         plus the learnable tensors. An estimate: numpy temporaries are not all counted."""
         item, b = self.dtype.itemsize, self.batch
-        weights = sum(int(np.prod(d)) for st in self.steps for _, d in st.op.param_shapes(st.params, st.shape))
+        weights = sum(t.count for st in self.steps for t in st.tensors)
         outs = [st.shape.outputs for st in self.steps]
         if train:
             caches = sum(self._workspace(st) + 2 * st.shape.outputs for st in self.steps)

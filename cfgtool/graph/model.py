@@ -149,7 +149,7 @@ def build_graph(network: Network, shapes: Shapes, name: str = "network", facts: 
         marks = []
         spec = layer.spec
         title = spec.type_name(layer.section.name) if spec else layer.section.name.strip("[]")
-        if spec is not None and spec.detection_head:
+        if spec is not None and spec.is_head:
             marks.append("head")
         if layer.index == last:
             marks.append("output")

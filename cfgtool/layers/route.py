@@ -15,9 +15,12 @@ from .common import COMMON, cdiv, dims, error, referenced, required
 class Route(LayerSpec):
     type = "route"
     sections = ("[route]",)
+    combine = "concat"
+    targets = {"opencv": ("[route]",)}
     options = (
         Opt("layers", INTS, None, required=True, index=True, doc="layers to concatenate (negative: relative)"),
-        Opt("groups", INT, 1, doc="split each input's channels into groups ..."),
+        Opt("groups", INT, 1, doc="split each input's channels into groups ...", minimum=1,
+            why="Darknet divides the channels by groups"),
         Opt("group_id", INT, 0, doc="... and take this one"),
         Opt("stream", INT, -1),
         Opt("wait_stream", INT, -1),
@@ -25,6 +28,9 @@ class Route(LayerSpec):
 
     def inputs(self, section, index):
         return [ref.target for ref in self.references(section, index)]
+
+    def sources(self, p, index):
+        return list(p["input_layers"])
 
     def infer(self, r, ctx):
         refs = [referenced(ctx, v, "layers") for v in required(r, "layers", "[route]")]

@@ -12,7 +12,7 @@ default, greedynms, diounms).
 
 from __future__ import annotations
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, HeadNeed, LayerShape, LayerSpec, Opt, atof
+from .base import FLOAT, FLOATS, INT, INTS, STR, Head, LayerShape, LayerSpec, Opt, atof
 from .common import COMMON, cdiv, darknet_list, dims, error, referenced, source
 
 FLT_MAX = 3.4028234663852886e38
@@ -21,6 +21,7 @@ NO_EMBEDDING = 999999  # embedding_layer's "none"
 IOU_LOSSES = ("mse", "iou", "giou", "diou", "ciou")
 IOU_KINDS = ("iou", "giou", "diou", "ciou")
 NMS_KINDS = ("default", "greedynms", "diounms")
+NUM_WHY = "a head needs at least one anchor"
 
 
 def read_mask(r, total: int) -> tuple[list[int], int]:
@@ -32,10 +33,14 @@ def read_mask(r, total: int) -> tuple[list[int], int]:
     return mask, len(mask)
 
 
-def masked_head_need(r, classes: int, box: int) -> HeadNeed:
-    """(classes + box) * len(mask) channels (box: 5 for [yolo], 9 for [Gaussian_yolo])."""
-    _, n = read_mask(r, r.get("num"))
-    return HeadNeed((classes + box) * n, None, f"({classes} + {box}) * {n}")
+def read_anchor_head(r, box: int, stop_at_hash: bool) -> Head:
+    """The Head of a [yolo]-like layer: mask (range(num) without one, like Darknet), anchors= as
+    read (up to '#' when ``stop_at_hash``), ``box`` channels per anchor besides the classes."""
+    classes, num = r.get("classes"), r.get("num")
+    mask, _ = read_mask(r, num)
+    raw = r.raw("anchors")
+    anchors = () if raw is None else tuple(darknet_list(raw, atof, stop_at_hash))
+    return Head(classes, num, tuple(mask), anchors, box)
 
 
 def check_detector_input(ctx, what: str, outputs: int, expected: str, key: str) -> None:
@@ -96,14 +101,15 @@ def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tup
 class Yolo(LayerSpec):
     type = "yolo"
     sections = ("[yolo]",)
-    detection_head = True
+    is_head = is_output = True
+    targets = {"opencv": ("[yolo]",)}
     links = {"embedding_layer": "embeddings"}
     classes_key = "classes"
     per_class_keys = ("counters_per_class",)
     masked_anchors = True
     options = (
         Opt("classes", INT, 20),
-        Opt("num", INT, 1, doc="total number of anchors"),
+        Opt("num", INT, 1, doc="total number of anchors", minimum=1, why=NUM_WHY),
         Opt("mask", INTS, None, doc="anchor indices this layer uses"),
         Opt("max", INT, 200),
         Opt("show_details", INT, 1),
@@ -138,8 +144,8 @@ class Yolo(LayerSpec):
         Opt("anchors", FLOATS, None),
     ) + COMMON
 
-    def head_need(self, r, classes):
-        return masked_head_need(r, classes, 5)
+    def head(self, r):
+        return read_anchor_head(r, 5, True)
 
     def infer(self, r, ctx):
         p, shape = read_head(r, ctx, "[yolo]", 5, ("show_details", "max_delta", "label_smooth_eps", "scale_x_y",

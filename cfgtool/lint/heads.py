@@ -1,50 +1,23 @@
-"""H4xx: detection heads ([yolo], [Gaussian_yolo], [region], [detection]) and the conv feeding them."""
+"""H4xx: detection heads (the layers whose spec ``is_head``) and the conv feeding them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..diagnostics import ERROR, WARNING
-from ..layers.base import Reader, atof
-from ..layers.common import darknet_list
-from ..layers.yolo import read_mask
+from ..layers.base import Head, Reader
 from .base import Rule
 
-HEADS = ("yolo", "Gaussian_yolo", "region", "detection")
-ANCHOR_HEADS = ("yolo", "Gaussian_yolo", "region")
+
+def all_heads(ctx) -> list[tuple[object, Head]]:
+    """(layer, Head) for every detection head, with the values Darknet reads (defaults included)."""
+    if "heads" not in ctx.cache:
+        ctx.cache["heads"] = [(layer, layer.spec.head(Reader(layer.section, layer.spec)))
+                              for layer in ctx.layers if layer.spec is not None and layer.spec.is_head]
+    return ctx.cache["heads"]
 
 
-@dataclass
-class Head:
-    layer: object
-    classes: int
-    num: int
-    mask: list[int] | None  # None for [region]
-    anchors_used: int  # len(mask), or num without one
-    per_anchor: int  # channels per anchor: classes + 5, + 9 (Gaussian) or + coords + 1 (region)
-    formula: str
-
-
-def heads(ctx) -> list[Head]:
-    """The anchor-based heads with the values Darknet reads (defaults included)."""
-    if "heads" in ctx.cache:
-        return ctx.cache["heads"]
-    out = []
-    for layer in ctx.layers:
-        if layer.spec is None or layer.spec.type not in ANCHOR_HEADS:
-            continue
-        r = Reader(layer.section, layer.spec)
-        classes, num = r.get("classes"), r.get("num")
-        if layer.spec.type == "region":
-            coords = r.get("coords")
-            out.append(Head(layer, classes, num, None, num, classes + coords + 1,
-                            f"{num} * ({classes} + {coords} + 1)"))
-            continue
-        mask, n = read_mask(r, num)
-        extra = 9 if layer.spec.type == "Gaussian_yolo" else 5
-        out.append(Head(layer, classes, num, mask, n, classes + extra, f"({classes} + {extra}) * {n}"))
-    ctx.cache["heads"] = out
-    return out
+def heads(ctx) -> list[tuple[object, Head]]:
+    """The anchor-based heads."""
+    return [(layer, head) for layer, head in all_heads(ctx) if head.anchored]
 
 
 class HeadFilters(Rule):
@@ -59,28 +32,28 @@ class HeadFilters(Rule):
     code, name, severity = "H401", "head-filters", ERROR
 
     def check(self, ctx):
-        for head in heads(ctx):
-            index = head.layer.index
+        for layer, head in heads(ctx):
+            index = layer.index
             if index == 0:
                 continue
-            need = head.per_anchor * head.anchors_used
+            need = head.filters()
             feeder = ctx.layers[index - 1]
             shape = ctx.shape(index - 1)
             have = (shape.feeds or shape.output)[2] if shape is not None else None
-            if feeder.type == "convolutional":
+            if feeder.spec is not None and feeder.spec.is_conv:
                 if have is None:
                     have = Reader(feeder.section, feeder.spec).get("filters")
                 if have == need:
                     continue
                 ctx.explain("S209", index)
-                yield ctx.diag(self, f"filters={have} feeds the {head.layer.section.name} layer {index}, which needs "
-                               f"{head.formula} = {need}; set filters={need}", feeder.section.value_span("filters"),
+                yield ctx.diag(self, f"filters={have} feeds the {layer.section.name} layer {index}, which needs "
+                               f"{head.formula()} = {need}; set filters={need}", feeder.section.value_span("filters"),
                                feeder.index)
             elif have is not None and have != need:
                 ctx.explain("S209", index)
-                yield ctx.diag(self, f"layer {index - 1} outputs {have} channels but the {head.layer.section.name} "
-                               f"needs {head.formula} = {need}; end with a [convolutional] of filters={need}",
-                               head.layer.section.header.span(), index)
+                yield ctx.diag(self, f"layer {index - 1} outputs {have} channels but the {layer.section.name} "
+                               f"needs {head.formula()} = {need}; end with a [convolutional] of filters={need}",
+                               layer.section.header.span(), index)
 
 
 class MaskIndexOutOfRange(Rule):
@@ -93,13 +66,13 @@ class MaskIndexOutOfRange(Rule):
     code, name, severity = "H402", "mask-index-out-of-range", WARNING
 
     def check(self, ctx):
-        for head in heads(ctx):
+        for layer, head in heads(ctx):
             bad = [m for m in head.mask or () if not 0 <= m < head.num]
             if bad:
-                ctx.explain("S214", head.layer.index)
+                ctx.explain("S214", layer.index)
                 yield ctx.diag(self, f"mask index {', '.join(map(str, bad))} is outside 0..{head.num - 1} (num={head.num}): "
                                "Darknet reads anchors past the list; fix mask= or num=",
-                               head.layer.section.value_span("mask"), head.layer.index)
+                               layer.section.value_span("mask"), layer.index)
 
 
 class AnchorsCount(Rule):
@@ -113,18 +86,18 @@ class AnchorsCount(Rule):
     code, name, severity = "H403", "anchors-count", WARNING
 
     def check(self, ctx):
-        for head in heads(ctx):
-            line = head.layer.section.option("anchors")
+        for layer, head in heads(ctx):
+            line = layer.section.option("anchors")
             if line is None or line.value is None:
                 continue
-            count = len(darknet_list(line.value, atof, stop_at_hash=head.layer.spec.type == "yolo"))
+            count = len(head.anchors)
             if count == 2 * head.num:
                 continue
-            ctx.explain("S210", head.layer.index, line.lineno)
+            ctx.explain("S210", layer.index, line.lineno)
             what = "the missing ones stay 0.5" if count < 2 * head.num else "the extra ones are not used"
             yield ctx.diag(self, f"anchors has {count} values but num={head.num} needs {2 * head.num} "
                            f"(width,height per anchor): {what}; fix anchors= or num=", line.value_span(),
-                           head.layer.index)
+                           layer.index)
 
 
 class ClassesMismatch(Rule):
@@ -137,10 +110,7 @@ class ClassesMismatch(Rule):
     code, name, severity = "H404", "classes-mismatch", WARNING
 
     def check(self, ctx):
-        found = []
-        for layer in ctx.layers:
-            if layer.spec is not None and layer.spec.type in HEADS:
-                found.append((layer, Reader(layer.section, layer.spec).get("classes")))
+        found = [(layer, head.classes) for layer, head in all_heads(ctx)]
         if not found:
             return
         first, classes = found[0]

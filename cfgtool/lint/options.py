@@ -249,24 +249,6 @@ def _numeric_kinds(spec) -> dict[str, str]:
     return {o.key: o.kind for o in spec.options if o.kind in (INT, FLOAT, INTS, FLOATS)}
 
 
-# section type -> key -> smallest value Darknet can work with, and what goes wrong below it
-_STRIDE = "Darknet divides by the stride"
-RANGES: dict[str, dict[str, tuple[int, str]]] = {
-    "convolutional": {"filters": (1, "a layer without filters has no output"),
-                      "size": (1, "the kernel must be at least 1x1"), "stride": (1, _STRIDE),
-                      "groups": (1, "Darknet divides the channels by groups")},
-    "maxpool": {"size": (1, "the pooling window must be at least 1x1"), "stride": (1, _STRIDE)},
-    "local_avgpool": {"size": (1, "the pooling window must be at least 1x1"), "stride": (1, _STRIDE)},
-    "connected": {"output": (1, "a layer without outputs")},
-    "route": {"groups": (1, "Darknet divides the channels by groups")},
-    "yolo": {"num": (1, "a head needs at least one anchor")},
-    "Gaussian_yolo": {"num": (1, "a head needs at least one anchor")},
-    "region": {"num": (1, "a head needs at least one anchor")},
-    "reorg": {"stride": (1, _STRIDE)},
-    "reorg_old": {"stride": (1, _STRIDE)},
-}
-
-
 class OutOfRange(Rule):
     """A value outside what the layer can work with (sizes and strides below 1, groups that do
     not divide the channels, a route group_id outside 0..groups-1).
@@ -281,16 +263,16 @@ class OutOfRange(Rule):
         for layer, section, spec in layer_sections(ctx):
             used = read_keys(ctx, layer)
             lines = ctx.options(section)
-            for key, (low, why) in RANGES.get(spec.type, {}).items():
-                line = lines.get(key)
-                if key not in used or line is None or line.value is None:
+            for opt in spec.options:
+                line = lines.get(opt.key)
+                if opt.minimum is None or opt.key not in used or line is None or line.value is None:
                     continue
-                value = atoi(line.value)
+                value, low = atoi(line.value), opt.minimum
                 if value < low:
                     ctx.explain(("S207", "S208", "S210", "S213"), layer.index, line.lineno)
-                    yield ctx.diag(self, f"{key}={value} in {section.name}: {why}; use {key} >= {low}",
+                    yield ctx.diag(self, f"{opt.key}={value} in {section.name}: {opt.why}; use {opt.key} >= {low}",
                                    line.value_span(), layer.index)
-            if spec.type in ("convolutional", "route"):
+            if spec.is_conv or spec.combine == "concat":
                 yield from self._groups(ctx, layer, section, spec)
 
     def _groups(self, ctx, layer, section, spec):
@@ -298,7 +280,7 @@ class OutOfRange(Rule):
         groups = atoi(line.value) if line is not None and line.value else 1
         if groups < 1:
             return
-        if spec.type == "convolutional" and groups > 1 and not atoi(section.get("xnor", "0")):
+        if spec.is_conv and groups > 1 and not atoi(section.get("xnor", "0")):
             bad = []
             channels = _input_channels(ctx, layer.index)
             if channels and channels % groups:
@@ -311,7 +293,7 @@ class OutOfRange(Rule):
                 yield ctx.diag(self, f"groups={groups} must divide {' and '.join(bad)}; use a divisor of both",
                                line.value_span(), layer.index)
         gid = section.option("group_id")
-        if spec.type == "route" and gid is not None and gid.value and not 0 <= atoi(gid.value) < groups:
+        if spec.combine == "concat" and gid is not None and gid.value and not 0 <= atoi(gid.value) < groups:
             ctx.explain("S210", layer.index, gid.lineno)
             yield ctx.diag(self, f"group_id={atoi(gid.value)} must be in 0..{groups - 1} (groups={groups}): "
                            "Darknet reads past the input otherwise", gid.value_span(), layer.index)
@@ -385,8 +367,9 @@ class UnknownChoice(Rule):
 
 
 class ActivationUnsupportedHere(Rule):
-    """swish or mish on [scale_channels] or [sam]: Darknet warns that these layers do not
-    support them, and its activate() returns 0 for both, so the layer outputs zeros.
+    """swish or mish on [scale_channels] or [sam] (a spec's ``unsupported_activations``): Darknet
+    warns that these layers do not support them, and its activate() returns 0 for both, so the
+    layer outputs zeros.
 
     Bad:   ``[sam]`` with ``activation=mish``
     Good:  ``activation=linear`` (or logistic) on the [sam], mish on the conv before it
@@ -397,7 +380,7 @@ class ActivationUnsupportedHere(Rule):
     def check(self, ctx):
         for layer, section, spec in layer_sections(ctx):
             line = ctx.options(section).get("activation")
-            if spec.type in ("scale_channels", "sam") and line is not None and line.value in ("swish", "mish"):
+            if line is not None and line.value in spec.unsupported_activations:
                 yield ctx.diag(self, f"{section.name} does not support activation={line.value}: Darknet warns and "
                                "outputs zeros; use linear or logistic here", line.value_span(), layer.index)
 
