@@ -37,6 +37,7 @@ COMMANDS = {
     "anchors": "heads:anchors",
     "weights": "weights:weights",
     "export": "export:export",
+    "graph": "graph:graph",
 }
 
 
