@@ -127,6 +127,16 @@ def read_document(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
     return doc, list(doc.diagnostics)
 
 
+def read_valid_document(path: str | Path) -> Document:
+    """A file's document for a command that only reads it; when it has syntax errors they
+    are printed and the command exits 1 (editing commands: :func:`read_editable_document`)."""
+    doc, diags = read_document(path)
+    if doc is None or has_errors(diags):
+        print_diagnostics(diags)
+        fail(f"{path}: the file has syntax errors; fix them first (cfgtool validate)", EXIT_ERRORS)
+    return doc
+
+
 def read_editable_document(path: str | Path, force: bool):
     """(document, network, shapes, errors) of a file an editing command will rewrite. An
     input with errors is refused (they are printed, located; exit 1, nothing written) unless
