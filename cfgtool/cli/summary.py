@@ -7,9 +7,11 @@ import sys
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..model import Layer, build
 from ..shapes import Shapes, infer_shapes
+from ..syntax import printable
 from .common import EXIT_ERRORS, EXIT_OK, has_errors, print_diagnostics, read_document, stdout
 
 NET_FIELDS = ("width", "height", "channels", "inputs")
@@ -49,7 +51,7 @@ def render_table(layers: list[Layer], shapes: Shapes) -> Table:
     for header, justify, footer in columns:
         table.add_column(header, justify=justify, footer=footer, no_wrap=True)
     for layer, shape in zip(layers, shapes.layers):
-        name = layer.spec.type_name(layer.section.name) if layer.spec else layer.section.name
+        name = Text(printable(layer.spec.type_name(layer.section.name) if layer.spec else layer.section.name))
         if shape is None:
             table.add_row(str(layer.index), name, "", "", "?", "->", "?", "", "", str(layer.line), style="red")
             continue
@@ -95,8 +97,8 @@ def summary(cfg, fmt, width, height):
         out = stdout()
         net = shapes.net
         if net:
-            out.print(f"{cfg}: input {net.get('width')} x {net.get('height')} x {net.get('channels')}, "
-                      f"{len(network.layers)} layers")
+            out.print(Text(printable(f"{cfg}: input {net.get('width')} x {net.get('height')} x "
+                                     f"{net.get('channels')}, {len(network.layers)} layers")))
         if not out.is_terminal:
             out.width = max(out.width, TABLE_WIDTH)
         out.print(render_table(network.layers, shapes))
