@@ -380,6 +380,10 @@ class LayerSpec:
     # why the numpy executor cannot run this type ("" when executor/ops/<module>.py runs it)
     cannot_run: ClassVar[str] = ""
 
+    # index-valued options that are not inputs: option -> what the link means (``graph`` draws
+    # them apart from the data edges, e.g. share_index: the layer whose weights are used)
+    links: ClassVar[dict[str, str]] = {}
+
     # -- facts for edits (cfgtool/heads.py) -----------------------------------------------
     # the option holding the number of classes the layer predicts (detection heads, [contrastive])
     classes_key: ClassVar[str | None] = None

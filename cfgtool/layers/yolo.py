@@ -106,6 +106,7 @@ class Yolo(LayerSpec):
     sections = ("[yolo]",)
     is_head = is_output = True
     targets = {"opencv": ("[yolo]",)}
+    links = {"embedding_layer": "embeddings"}
     classes_key = "classes"
     per_class_keys = ("counters_per_class",)
     options = (
