@@ -55,6 +55,7 @@ class Convolutional(LayerSpec):
     is_conv = True
     cpu_ignored = ("sway", "rotate", "stretch", "stretch_sway", "coordconv")
     targets = {"opencv": ("[convolutional]",)}
+    links = {"share_index": "shares weights"}
     channels_key = "filters"
     options = (
         Opt("filters", INT, 1, doc="number of output channels", minimum=1, why="a layer without filters has no output"),
