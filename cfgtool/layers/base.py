@@ -38,18 +38,17 @@ class Opt:
     none: int | None = None
 
 
+_INT_PREFIX = re.compile(r"[ \t\n\r\f\v]*([+-]?[0-9]+)")
+
+
 def atoi(text: str) -> int:
     """C's atoi: optional blanks and sign, then digits; 0 when there are none."""
-    s = text.lstrip(" \t\n\r\f\v")
-    i = 0
-    if i < len(s) and s[i] in "+-":
-        i += 1
-    j = i
-    while j < len(s) and s[j].isdigit() and s[j].isascii():
-        j += 1
-    if j == i:
+    m = _INT_PREFIX.match(text)
+    if m is None:
         return 0
-    value = int(s[:j])
+    value = int(m.group(1))
+    if -2**31 <= value < 2**31:
+        return value
     # C int overflow wraps in practice; clamp to 32 bits like glibc's strtol -> int
     return ((value + 2**31) % 2**32) - 2**31
 
@@ -99,9 +98,14 @@ class Reader:
         self.used: set[str] = set()
         # key -> the line Darknet reads, as Section.option finds it, built in one pass
         self._lines: dict[str, Line] = {}
+        self._values: dict[str, str | None] = {}
         for ln in section.body:
-            if ln.kind == "bare" or (ln.kind == "option" and ln.value != ""):
-                self._lines.setdefault(ln.key, ln)
+            kind = ln.kind
+            if kind == "bare" or kind == "option":
+                value = ln.value
+                if value != "" and ln.key not in self._lines:
+                    self._lines[ln.key] = ln
+                    self._values[ln.key] = value
 
     def line(self, key: str) -> Line | None:
         return self._lines.get(key)
@@ -109,8 +113,7 @@ class Reader:
     def raw(self, key: str) -> str | None:
         """The value Darknet reads for ``key`` (the first occurrence), marking it used."""
         self.used.add(key)
-        ln = self._lines.get(key)
-        return None if ln is None else ln.value
+        return self._values.get(key)
 
     def has(self, key: str) -> bool:
         return key in self._lines
@@ -118,16 +121,18 @@ class Reader:
     def get(self, key: str, default: Any = ...) -> Any:
         """The typed value of ``key`` (Darknet's atoi/atof reading), or the default."""
         opt = self.spec.option(key)
-        raw = self.raw(key)
+        self.used.add(key)
+        raw = self._values.get(key)
         if raw is None:
             return opt.default if default is ... else default
-        if opt.kind == INT:
+        kind = opt.kind
+        if kind == INT:
             return atoi(raw)
-        if opt.kind == FLOAT:
+        if kind == FLOAT:
             return atof(raw)
-        if opt.kind == INTS:
+        if kind == INTS:
             return int_list(raw)
-        if opt.kind == FLOATS:
+        if kind == FLOATS:
             return float_list(raw)
         return raw
 
@@ -215,6 +220,10 @@ class HeadNeed:
     formula: str
 
 
+# spec class -> key -> Opt, built at the first lookup
+_OPTION_TABLES: dict[type, dict[str, Opt]] = {}
+
+
 class LayerSpec:
     type: ClassVar[str]  # Darknet's get_layer_string name, e.g. "convolutional"
     sections: ClassVar[tuple[str, ...]]  # headers, e.g. ("[convolutional]", "[conv]")
@@ -233,10 +242,9 @@ class LayerSpec:
 
     @classmethod
     def option(cls, key: str) -> Opt:
-        table = cls.__dict__.get("_option_table")
+        table = _OPTION_TABLES.get(cls)
         if table is None:
-            table = {opt.key: opt for opt in cls.options}
-            cls._option_table = table
+            table = _OPTION_TABLES[cls] = {opt.key: opt for opt in cls.options}
         try:
             return table[key]
         except KeyError:
