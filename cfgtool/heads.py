@@ -44,7 +44,7 @@ class Change:
 
     layer: int | None
     section: str
-    line: int  # the line in the output
+    line: int  # the line in the output (a removed line: in the input)
     key: str
     old: str | None
     new: str | None  # None: the line was removed
@@ -60,11 +60,7 @@ class Edit:
     input_errors: list[Diagnostic] = field(default_factory=list)
     stride: tuple[int, int] | None = None  # resize: the network's total stride (x, y)
     size: tuple[int, int] | None = None  # resize: the new width and height
-
-    @property
-    def resized_layers(self) -> list[int]:
-        """Layers whose output channels changed: their tensors (and their readers') change."""
-        return sorted({c.layer for c in self.changes if c.layer is not None and c.why.startswith("feeds")})
+    refitted: list[int] = field(default_factory=list)  # layers feeding a head whose output size changed
 
 
 class _Editor:
@@ -79,6 +75,7 @@ class _Editor:
         self._copied: set[int] = set()
         self.changes: list[Change] = []
         self.notes: list[str] = []
+        self.refitted: set[int] = set()
         self._shapes: Shapes | None = None
 
     @property
@@ -95,18 +92,20 @@ class _Editor:
             self._copied.add(k)
         return self.new.sections[k]
 
-    def set(self, layer: int | None, key: str, value: str, why: str = "") -> None:
-        """Set ``key`` (the line Darknet reads; appended when absent) unless it already reads ``value``."""
+    def set(self, layer: int | None, key: str, value: str, why: str = "") -> bool:
+        """Set ``key`` (the line Darknet reads; appended when absent) unless it already reads
+        ``value``; True when it changed."""
         section = self.section(layer)
         line = section.option(key)
         old = None if line is None else line.value
         if old == value:
-            return
+            return False
         if line is None or line.kind != "option":
             section.set(key, value)
         else:
             section.body[next(i for i, ln in enumerate(section.body) if ln is line)] = line.with_value(value)
         self.changes.append(Change(layer, section.name, 0, key, old, value, why))
+        return True
 
     def remove(self, layer: int, key: str, why: str) -> None:
         """Remove every ``key=`` line of the layer."""
@@ -148,8 +147,9 @@ class _Editor:
                                     f"layer {feeder.index}'s {w}x{h} positions")
                     continue
                 value = need.outputs // (w * h)
-            self.set(feeder.index, key, str(value),
-                     f"feeds {head.section.name} layer {head.index}: {need.formula} = {value}")
+            if self.set(feeder.index, key, str(value),
+                        f"feeds {head.section.name} layer {head.index}: {need.formula} = {value}"):
+                self.refitted.add(feeder.index)
         if problems:
             raise EditError("; ".join(problems))
 
@@ -160,7 +160,8 @@ class _Editor:
             if c.new is not None:
                 c.line = lines[c.layer].option(c.key).lineno
         before = errors(self.doc, self.shapes if self._shapes is not None else None)
-        return Edit(new, self.changes, self.notes, new_errors(before, new, NO_CHANGE), before)
+        return Edit(new, self.changes, self.notes, new_errors(before, new, NO_CHANGE), before,
+                    refitted=sorted(self.refitted))
 
 
 def _net(ed: _Editor) -> None:

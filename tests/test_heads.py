@@ -313,3 +313,81 @@ def test_train_list_finds_labels_beside_and_under_labels(tmp_path):
     labels = read_labels([tmp_path / "train.txt"])
     assert labels.boxes.tolist() == [[0.25, 0.5], [0.5, 0.5]]
     assert [(d.code, d.span.line) for d in labels.diagnostics] == [("L003", 3)]
+
+
+def test_set_classes_schedule_without_steps_policy_and_missing_scales():
+    doc = parse("[net]\nwidth=32\nheight=32\nchannels=3\nmax_batches=10\n\n[convolutional]\nfilters=21\nsize=1\n\n"
+                "[yolo]\nmask=0,1,2\nnum=3\nclasses=2\n", "t.cfg")
+    edit = set_classes(doc, 4, train_schedule=True)
+    assert edit.doc.sections[0].get("max_batches") == "8000" and edit.doc.sections[0].get("steps") is None
+    assert edit.notes == ["policy=constant reads no steps=: only max_batches was set"]
+    doc.sections[0].set("policy", "steps")
+    doc.sections[0].set("steps", "8")
+    edit = set_classes(doc, 4, train_schedule=True)
+    net = edit.doc.sections[0]
+    assert (net.get("steps"), net.get("scales")) == ("6400,7200", ".1,.1")  # Darknet reads a scale per step
+    assert edit.errors == []
+
+
+def test_set_classes_gaussian_and_region_and_detection_rules(conformance_dir):
+    folder = conformance_dir / "darknet" / "cfg"
+    gaussian = set_classes(parse_file(folder / "Gaussian_yolov3_BDD.cfg"), 3)
+    assert {c.new for c in gaussian.changes if c.key == "filters"} == {"36"}  # (3 + 9) * 3
+    region = set_classes(parse_file(folder / "yolov2.cfg"), 3)
+    assert [c.new for c in region.changes if c.key == "filters"] == ["40"]  # 5 * (3 + 4 + 1)
+    detection = set_classes(parse_file(folder / "yolov1__yolo.cfg"), 3)
+    assert [(c.section, c.key, c.new) for c in detection.changes if c.key == "output"] == \
+        [("[connected]", "output", str(7 * 7 * ((1 + 4) * 3 + 3)))]  # coords=4, num=3
+
+
+def test_resize_one_side_in_place(tmp_path):
+    cfg = tmp_path / "t.cfg"
+    cfg.write_bytes((EXAMPLES / "yolov4-tiny.cfg").read_bytes())
+    result = invoke("resize", cfg, "--width", 608, "--in-place")
+    assert result.exit_code == 0, result.output
+    doc = parse_file(cfg)
+    assert (doc.sections[0].get("width"), doc.sections[0].get("height")) == ("608", "416")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.cfg"]
+
+
+def test_anchors_gaussian_heads_and_size_note(conformance_dir, tmp_path):
+    rng = np.random.default_rng(2)
+    write_labels(tmp_path / "labels", synthetic(rng, TRUE, 30), size=416)
+    out = tmp_path / "g.cfg"
+    cfg = conformance_dir / "darknet" / "cfg" / "Gaussian_yolov3_BDD.cfg"
+    result = invoke("anchors", "--labels", tmp_path / "labels", "--num", 12, "--width", 416, "--height", 416, cfg,
+                    "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "the anchors are for 416x416 but the cfg's [net] is 512x512" in result.output
+    network = build(parse_file(out))
+    shapes = infer_shapes(network)
+    heads = [layer for layer in network.layers if layer.type == "Gaussian_yolo"]
+    assert [h.section.get("mask") for h in heads] == ["8,9,10,11", "4,5,6,7", "0,1,2,3"]
+    assert [shapes.layers[h.index - 1].output[2] for h in heads] == [(10 + 9) * 4] * 3
+
+
+def test_anchor_table_on_a_terminal_and_progress():
+    import io
+
+    from rich.console import Console
+
+    from cfgtool.anchors import Labels, Result, summarize
+    from cfgtool.cli.heads import _anchor_table, _progress
+
+    boxes = np.array([[10.0, 10.0], [20.0, 40.0]])
+    result = Result(Labels(boxes / 100, 1), summarize(boxes, boxes.copy()), 100, 100)
+    buf = io.StringIO()
+    _anchor_table(Console(file=buf, force_terminal=True, width=100), result)
+    assert "2 anchors at 100x100" in buf.getvalue() and "┃" in buf.getvalue()
+    plain = io.StringIO()
+    _anchor_table(Console(file=plain, force_terminal=False, width=100), result)
+    assert "  width 20  height 40  area 800  boxes 1" in plain.getvalue() and "┃" not in plain.getvalue()
+    bar = io.StringIO()
+    update = _progress(Console(file=bar, force_terminal=True, width=80))
+    for i in range(1, 2001):
+        update(i, 2000)
+    assert "reading labels" in bar.getvalue()
+    quiet = io.StringIO()
+    small = _progress(Console(file=quiet, force_terminal=True, width=80))
+    small(1, 10)
+    assert quiet.getvalue() == ""

@@ -57,6 +57,15 @@ def _edit_failed(exc: EditError):
     fail(exc.message, EXIT_ERRORS)
 
 
+def _edited(cfg, function, *args):
+    """(CFG's document, ``function(document, *args)``); an EditError is printed, exit 1."""
+    doc = read_valid_document(cfg)
+    try:
+        return doc, function(doc, *args)
+    except EditError as exc:
+        _edit_failed(exc)
+
+
 def emit(cfg, doc, edit, output, in_place, force, dry_run, suffix, weights=None):
     """Write an Edit like add-se does: refuse a result with new errors, --dry-run diff, -o -,
     an existing file only with --force, atomically. ``weights(dest, console)`` runs before the
@@ -147,11 +156,7 @@ def print_changes(console, edit, dest) -> None:
 def set_classes(classes, cfg, output, in_place, force, dry_run, train_schedule, weights_in, weights_out, seed):
     if weights_in is not None and (dry_run or output == "-"):
         fail("--weights writes a weights file beside the new cfg: it does not go with --dry-run or -o -", EXIT_USAGE)
-    doc = read_valid_document(cfg)
-    try:
-        edit = set_classes_cfg(doc, classes, train_schedule)
-    except EditError as exc:
-        _edit_failed(exc)
+    doc, edit = _edited(cfg, set_classes_cfg, classes, train_schedule)
 
     def carry(dest, console):
         from .transplant import carry_weights  # numpy only when weights are asked for
@@ -161,7 +166,7 @@ def set_classes(classes, cfg, output, in_place, force, dry_run, train_schedule, 
             fail(f"{target} exists; use --force to overwrite it or --weights-out", EXIT_ERRORS)
         carry_weights(doc, edit.doc, weights_in, target, "random", seed, console=console)
         console.print(Text(f"fresh init (seed {seed}) of the layer(s) whose filters changed: "
-                           f"{', '.join(map(str, edit.resized_layers)) or 'none'}; every other layer copied"))
+                           f"{', '.join(map(str, edit.refitted)) or 'none'}; every other layer copied"))
 
     console, dest = emit(cfg, doc, edit, output, in_place, force, dry_run, f"classes{classes}",
                          carry if weights_in is not None else None)
@@ -191,11 +196,7 @@ def set_classes(classes, cfg, output, in_place, force, dry_run, train_schedule, 
 def resize(cfg, width, height, output, in_place, force, dry_run):
     if width is None and height is None:
         fail("give --width and/or --height", EXIT_USAGE)
-    doc = read_valid_document(cfg)
-    try:
-        edit = resize_cfg(doc, width, height)
-    except EditError as exc:
-        _edit_failed(exc)
+    doc, edit = _edited(cfg, resize_cfg, width, height)
     console, dest = emit(cfg, doc, edit, output, in_place, force, dry_run, "x".join(map(str, edit.size)))
     console.print(Text(f"total stride {edit.stride[0]}x{edit.stride[1]}"))
     print_changes(console, edit, dest)
