@@ -372,39 +372,49 @@ def scaling(report: Report, tmp: Path, reps: int) -> None:
 BURNER = "while True: pass"
 
 
-def forward_ms(cmd: list[str]) -> float:
-    """The median forward time ``cfgtool run --repeat N`` prints."""
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    line = next(ln for ln in out.splitlines() if ln.startswith("forward x"))
-    return float(line.split("median ")[1].split(" ms")[0])
+def busy_machine(report: Report, net, shapes, weights, xpath, reps: int) -> None:
+    """One executor, forwards alternating between: a quiet machine (threads chosen by cfgtool),
+    one thread, and while another process keeps one core busy (threads chosen by cfgtool; and,
+    for comparison, every core's thread forced, what cfgtool did before issue 20). Under the
+    burner a first forward (not timed) lets cfgtool see the load, as in a real run where the
+    other process was there before. Medians of ``reps`` rounds."""
+    from cfgtool.executor.threads import Threads
 
-
-def busy_machine(report: Report, cfg, weights, xpath, runs: int) -> None:
-    """The same forward on a quiet machine (threads chosen by cfgtool), on one thread, and
-    while another process keeps one core busy (and, for comparison, busy with every core's
-    thread forced, what cfgtool did before issue 20). Each figure: the fastest of ``runs``
-    processes' median of 5 forwards, the modes alternating."""
-    base = CFGTOOL + ["run", str(cfg), "--weights", str(weights), "--input", str(xpath), "--repeat", "5"]
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    modes = {"quiet": (base, False), "quiet, --threads 1": (base + ["--threads", "1"], False),
-             "busy": (base, True), f"busy, --threads {cpus} (all cores)": (base + ["--threads", str(cpus)], True)}
+    x = np.load(xpath)
+    exe = executor(net, shapes, weights)
+    cpus = Threads().cpus
+    modes = {"quiet": (None, False), "quiet, --threads 1": (1, False), "busy": (None, True),
+             f"busy, --threads {cpus} (every core)": (cpus, True)}
+    chooser = {m: Threads(fixed) for m, (fixed, _) in modes.items()}
     found: dict[str, list[float]] = {m: [] for m in modes}
-    for _ in range(runs):
-        for mode, (cmd, busy) in modes.items():
-            burner = subprocess.Popen([sys.executable, "-c", BURNER]) if busy else None
+    used: dict[str, set[int]] = {m: set() for m in modes}
+    exe.forward(x)  # warm up
+    for _ in range(reps):
+        for mode, (_, busy) in modes.items():
+            exe.threads = chooser[mode]
+            # in a session of its own, like another program: with Linux's autogroup scheduling a
+            # child in this session would share this session's CPU time with the forward instead
+            burner = subprocess.Popen([sys.executable, "-c", BURNER], start_new_session=True) if busy else None
             try:
+                time.sleep(0.25)
                 if burner:
-                    time.sleep(0.5)
-                found[mode].append(forward_ms(cmd))
+                    exe.forward(x)
+                start = time.perf_counter()
+                exe.forward(x)
+                found[mode].append(time.perf_counter() - start)
+                used[mode].add(exe.threads.used.threads)
             finally:
                 if burner:
                     burner.kill()
                     burner.wait()
-    best = {m: min(v) for m, v in found.items()}
-    for mode, ms in best.items():
-        report.add(f"yolov4@416 forward, {mode} (cfgtool run, fastest of {runs})", f"{ms:.0f} ms")
-    ratio = best["busy"] / best["quiet, --threads 1"]
+    med = {m: statistics.median(v) for m, v in found.items()}
+    for mode, t in med.items():
+        report.add(f"yolov4@416 forward, {mode} (in process, median of {reps})",
+                   f"{t * 1e3:.0f} ms (min {min(found[mode]) * 1e3:.0f}; threads used: "
+                   f"{', '.join(map(str, sorted(used[mode])))})")
+    ratio = med["busy"] / med["quiet, --threads 1"]
     report.add("  busy / quiet single-thread", f"{ratio:.2f}x", "<= 1.15", ratio <= 1.15)
+    del exe
 
 
 PARTS = ("validate", "scale", "forward", "threads")
@@ -437,7 +447,7 @@ def main() -> int:
             cfg608, _, x608, _, _ = prepared(tmp, 608)
             memory(report, cfg608, weights, x608)
         if "threads" in parts:
-            busy_machine(report, cfg, weights, x, runs)
+            busy_machine(report, net, shapes, weights, x, reps)
     print()
     report.print()
     print()
