@@ -34,10 +34,6 @@ from .layers.common import dims
 from .model import Network
 from .shapes import Shapes
 
-# types whose output is a result, not a feature map (get_layer_string names, lower case)
-OUTPUT_TYPES = frozenset({"yolo", "gaussian_yolo", "region", "detection", "softmax", "cost", "contrastive",
-                          "logistic", "l2norm"})
-
 PRESETS = ("backbone-end", "stages", "residuals")
 
 
@@ -75,7 +71,8 @@ def _names(layer) -> set[str]:
 
 
 def is_output(layer) -> bool:
-    return not OUTPUT_TYPES.isdisjoint(_names(layer))
+    """Its output is a result (a detection head, softmax, a loss), not a feature map."""
+    return layer.spec is not None and layer.spec.is_output
 
 
 def _fed(shape: LayerShape) -> tuple[int, int, int]:
@@ -135,10 +132,10 @@ def _head_start(network: Network, shapes: Shapes) -> tuple[int, str]:
         w, h, _ = _fed(shape)
         if not _is_image(shape) and not image_after[j]:
             return j, f"layer {j} ({name}) starts the part without image outputs ({dims(shape.output)})"
-        if _inputs(layer) == [j - 1] and _type(layer) != "route" and 0 < prev[0] * prev[1] < w * h:
+        if _inputs(layer) == [j - 1] and layer.spec.combine != "concat" and 0 < prev[0] * prev[1] < w * h:
             return j, (f"layer {j} ({name}) is the first to make the feature map larger "
                        f"({dims(prev[:2])} -> {dims((w, h))})")
-        if _type(layer) == "maxpool" and shape.output[:2] == shape.input[:2] and j > 0 \
+        if layer.spec.pooling == "max" and shape.output[:2] == shape.input[:2] and j > 0 \
                 and any(r > j for r in readers.get(j - 1, [])):
             return j, (f"layer {j} ({name}) is the first SPP pooling branch (a stride-1 maxpool whose input, "
                        f"layer {j - 1}, is read again further on)")
@@ -174,7 +171,7 @@ def find_backbone(network: Network, shapes: Shapes) -> Backbone:
     where = f"the head starts at layer {head}: {head_why}"
     limit = head - 1
     pred = layers[head - 1].section
-    if head < len(layers) and _type(layers[head - 1]) == "convolutional" and pred.get("activation") == "linear" \
+    if head < len(layers) and layers[head - 1].spec.is_conv and pred.get("activation") == "linear" \
             and pred.get("size", "1") == "1" and limit > 0:
         limit -= 1  # a linear 1x1 convolution straight before the head makes the predictions
     m = last_merge(last)
@@ -206,21 +203,32 @@ def find_backbone(network: Network, shapes: Shapes) -> Backbone:
     return Backbone(end, head, stages, reason)
 
 
-def _int(text: str, spec: str) -> int:
-    if not text.isdigit():
-        raise SelectionError(f"--at {spec}: '{text}' is not a layer index (a number >= 0)", usage=True)
-    return int(text)
+def _shown(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
 
 
-def _range(text: str, spec: str) -> range:
-    if "-" in text:
-        lo, _, hi = text.partition("-")
-        a, b = _int(lo, spec), _int(hi, spec)
-        if a > b:
-            raise SelectionError(f"--at {spec}: range {text} is empty (write LOW-HIGH)", usage=True)
-        return range(a, b + 1)
-    a = _int(text, spec)
-    return range(a, a + 1)
+def _int(text: str, spec: str, n: int) -> int:
+    """A layer index as written, or ``n`` (past the last layer) for anything larger: a
+    5,000-digit index is never converted."""
+    if not (text.isascii() and text.isdigit()):
+        raise SelectionError(f"--at {_shown(spec)}: '{_shown(text)}' is not a layer index (a number >= 0)",
+                             usage=True)
+    digits = text.lstrip("0") or "0"
+    return n if len(digits) > len(str(n)) else min(int(digits), n)
+
+
+def _range(text: str, spec: str, n: int) -> range:
+    """The layers of ``LOW-HIGH`` or ``INDEX``; every one must exist (0..n-1). A range object:
+    nothing is materialised."""
+    lo_text, dash, hi_text = text.partition("-")
+    lo = _int(lo_text, spec, n)
+    hi = _int(hi_text, spec, n) if dash else lo
+    if dash and lo > hi:
+        raise SelectionError(f"--at {_shown(spec)}: range {_shown(text)} is empty (write LOW-HIGH)", usage=True)
+    if hi >= n:
+        past = _shown(hi_text if dash else lo_text)
+        raise SelectionError(f"--at {_shown(spec)}: layer {past} does not exist (the network has layers 0..{n - 1})")
+    return range(lo, hi + 1)
 
 
 def _type_matches(layer, name: str) -> bool:
@@ -233,7 +241,7 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
     spec = spec.strip()
     items = [item.strip() for item in spec.split(",")]
     if not spec or any(not item for item in items):
-        raise SelectionError(f"--at '{spec}': empty item (write e.g. 104, 23,54,85, 10-20, shortcut@0-104 "
+        raise SelectionError(f"--at '{_shown(spec)}': empty item (write e.g. 104, 23,54,85, 10-20, shortcut@0-104 "
                              f"or one of {', '.join(PRESETS)})", usage=True)
     points: set[int] = set()
     notes: list[str] = []
@@ -260,7 +268,7 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
                 notes.append(f"stages = layers {', '.join(map(str, sorted(set(ends))))}: the layer before each "
                              f"downsampling layer up to the backbone end ({bb.end})")
             else:
-                found = [j - 1 for j in range(1, bb.end + 1) if _type(network.layers[j]) == "shortcut"]
+                found = [j - 1 for j in range(1, bb.end + 1) if network.layers[j].spec.combine == "sum"]
                 if not found:
                     raise SelectionError(f"--at residuals: the backbone (layers 0..{bb.end}) has no [shortcut] layer")
                 points.update(found)
@@ -269,24 +277,23 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
         elif "@" in item:
             name, _, where = item.partition("@")
             if not name:
-                raise SelectionError(f"--at {item}: no layer type before '@'", usage=True)
-            chosen = [j for j in _range(where, item) if j < n and _type_matches(network.layers[j], name)]
+                raise SelectionError(f"--at {_shown(item)}: no layer type before '@'", usage=True)
+            chosen = [j for j in _range(where, item, n) if _type_matches(network.layers[j], name)]
             if not chosen:
-                raise SelectionError(f"--at {item}: no [{name}] layer in layers {where}")
+                raise SelectionError(f"--at {_shown(item)}: no [{_shown(name)}] layer in layers {_shown(where)}")
             points.update(chosen)
         elif item[0].isdigit():
-            for j in _range(item, spec):
-                points.add(j)
+            points.update(_range(item, spec, n))
         elif item.replace("_", "").isalpha():
             chosen = [layer.index for layer in network.layers if _type_matches(layer, item)]
             if not chosen and _known_type(item):
-                raise SelectionError(f"--at {item}: the network has no [{item}] layer")
+                raise SelectionError(f"--at {_shown(item)}: the network has no [{_shown(item)}] layer")
             if not chosen:
-                raise SelectionError(f"--at {item}: unknown preset or layer type (presets: {', '.join(PRESETS)})",
+                raise SelectionError(f"--at {_shown(item)}: unknown preset or layer type (presets: {', '.join(PRESETS)})",
                                      usage=True)
             points.update(chosen)
         else:
-            raise SelectionError(f"--at {item}: not an index, range, TYPE@RANGE or preset "
+            raise SelectionError(f"--at {_shown(item)}: not an index, range, TYPE@RANGE or preset "
                                  f"({', '.join(PRESETS)})", usage=True)
     problems = [p for p in (point_problem(network, shapes, j) for j in sorted(points)) if p]
     if problems:

@@ -54,8 +54,7 @@ import numpy as np
 
 from .diagnostics import ERROR, CfgError
 from .executor.activations import activate
-from .executor.network import NETWORK_INPUT, init_tensor, wiring
-from .executor.table import DETECTORS
+from .executor.network import NETWORK_INPUT, init_tensor
 from .model import Network, build
 from .shapes import infer_shapes
 from .syntax import Document
@@ -64,7 +63,6 @@ from .weights import Tensor, WeightsHeader, layout, read_weights, write_weights
 INITS = ("identity", "random")
 GATE_BIAS = 10.0  # the default bias of a gate: sigmoid(10) = 1 - 4.5e-5
 DEVIATION_TARGET = 5e-4  # the default bias keeps the compounded deviation below this
-SCALERS = ("scale_channels", "sam")
 # options that change training only: a layer that differs in them still computes the same output
 _TRAINING_ONLY = frozenset({"stopbackward", "dont_update", "burnin_update", "train_only_bn", "learning_rate_scale",
                             "onlyforward"})
@@ -160,7 +158,7 @@ def _tensor_map(network: Network, shapes) -> dict[int, tuple[Tensor, ...]]:
 
 def _inputs(network: Network, shapes) -> list[list[int]]:
     """Per layer, the layers it reads in the executor's order (NETWORK_INPUT for the input)."""
-    return [wiring(layer.index, layer.type, shapes.layers[layer.index].params) for layer in network.layers]
+    return [layer.spec.sources(shapes.layers[layer.index].params, layer.index) for layer in network.layers]
 
 
 def _align(old: list[tuple], old_in: list[list[int]], new: list[tuple], new_in: list[list[int]],
@@ -225,20 +223,20 @@ def _identity_plan(network: Network, shapes, new_in, fresh: set[int], tensors) -
     layers, plan, notes = network.layers, {}, []
 
     def conv(j):
-        return j in fresh and layers[j].type == "convolutional" and j in tensors
+        return j in fresh and layers[j].spec.is_conv and j in tensors
 
     for layer in layers:
         j = layer.index
-        if layer.type in SCALERS:
+        if layer.spec.combine == "scale":
             s = new_in[j][0]
             if s != NETWORK_INPUT and conv(s) and shapes.layers[s].params.get("activation") == "logistic":
                 plan[s] = "gate"
     for layer in layers:
         j = layer.index
-        if layer.type != "shortcut" or j not in fresh or not new_in[j] or new_in[j][0] == NETWORK_INPUT:
+        if layer.spec.combine != "sum" or j not in fresh or not new_in[j] or new_in[j][0] == NETWORK_INPUT:
             continue
         end = new_in[j][0]
-        while end != NETWORK_INPUT and layers[end].type in SCALERS:
+        while end != NETWORK_INPUT and layers[end].spec.combine == "scale":
             end = new_in[end][1]
         if end != NETWORK_INPUT and conv(end) and plan.get(end) != "gate" \
                 and _zero_at_zero(shapes.layers[end].params.get("activation", "linear")):
@@ -250,9 +248,9 @@ def _identity_plan(network: Network, shapes, new_in, fresh: set[int], tensors) -
     return plan, notes
 
 
-def _fill(how: str, layer_type: str, tensors, params, rng, bias: float) -> dict[str, np.ndarray]:
+def _fill(how: str, tensors, params, rng, bias: float) -> dict[str, np.ndarray]:
     """Tensors for an initialized layer: random, then a gate's or a zeroed branch end's values."""
-    out = {t.name: init_tensor(layer_type, t.name, t.shape, params, rng, np.float32) for t in tensors}
+    out = {t.name: init_tensor(t, params, rng, np.float32) for t in tensors}
     if how in ("gate", "zero"):
         value = bias if how == "gate" else 0.0
         out["biases"][...] = value
@@ -312,15 +310,15 @@ def _check_identity(old_net, old_in, new_net, new_shapes, new_in, new_to_old: di
                 breaks.append(problem)
             kinds[j] = ("broken",) if problem else ("pass", j, max((k[2] for k in ins), default=0))
         else:
-            kinds[j] = _inserted_kind(layer.type, p, ins, plan.get(j))
+            kinds[j] = _inserted_kind(layer.spec, p, ins, plan.get(j))
     return breaks + _check_outputs(old_net, new_net, old_to_new, kinds), max(
         [kinds[j][2] for j in _output_layers(new_net) if kinds[j][0] == "pass"], default=0)
 
 
 def _output_layers(network: Network) -> list[int]:
-    """The layers whose outputs are the network's results: detectors and the last layer."""
+    """The layers whose outputs are the network's results: detection heads and the last layer."""
     last = {len(network.layers) - 1} if network.layers else set()
-    return sorted({layer.index for layer in network.layers if layer.type in DETECTORS} | last)
+    return sorted({layer.index for layer in network.layers if layer.spec.is_head} | last)
 
 
 def _check_outputs(old_net, new_net, old_to_new, kinds) -> list[str]:
@@ -345,29 +343,29 @@ def _check_outputs(old_net, new_net, old_to_new, kinds) -> list[str]:
     return problems
 
 
-def _inserted_kind(layer_type: str, p: dict, ins: list[tuple], how: str | None) -> tuple:
+def _inserted_kind(spec, p: dict, ins: list[tuple], how: str | None) -> tuple:
     """What an inserted layer's output is: ("pass", src, gates) reproduces layer src's output,
     ("gate",) ~1 everywhere, ("zero",) 0 everywhere, ("other",) anything else."""
     linear = p.get("activation", "linear") == "linear"
-    if layer_type == "convolutional":
+    if spec.is_conv:
         return {"gate": ("gate",), "zero": ("zero",)}.get(how, ("other",))
-    if layer_type in SCALERS and len(ins) == 2 and linear:
+    if spec.combine == "scale" and len(ins) == 2 and linear:
         s, x = ins
         if "zero" in (s[0], x[0]):
             return ("zero",)
         if s[0] == "gate" and x[0] == "pass":
             return ("pass", x[1], x[2] + 1)
         return ("other",)
-    if layer_type == "shortcut" and linear and p.get("weights_type", "none") == "none":
+    if spec.combine == "sum" and linear and p.get("weights_type", "none") == "none":
         terms = [k for k in ins if k[0] != "zero"]
         if not terms:
             return ("zero",)
         return terms[0] if len(terms) == 1 and terms[0][0] == "pass" else ("other",)
-    if layer_type == "route" and len(ins) == 1 and p.get("groups", 1) == 1:
+    if spec.combine == "concat" and len(ins) == 1 and p.get("groups", 1) == 1:
         return ins[0]
-    if layer_type == "dropout" and ins:
+    if spec.passes_in_inference and ins:
         return ins[0]  # inference: the identity
-    if layer_type in ("avgpool", "maxpool", "local_avgpool", "upsample") and ins and ins[0][0] == "zero":
+    if spec.keeps_zero and ins and ins[0][0] == "zero":
         return ("zero",)
     return ("other",)
 
@@ -431,7 +429,7 @@ def transplant(old_network: Network, old_shapes, old_tensors: dict[int, dict[str
             continue
         how = "missing" if o is not None else plan.get(j, "random")
         rng = np.random.default_rng([seed, j])
-        result[j] = _fill(how, layer.type, tensors, new_shapes.layers[j].params, rng, report.gate_bias)
+        result[j] = _fill(how, tensors, new_shapes.layers[j].params, rng, report.gate_bias)
         report.moves.append(Move("initialized", j, o, layer.type, tensors, how))
     return result, report
 

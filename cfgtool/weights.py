@@ -1,14 +1,12 @@
 """Darknet ``.weights`` files: read, write, expected size (src/parser.c load/save_weights_upto).
 
 A file is a header -- int32 major, minor, revision, then ``seen`` as uint64 when
-``major*10 + minor >= 2`` (uint32 before) -- followed by float32 tensors, layer after layer:
-convolutional (biases, [scales, rolling_mean, rolling_variance], weights), connected (biases,
-weights, [scales, rolling_mean, rolling_variance]), batchnorm, shortcut with weights, implicit,
-local, and the sub-layers of crnn/rnn/gru/lstm/conv_lstm. A layer with ``dontload=1`` is not in
-the file; ``dontloadscales=1`` leaves out a convolutional/connected layer's batch-norm tensors
-(reading and writing alike, so a round trip is byte-identical). A convolutional layer with
-``share_index`` uses another layer's tensors and has none of its own. When major or minor is
-above 1000 the connected weights are stored transposed, ``(inputs, outputs)``.
+``major*10 + minor >= 2`` (uint32 before) -- followed by float32 tensors, layer after layer,
+each layer's as its spec declares them (``spec.tensors(shape)``, in file order). A layer with
+``dontload=1`` is not in the file; ``dontloadscales=1`` leaves out the tensors marked
+``scales`` (a convolutional/connected layer's batch norm; reading and writing alike, so a
+round trip is byte-identical). When major or minor is above 1000 the ``transposable`` tensors
+(connected weights) are stored transposed, ``(inputs, outputs)``.
 
 Tensors come back as float32 arrays named as in Darknet's layer struct (``weights``,
 ``biases``, ...; sub-layers prefixed: ``input.weights``, ``uf.biases``).
@@ -23,12 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from .diagnostics import ERROR, CfgError, Diagnostic
-from .executor.table import op_for
 from .fileio import write_atomic
-from .layers.base import atoi
+from .layers.base import Tensor, atoi
 from .model import Layer, Network
-
-BN_TENSORS = ("scales", "rolling_mean", "rolling_variance")
 
 
 @dataclass(frozen=True)
@@ -56,73 +51,14 @@ class WeightsHeader:
         return struct.pack("<iii", self.major, self.minor, self.revision) + seen
 
 
-@dataclass(frozen=True)
-class Tensor:
-    name: str
-    shape: tuple[int, ...]
-    transposable: bool = False  # a connected layer's weights: stored transposed in some files
-
-    @property
-    def count(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-
-def _connected(prefix: str, inputs: int, outputs: int, bn: bool) -> list[Tensor]:
-    out = [Tensor(prefix + "biases", (outputs,)), Tensor(prefix + "weights", (outputs, inputs), True)]
-    return out + ([Tensor(prefix + k, (outputs,)) for k in BN_TENSORS] if bn else [])
-
-
-def _conv(prefix: str, c: int, n: int, size: int, groups: int, bn: bool) -> list[Tensor]:
-    out = [Tensor(prefix + "biases", (n,))]
-    out += [Tensor(prefix + k, (n,)) for k in BN_TENSORS] if bn else []
-    return out + [Tensor(prefix + "weights", (n, c // max(groups, 1), size, size))]
-
-
-def _recurrent(kind: str, p: dict, shape) -> list[Tensor]:
-    bn, n = bool(p.get("batch_normalize")), p["n"]
-    if kind == "rnn":
-        return (_connected("input.", p["inputs"], p["hidden"], bn) + _connected("self.", p["hidden"], p["hidden"], bn)
-                + _connected("output.", p["hidden"], n, bn))
-    if kind == "gru":
-        return [t for g in ("input_z", "input_r", "input_h") for t in _connected(g + ".", p["inputs"], n, bn)] + \
-               [t for g in ("state_z", "state_r", "state_h") for t in _connected(g + ".", n, n, bn)]
-    if kind == "lstm":
-        return [t for g in ("wf", "wi", "wg", "wo") for t in _connected(g + ".", n, n, bn)] + \
-               [t for g in ("uf", "ui", "ug", "uo") for t in _connected(g + ".", p["inputs"], n, bn)]
-    c, size, groups = shape.input[2], p["size"], p.get("groups", 1)
-    if kind == "crnn":
-        hidden = p["hidden"]
-        return (_conv("input.", c, hidden, size, groups, bn) + _conv("self.", hidden, hidden, size, groups, bn)
-                + _conv("output.", hidden, n, size, groups, bn))
-    if kind == "conv_lstm":
-        out = []
-        if p.get("peephole"):
-            out += [t for g in ("vf", "vi", "vo") for t in _conv(g + ".", n, n, size, groups, bn)]
-        out += _conv("wf.", 2 * n if p.get("bottleneck") else n, n, size, groups, bn)
-        if not p.get("bottleneck"):
-            out += [t for g in ("wi", "wg", "wo") for t in _conv(g + ".", n, n, size, groups, bn)]
-        return out + [t for g in ("uf", "ui", "ug", "uo") for t in _conv(g + ".", c, n, size, groups, bn)]
-    if kind == "local":
-        ow, oh, _ = shape.output
-        return [Tensor("biases", (shape.outputs,)), Tensor("weights", (ow * oh, n, c, size, size))]
-    return []
-
-
 def layer_tensors(layer: Layer, shape) -> list[Tensor]:
-    """The tensors ``layer`` has in a .weights file, in file order."""
+    """The tensors ``layer`` has in a .weights file, in file order: its spec's tensors, none
+    with ``dontload=1``, without the batch-norm ones with ``dontloadscales=1``."""
     if atoi(layer.section.get("dontload", "0")):
         return []
-    p = shape.params
-    op = op_for(layer.type)
-    if layer.type in ("rnn", "gru", "lstm", "crnn", "conv_lstm", "local"):
-        tensors = _recurrent(layer.type, p, shape)
-    elif op is not None:
-        tensors = [Tensor(name, tuple(dims), layer.type == "connected" and name == "weights")
-                   for name, dims in op.param_shapes(p, shape)]
-    else:
-        tensors = []
-    if layer.type in ("convolutional", "connected") and atoi(layer.section.get("dontloadscales", "0")):
-        tensors = [t for t in tensors if t.name not in BN_TENSORS]
+    tensors = layer.spec.tensors(shape)
+    if atoi(layer.section.get("dontloadscales", "0")):
+        tensors = [t for t in tensors if not t.scales]
     return tensors
 
 

@@ -56,3 +56,10 @@ def check_gradients(op, p: dict, w: dict, xs: list, train: bool = False, learnab
         assert dws[name].shape == w[name].shape
         err = relative_error(dws[name], numeric_gradient(loss, w[name]))
         assert err < TOLERANCE, f"{name}: relative error {err:.3g}"
+
+
+def tensor_shapes(spec, p: dict, shape) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of the tensors ``spec`` declares for a layer of ``shape`` with params ``p``."""
+    from dataclasses import replace
+
+    return [(t.name, t.shape) for t in spec.tensors(replace(shape, params=p))]

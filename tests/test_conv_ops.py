@@ -10,7 +10,9 @@ import pytest
 
 from cfgtool.executor.ops import activation, avgpool, connected, convolutional, maxpool
 from cfgtool.layers.base import LayerShape
-from opcheck import numeric_gradient
+from cfgtool.layers.connected import Connected
+from cfgtool.layers.convolutional import Convolutional
+from opcheck import numeric_gradient, tensor_shapes
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -30,7 +32,7 @@ def conv_params(**kw):
 def random_weights(rng, p, c, dtype=np.float64, shapes=None):
     shape = LayerShape((0, 0, c), (0, 0, p.get("n", 0)), 0)
     w = {}
-    for name, dims in shapes or convolutional.param_shapes(p, shape):
+    for name, dims in shapes or tensor_shapes(Convolutional(), p, shape):
         if name == "rolling_variance":
             w[name] = rng.uniform(0.5, 2.0, dims).astype(dtype)
         elif name == "scales":
@@ -177,10 +179,10 @@ def test_conv_gradient_names_and_no_rolling_gradients():
 
 def test_conv_param_shapes_in_darknet_order():
     shape = LayerShape((8, 8, 6), (8, 8, 4), 256)
-    assert convolutional.param_shapes(conv_params(batch_normalize=1, groups=2), shape) == [
+    assert tensor_shapes(Convolutional(), conv_params(batch_normalize=1, groups=2), shape) == [
         ("biases", (4,)), ("scales", (4,)), ("rolling_mean", (4,)), ("rolling_variance", (4,)), ("weights", (4, 3, 3, 3))]
-    assert convolutional.param_shapes(conv_params(), shape) == [("biases", (4,)), ("weights", (4, 6, 3, 3))]
-    assert convolutional.param_shapes(conv_params(share_index=0), shape) == []
+    assert tensor_shapes(Convolutional(), conv_params(), shape) == [("biases", (4,)), ("weights", (4, 6, 3, 3))]
+    assert tensor_shapes(Convolutional(), conv_params(share_index=0), shape) == []
 
 
 def test_conv_unsupported_features_are_named():
@@ -285,7 +287,7 @@ def test_activation_layer(name):
 def connected_case(rng, bn, act="tanh"):
     p = {"batch_normalize": bn, "activation": act, "output": 5}
     shape = LayerShape((2, 3, 2), (1, 1, 5), 5)
-    w = random_weights(rng, p, 2, shapes=connected.param_shapes(p, shape))
+    w = random_weights(rng, p, 2, shapes=tensor_shapes(Connected(), p, shape))
     return p, w, rng.normal(size=(4, 2, 3, 2))
 
 
@@ -321,5 +323,5 @@ def test_connected_gradients(bn):
 
 def test_connected_param_order_matches_darknet_file_order():
     shape = LayerShape((2, 3, 2), (1, 1, 5), 5)
-    assert [n for n, _ in connected.param_shapes({"batch_normalize": 1}, shape)] == [
+    assert [n for n, _ in tensor_shapes(Connected(), {"batch_normalize": 1}, shape)] == [
         "biases", "weights", "scales", "rolling_mean", "rolling_variance"]

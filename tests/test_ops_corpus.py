@@ -52,7 +52,7 @@ def test_ops_reproduce_darknet_output_sizes(cfg):
             dims = [array_shape(*(shapes.layers[i].feeds or shapes.layers[i].output), shapes.layers[i].outputs)
                     for i in layer.inputs]
         xs = [rng.uniform(-1, 1, d).astype(np.float32) for d in dims]
-        w = {name: rng.uniform(0.5, 1.5, d).astype(np.float32) for name, d in op.param_shapes(shape.params, shape)}
+        w = {name: rng.uniform(0.5, 1.5, d).astype(np.float32) for name, d in [(t.name, t.shape) for t in layer.spec.tensors(shape)]}
         p = shape.params
         if layer.type in ("region", "softmax") and p.get("tree"):
             with pytest.raises(ValueError, match="tree"):

@@ -8,10 +8,12 @@ import math
 
 import numpy as np
 import pytest
-from opcheck import check_gradients
+from opcheck import check_gradients, tensor_shapes
 
 from cfgtool.executor.ops import empty, implicit, reorg, reorg_old, route, sam, scale_channels, shortcut, upsample
 from cfgtool.layers.base import LayerShape
+from cfgtool.layers.implicit import Implicit
+from cfgtool.layers.shortcut import Shortcut
 
 
 def rand(*shape, seed=0, low=-2.0, high=2.0):
@@ -147,7 +149,7 @@ def shortcut_setup(case, dtype=np.float64):
     xs = [rand(*s, seed=i).astype(dtype) for i, s in enumerate([prev] + froms)]
     shape = LayerShape(prev[:0:-1], prev[:0:-1], int(np.prod(prev[1:])))
     w = {}
-    for name, dims in shortcut.param_shapes(p, shape):
+    for name, dims in tensor_shapes(Shortcut(), p, shape):
         # magnitudes away from 0 (relu's kink), some negative, no ties for the softmax maximum
         mags = np.linspace(0.3, 1.5, int(np.prod(dims)))
         signs = np.where(np.arange(mags.size) % 3 == 1, -1.0, 1.0)
@@ -412,7 +414,7 @@ def test_empty_is_identity():
 
 def test_implicit_forward_and_gradient():
     shape = LayerShape((1, 1, 1), (1, 3, 4), 12, 12)
-    assert implicit.param_shapes({}, shape) == [("weights", (4, 3, 1))]
+    assert tensor_shapes(Implicit(), {}, shape) == [("weights", (4, 3, 1))]
     w = {"weights": rand(4, 3, 1)}
     x = rand(2, 5, 2, 2)
     out, _ = implicit.forward({}, w, [x], False)

@@ -9,11 +9,12 @@ import math
 
 import numpy as np
 import pytest
-from opcheck import check_gradients
+from opcheck import check_gradients, tensor_shapes
 
 from cfgtool.executor.ops import (batchnorm, cost, crop, detection, dropout, gaussian_yolo, local_avgpool,
                                   normalization, region, softmax, yolo)
 from cfgtool.layers.base import LayerShape
+from cfgtool.layers.batchnorm import Batchnorm
 
 
 def rand(*shape, seed=0, low=-2.0, high=2.0):
@@ -384,14 +385,14 @@ def batchnorm_ref(x, w, train):
 def batchnorm_weights(c, dtype=np.float64):
     g = np.random.default_rng(4)
     shape = LayerShape((3, 2, c), (3, 2, c), 6 * c)
-    w = {name: g.uniform(0.5, 1.5, dims).astype(dtype) for name, dims in batchnorm.param_shapes({}, shape)}
+    w = {name: g.uniform(0.5, 1.5, dims).astype(dtype) for name, dims in tensor_shapes(Batchnorm(), {}, shape)}
     w["biases"] -= 1
     return w
 
 
 def test_batchnorm_param_order():
     shape = LayerShape((3, 2, 4), (3, 2, 4), 24)
-    assert batchnorm.param_shapes({}, shape) == [("biases", (4,)), ("scales", (4,)), ("rolling_mean", (4,)),
+    assert tensor_shapes(Batchnorm(), {}, shape) == [("biases", (4,)), ("scales", (4,)), ("rolling_mean", (4,)),
                                                  ("rolling_variance", (4,))]
 
 

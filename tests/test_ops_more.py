@@ -10,13 +10,15 @@ import itertools
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from opcheck import check_gradients, numeric_gradient, relative_error
+from opcheck import check_gradients, numeric_gradient, relative_error, tensor_shapes
 
 from cfgtool.cli import main
 from cfgtool.diagnostics import CfgError
 from cfgtool.executor.network import Executor
 from cfgtool.executor.ops import contrastive, convolutional, local, maxpool
 from cfgtool.layers.base import LayerShape
+from cfgtool.layers.convolutional import Convolutional
+from cfgtool.layers.local import Local
 from cfgtool.model import build
 from cfgtool.shapes import infer_shapes
 from cfgtool.syntax import parse, parse_file
@@ -68,7 +70,7 @@ def test_local_forward_and_gradients(size, stride, pad, hw):
     _, shapes = shapes_of(text)
     shape = shapes.layers[0]
     p = shape.params
-    w = {name: rng.normal(size=d) for name, d in local.param_shapes(p, shape)}
+    w = {name: rng.normal(size=d) for name, d in tensor_shapes(Local(), p, shape)}
     x = rng.normal(size=(2, 2) + hw)
     out, _ = local.forward(p, w, [x], False)
     ow, oh, n = shape.output
@@ -81,7 +83,7 @@ def test_local_tensors_match_the_weights_file_layout():
     text = "[net]\nwidth=6\nheight=5\nchannels=3\n\n[local]\nfilters=4\nsize=3\nstride=2\npad=1\n"
     net, shapes = shapes_of(text)
     (index, tensors), = layout(net, shapes)
-    assert [(t.name, t.shape) for t in tensors] == local.param_shapes(shapes.layers[0].params, shapes.layers[0])
+    assert [(t.name, t.shape) for t in tensors] == tensor_shapes(Local(), shapes.layers[0].params, shapes.layers[0])
     # Darknet: biases = l.outputs, weights = c*n*size*size*locations
     assert [t.count for t in tensors] == [4 * 3 * 3, 3 * 4 * 9 * 3 * 3]  # 3x3 locations
 
@@ -142,7 +144,7 @@ def binary_params(**kw):
 
 def binary_weights(rng, p, c):
     w = {name: rng.normal(size=d) for name, d in
-         convolutional.param_shapes(p, LayerShape((0, 0, c), (0, 0, p["n"]), 0))}
+         tensor_shapes(Convolutional(), p, LayerShape((0, 0, c), (0, 0, p["n"]), 0))}
     if "rolling_variance" in w:
         w["rolling_variance"] = rng.uniform(0.5, 2, p["n"])
     return w
@@ -244,7 +246,7 @@ def test_antialiased_convolution(aa, s, h, w):
     _, shapes = shapes_of(CONV_AA.format(w=w, h=h, s=s, aa=aa))
     shape = shapes.layers[0]
     p = shape.params
-    wts = {name: rng.normal(size=d) for name, d in convolutional.param_shapes(p, shape)}
+    wts = {name: rng.normal(size=d) for name, d in tensor_shapes(Convolutional(), p, shape)}
     x = rng.normal(size=(2, 3, h, w))
     y = np.vectorize(leaky)(conv_ref(x, wts["weights"], 1, 1, 1) + wts["biases"].reshape(-1, 1, 1))
     out, _ = convolutional.forward(p, wts, [x], False)

@@ -29,6 +29,7 @@ COMMANDS = {
     "set-classes": "heads:set_classes",
     "resize": "heads:resize",
     "anchors": "heads:anchors",
+    "export": "export:export",
 }
 
 

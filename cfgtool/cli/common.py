@@ -11,6 +11,7 @@ from ..syntax import Document, encode, parse_file, printable
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_FRAME = 80  # characters of a source line shown before, in and after the span
 
 
 def stdout():
@@ -78,7 +79,7 @@ def write_text(text: str) -> None:
 
 def fail(message: str, code: int = EXIT_USAGE):
     """Print a one-line message to stderr and exit with ``code``."""
-    Terminal(err=True).print(f"cfgtool: {message}")
+    Terminal(err=True).print(f"cfgtool: {printable(message)}")
     sys.exit(code)
 
 
@@ -111,7 +112,7 @@ def has_errors(diagnostics: list[Diagnostic]) -> bool:
 def frame(diag: Diagnostic, source_lines: list[str] | None) -> Styled:
     """The diagnostic with a code frame: the source line and a caret under the span."""
     out = Styled()
-    out.append(f"{diag.location()}: ", style="bold")
+    out.append(f"{printable(diag.location())}: ", style="bold")
     out.append(f"{diag.severity}", style=_STYLE.get(diag.severity, ""))
     out.append(f"[{diag.code}] ", style=_STYLE.get(diag.severity, ""))
     out.append(printable(diag.message))
@@ -119,15 +120,24 @@ def frame(diag: Diagnostic, source_lines: list[str] | None) -> Styled:
         out.append(f" (layer {diag.layer})", style="dim")
     span = diag.span
     if span and source_lines and 1 <= span.line <= len(source_lines):
-        src = source_lines[span.line - 1].rstrip("\r\n").replace("\t", " ")
+        raw = source_lines[span.line - 1].rstrip("\r\n").replace("\t", " ")
+        end = span.end_column if span.end_line == span.line else len(raw) + 1
+        # control characters shown as \\xNN: the caret follows the escaped text
+        before, marked = printable(raw[: span.column - 1]), printable(raw[span.column - 1: max(end, span.column) - 1])
+        after = printable(raw[max(end, span.column) - 1:])
+        if len(before) > _FRAME:  # a long line is shortened around the span
+            before = "..." + before[-_FRAME:]
+        if len(marked) > _FRAME:
+            marked = marked[:_FRAME] + "..."
+        if len(after) > _FRAME:
+            after = after[:_FRAME] + "..."
         gutter = f"{span.line:>5} | "
         out.append("\n" + gutter, style="dim")
-        out.append(src)
-        width = max(1, (span.end_column - span.column) if span.end_line == span.line else len(src) - span.column + 1)
-        out.append("\n" + " " * (len(gutter) - 2) + "| " + " " * (span.column - 1), style="dim")
-        out.append("^" * width, style=_STYLE.get(diag.severity, ""))
+        out.append(before + marked + after)
+        out.append("\n" + " " * (len(gutter) - 2) + "| " + " " * len(before), style="dim")
+        out.append("^" * max(1, len(marked)), style=_STYLE.get(diag.severity, ""))
     for note in diag.notes:
-        out.append(f"\n      = note: {note}", style="dim")
+        out.append(f"\n      = note: {printable(note)}", style="dim")
     return out
 
 

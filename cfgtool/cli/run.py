@@ -18,15 +18,12 @@ from rich.text import Text
 
 from ..diagnostics import CfgError
 from ..executor.activations import BranchLog, branch_log
-from ..executor.network import NETWORK_INPUT, Executor
+from ..executor.network import NETWORK_INPUT, Executor, dump_shape
 from ..fileio import write_atomic
 from ..model import Network, build
 from ..shapes import Shapes, infer_shapes
 from ..weights import read_weights
 from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stderr, stdout
-
-VECTOR_TYPES = ("connected",)
-
 
 THREADS_HELP = ("BLAS threads (default: chosen before each pass from the usable cores, the cgroup CPU quota and "
                 "how busy the machine is; the report says how many were used and why).")
@@ -54,15 +51,6 @@ def _executor(net, shapes, **kw) -> Executor:
         sys.exit(EXIT_ERRORS)
 
 
-def is_vector(layer_type: str, shape) -> bool:
-    """Darknet's output is a plain vector (connected, or w*h*c that is not the output size)."""
-    w, h, c = shape.output
-    return layer_type in VECTOR_TYPES or w * h * c != shape.outputs
-
-
-def dump_shape(layer_type: str, shape, batch: int) -> tuple[int, ...]:
-    w, h, c = shape.feeds or shape.output
-    return (batch, shape.outputs) if is_vector(layer_type, shape) else (batch, c, h, w)
 
 
 def _stats_table(exe: Executor, outs: dict[int, np.ndarray]) -> Table:
@@ -72,7 +60,7 @@ def _stats_table(exe: Executor, outs: dict[int, np.ndarray]) -> Table:
         table.add_column(col, justify=justify, no_wrap=True)
     for i in exe.output_layers:
         step = exe.steps[i]
-        out = outs[i].reshape(dump_shape(step.layer.type, step.shape, exe.batch))
+        out = outs[i].reshape(dump_shape(step.layer, step.shape, exe.batch))
         v = out.astype(np.float64)
         table.add_row(str(i), step.layer.type, str(tuple(out.shape)), f"{v.min():.6g}", f"{v.max():.6g}",
                       f"{v.mean():.6g}", f"{v.std():.6g}")
@@ -172,7 +160,7 @@ def _dump(folder: Path, exe: Executor, outs: dict[int, np.ndarray]) -> None:
         index = {}
         for step in exe.steps:
             i = step.layer.index
-            arr = outs[i].reshape(dump_shape(step.layer.type, step.shape, exe.batch))
+            arr = outs[i].reshape(dump_shape(step.layer, step.shape, exe.batch))
             np.save(folder / f"layer_{i:03d}.npy", arr)
             index[str(i)] = {"type": step.layer.type, "section": step.layer.section.name,
                              "shape": list(arr.shape), "line": step.layer.line, "file": f"layer_{i:03d}.npy"}
@@ -319,8 +307,8 @@ def smoke(cfg, size, batch, seed, grad_check, samples, max_memory, threads):
             print_diagnostics(exc.diagnostics)
             sys.exit(EXIT_ERRORS)
         for step in exe.steps:
-            w, h, c = step.shape.feeds or step.shape.output
-            want = None if is_vector(step.layer.type, step.shape) else (batch, c, h, w)
+            want = dump_shape(step.layer, step.shape, batch)
+            want = want if len(want) == 4 else None
             why = _bad(outs[step.layer.index], want)
             if why:
                 problems.append(("forward", step.layer.index, why))

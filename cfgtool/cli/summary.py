@@ -7,9 +7,11 @@ import sys
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..model import Layer, build
 from ..shapes import Shapes, infer_shapes
+from ..syntax import printable
 from .common import EXIT_ERRORS, EXIT_OK, has_errors, print_diagnostics, read_document, stdout
 
 NET_FIELDS = ("width", "height", "channels", "inputs")
@@ -18,32 +20,6 @@ TABLE_WIDTH = 160
 
 def _dims(shape) -> str:
     return "" if shape is None else f"{shape[0]:>4} x{shape[1]:>4} x{shape[2]:>5}"
-
-
-def _filters(layer: Layer, p: dict) -> str:
-    """Darknet's "filters" column: the filter count, or the layers a merging layer reads."""
-    if "input_layers" in p:
-        return " ".join(map(str, p["input_layers"]))
-    if layer.type in ("scale_channels", "sam"):
-        return str(p["index"])
-    if "n" in p and layer.type in ("convolutional", "local", "connected", "crnn", "conv_lstm"):
-        groups = p.get("groups", 1)
-        return f"{p['n']}/{groups}" if groups > 1 else str(p["n"])
-    return ""
-
-
-def _geometry(layer: Layer, p: dict) -> str:
-    if "size" in p and "stride_x" in p:
-        size, sx, sy = p["size"], p.get("blur_stride_x", p["stride_x"]), p.get("blur_stride_y", p["stride_y"])
-        if sx != sy:
-            return f"{size}x{size}/{sx}x{sy}"
-        dil = p.get("dilation", 1)
-        return f"{size}x{size}/{sx}" + (f"({dil})" if dil > 1 else "")
-    if layer.type == "upsample":
-        return f"{p['stride']}x" + (" down" if p["reverse"] else "")
-    if "stride" in p and layer.type in ("reorg", "reorg_old", "local", "crnn", "conv_lstm"):
-        return f"{p.get('size', '')}/{p['stride']}" if "size" in p else f"/{p['stride']}"
-    return ""
 
 
 def layer_records(layers: list[Layer], shapes: Shapes) -> list[dict]:
@@ -75,13 +51,13 @@ def render_table(layers: list[Layer], shapes: Shapes) -> Table:
     for header, justify, footer in columns:
         table.add_column(header, justify=justify, footer=footer, no_wrap=True)
     for layer, shape in zip(layers, shapes.layers):
-        name = layer.spec.type_name(layer.section.name) if layer.spec else layer.section.name
+        name = Text(printable(layer.spec.type_name(layer.section.name) if layer.spec else layer.section.name))
         if shape is None:
             table.add_row(str(layer.index), name, "", "", "?", "->", "?", "", "", str(layer.line), style="red")
             continue
         p = shape.params
         table.add_row(
-            str(layer.index), name, _filters(layer, p), _geometry(layer, p), _dims(shape.input), "->",
+            str(layer.index), name, layer.spec.filters_text(p), layer.spec.size_text(p), _dims(shape.input), "->",
             _dims(shape.output), f"{shape.bflops:.3f}" if shape.bflops else "", f"{shape.nweights:,}" if shape.nweights else "",
             str(layer.line),
         )
@@ -121,8 +97,8 @@ def summary(cfg, fmt, width, height):
         out = stdout()
         net = shapes.net
         if net:
-            out.print(f"{cfg}: input {net.get('width')} x {net.get('height')} x {net.get('channels')}, "
-                      f"{len(network.layers)} layers")
+            out.print(Text(printable(f"{cfg}: input {net.get('width')} x {net.get('height')} x "
+                                     f"{net.get('channels')}, {len(network.layers)} layers")))
         if not out.is_terminal:
             out.width = max(out.width, TABLE_WIDTH)
         out.print(render_table(network.layers, shapes))

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from ..diagnostics import CfgError
 from ..transplant import DEVIATION_TARGET, GATE_BIAS, INITS, Report, transplant_files
-from ..weights import BN_TENSORS
+from ..layers.base import BN_TENSORS
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, read_valid_document, stderr, stdout
 
 _HOW = {"gate": "gate (bias {b:g})", "zero": "zero (branch end)", "random": "random",

@@ -1,7 +1,7 @@
 """The runner: a whole network forward (inference or training) and backward, in numpy.
 
-``Executor(network, shapes)`` checks that every layer can run (an op module, no recurrent
-layer, no unsupported feature: otherwise a CfgError located at the layer's header), estimates
+``Executor(network, shapes)`` checks that every layer can run (a kernel, nothing the spec
+declares it cannot run, no unsupported feature: otherwise a CfgError located at the layer's header), estimates
 the activation memory and refuses above ``max_memory`` before allocating anything, then holds
 the learnable tensors (Darknet-like random init from a seeded Generator, or loaded from a
 .weights file). ``forward`` runs the layers in order and frees, in inference, every output no
@@ -18,6 +18,7 @@ failed while running.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -25,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from ..diagnostics import ERROR, CfgError, Diagnostic
-from ..layers.base import LayerShape
+from ..layers.base import LayerShape, Tensor
 from ..model import Layer, Network
 from . import kernels
-from .table import DETECTORS, op_for
+from .ops import op_for
 from .threads import Threads
 
 NETWORK_INPUT = -1  # the index standing for the network's input in wiring and gradients
@@ -55,22 +56,38 @@ class Step:
     params: dict[str, Any]
     inputs: list[int]  # layer indices whose outputs are xs (NETWORK_INPUT for the input)
     owner: int  # the layer whose tensors it uses (share_index), usually itself
+    tensors: list[Tensor]  # its own learnable tensors (spec.tensors)
     stat: LayerStat = field(init=False)
 
     def __post_init__(self):
         self.stat = LayerStat(self.layer.index, self.layer.type, self.layer.line)
 
 
-def available_memory() -> int:
-    """MemAvailable from /proc/meminfo, or 8 GiB where that is unknown."""
+def _proc_kib(path: str, key: str) -> int | None:
+    """A ``key: N kB`` value of a /proc file in bytes (None where unknown)."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return 8 * 2**30
+    return None
+
+
+def available_memory() -> int:
+    """MemAvailable from /proc/meminfo (8 GiB where unknown), and no more than the address space
+    this process may still map when it runs under a limit (``ulimit -v``, RLIMIT_AS)."""
+    avail = _proc_kib("/proc/meminfo", "MemAvailable:") or 8 * 2**30
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return avail
+    if soft != resource.RLIM_INFINITY:
+        avail = min(avail, max(0, soft - (_proc_kib("/proc/self/status", "VmSize:") or 0)))
+    return avail
 
 
 def layer_error(network: Network, layer: Layer, code: str, name: str, message: str, notes=()) -> CfgError:
@@ -78,32 +95,44 @@ def layer_error(network: Network, layer: Layer, code: str, name: str, message: s
                                 layer.index, tuple(notes))])
 
 
-def wiring(index: int, layer_type: str, p: dict) -> list[int]:
-    """The xs of a layer, in the order its op expects (see cfgtool/executor/ops/__init__.py)."""
-    prev = index - 1 if index > 0 else NETWORK_INPUT
-    if layer_type == "route":
-        return list(p["input_layers"])
-    if layer_type == "shortcut":
-        return [prev, *p["input_layers"]]
-    if layer_type in ("scale_channels", "sam"):
-        return [prev, p["index"]]
-    if layer_type == "implicit":
-        return []
-    return [prev]
+INIT_CHUNK = 1 << 20  # values drawn at a time: the only temporary of a random initialisation
 
 
-def init_tensor(layer_type: str, name: str, dims: tuple[int, ...], p: dict, rng: np.random.Generator,
-                 dtype) -> np.ndarray:
-    """Darknet-like initial values: fan-in scaled uniform weights, zero biases, unit scales."""
-    base = name.rsplit(".", 1)[-1]
-    if base in ("biases", "rolling_mean"):
+def init_tensor(tensor: Tensor, p: dict, rng: np.random.Generator, dtype) -> np.ndarray:
+    """Darknet-like initial values as ``tensor.init`` says: zeros, ones, fan-in scaled uniform,
+    or normal with the layer's mean/std. Random values are drawn as float64 in chunks of
+    INIT_CHUNK and stored straight into the result, so the peak is the tensor plus one chunk,
+    and one seed gives the same values in float32 and float64 (the stream is the same as one
+    draw of the whole tensor)."""
+    dims = tensor.shape
+    if tensor.init == "zeros":
         return np.zeros(dims, dtype)
-    if base in ("scales", "rolling_variance") or layer_type == "shortcut":
+    if tensor.init == "ones":
         return np.ones(dims, dtype)
-    if layer_type == "implicit":
-        return rng.normal(p.get("mean", 0.0), p.get("std", 0.2), dims).astype(dtype)
+    out = np.empty(dims, dtype)
+    flat = out.reshape(-1)
     fan_in = int(np.prod(dims[1:])) if len(dims) > 1 else 1
-    return (rng.uniform(-1, 1, dims) * np.sqrt(2.0 / max(fan_in, 1))).astype(dtype)
+    scale = np.sqrt(2.0 / max(fan_in, 1))
+    for start in range(0, flat.size, INIT_CHUNK):
+        part = flat[start:start + INIT_CHUNK]
+        if tensor.init == "normal":
+            part[...] = rng.normal(p.get("mean", 0.0), p.get("std", 0.2), part.size)
+            continue
+        draw = rng.random(part.size)  # uniform(-1, 1) is -1 + 2 * random(), as rng.uniform computes it
+        draw *= 2
+        draw -= 1
+        draw *= scale
+        part[...] = draw
+    return out
+
+
+def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
+    """The shape ``run --dump`` (and ``export``) give a layer's output: ``(batch, c, h, w)``, or
+    ``(batch, n)`` where Darknet's output is a plain vector (the spec says so, or w*h*c is not
+    the output size)."""
+    w, h, c = shape.feeds or shape.output
+    values = w * h * c if shape.feeds else shape.outputs  # antialiasing: the blur layer's output
+    return (batch, values) if layer.spec.vector_output or w * h * c != values else (batch, c, h, w)
 
 
 class Executor:
@@ -124,18 +153,18 @@ class Executor:
         self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
         if not self.steps:
             raise CfgError([Diagnostic("X001", "no-layers", ERROR, "the cfg has no layers to run", None, network.path)])
-        # the network's results: detector layers, the last layer, and what a [cost] layer scores
-        self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.type in DETECTORS}
+        # the network's results: detection heads, the last layer, and what a loss layer scores
+        self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.spec.is_head}
                                     | {self.steps[-1].layer.index}
-                                    | {j for s in self.steps if s.layer.type == "cost" for j in s.inputs if j >= 0})
+                                    | {j for s in self.steps if s.layer.spec.scores_inputs for j in s.inputs if j >= 0})
         self.check_memory(train=False)
         self.weights: dict[int, dict[str, np.ndarray]] = {}
         for step in self.steps:
             i = step.layer.index
-            tensors = step.op.param_shapes(step.params, step.shape)
+            tensors = step.tensors
             if tensors:
-                self.weights[i] = {n: init_tensor(step.layer.type, n, tuple(d), step.params, self.rng, self.dtype)
-                                   for n, d in tensors}
+                with self._memory_guard(step):
+                    self.weights[i] = {t.name: init_tensor(t, step.params, self.rng, self.dtype) for t in tensors}
         self._prepared: dict[int, dict] = {}
         self._caches: dict[int, Any] | None = None
         self._outputs: dict[int, np.ndarray] = {}
@@ -151,10 +180,9 @@ class Executor:
                               f"{layer.section.name} is not a layer type Darknet knows; it cannot run")
         if shape is None:
             raise layer_error(net, layer, "X001", "unsupported-layer", f"layer {layer.index} has no valid shape")
-        if layer.spec.recurrent:
-            raise layer_error(net, layer, "X001", "unsupported-layer",
-                              f"[{layer.type}] is recurrent: the numpy executor runs feed-forward networks only")
-        op = op_for(layer.type)
+        if layer.spec.cannot_run:
+            raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}] {layer.spec.cannot_run}")
+        op = op_for(layer.spec)
         if op is None:
             raise layer_error(net, layer, "X001", "unsupported-layer",
                               f"the numpy executor has no implementation of [{layer.type}] layers")
@@ -163,8 +191,8 @@ class Executor:
             raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}]: {why}")
         params = dict(shape.params, batch=self.batch, rng=self.rng)
         owner = shape.params.get("share_index")
-        return Step(layer, shape, op, params, wiring(layer.index, layer.type, shape.params),
-                    layer.index if owner is None else owner)
+        return Step(layer, shape, op, params, layer.spec.sources(shape.params, layer.index),
+                    layer.index if owner is None else owner, layer.spec.tensors(shape))
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -185,14 +213,17 @@ class Executor:
 
     def estimate_memory(self, train: bool = False) -> int:
         """Bytes of activations (and, training, caches and gradients) a forward needs at peak,
-        plus the learnable tensors. An estimate: numpy temporaries are not all counted."""
+        plus the learnable tensors and the chunk their random initialisation draws. An estimate:
+        numpy temporaries inside the ops are not all counted (running out of memory there is
+        still an X002, at the layer)."""
         item, b = self.dtype.itemsize, self.batch
-        weights = sum(int(np.prod(d)) for st in self.steps for _, d in st.op.param_shapes(st.params, st.shape))
+        init = INIT_CHUNK * 8  # one float64 chunk of init_tensor
+        weights = sum(t.count for st in self.steps for t in st.tensors)
         outs = [st.shape.outputs for st in self.steps]
         if train:
             caches = sum(self._workspace(st) + 2 * st.shape.outputs for st in self.steps)
             grads = 2 * max(outs)
-            return (weights * 2 + (sum(outs) + caches + grads) * b) * item
+            return (weights * 2 + (sum(outs) + caches + grads) * b) * item + init
         readers = self._readers(keep=())
         live: dict[int, int] = {}
         peak = 0
@@ -204,7 +235,20 @@ class Executor:
                 readers[j] -= 1
                 if readers[j] == 0 and j in live:
                     del live[j]
-        return (2 * weights + peak * b) * item  # the weights, and their batch-norm-folded copies
+        return (2 * weights + peak * b) * item + init  # the weights, and their batch-norm-folded copies
+
+    @contextmanager
+    def _memory_guard(self, step: Step):
+        """A MemoryError while allocating for ``step`` becomes the X002 refusal, located at the layer."""
+        try:
+            yield
+        except MemoryError:
+            net = self.network
+            raise layer_error(net, step.layer, "X002", "memory-limit",
+                              f"ran out of memory at layer {step.layer.index} ([{step.layer.type}]): the estimate "
+                              f"({_size(self.estimate_memory())}) was within the limit of {_size(self.max_memory)} "
+                              "but numpy needed more",
+                              ("use a smaller width/height or batch, or lower --max-memory",)) from None
 
     def check_memory(self, train: bool = False) -> None:
         need = self.estimate_memory(train)
@@ -281,11 +325,12 @@ class Executor:
 
     def _run_op(self, step: Step, fn, *args):
         try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), \
+                    self._memory_guard(step):
                 return fn(*args)
         except NotImplementedError as exc:
             raise layer_error(self.network, step.layer, "X001", "unsupported-layer", f"[{step.layer.type}]: {exc}")
-        except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError, MemoryError) as exc:
+        except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError) as exc:
             raise layer_error(self.network, step.layer, "X005", "layer-failed",
                               f"[{step.layer.type}] failed: {type(exc).__name__}: {exc}")
 
@@ -323,7 +368,8 @@ class Executor:
         for step in self.steps:
             i = step.layer.index
             xs = [outs[j] for j in step.inputs]
-            w = self._weights_for(step, train)
+            with self._memory_guard(step):
+                w = self._weights_for(step, train)
             t0 = time.perf_counter()
             out, cache = self._run_op(step, step.op.forward, step.params, w, xs, train)
             step.stat.seconds = time.perf_counter() - t0

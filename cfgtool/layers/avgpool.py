@@ -9,6 +9,9 @@ from .common import COMMON, image
 class Avgpool(LayerSpec):
     type = "avgpool"
     sections = ("[avgpool]", "[avg]")
+    pooling = "avg"
+    keeps_zero = True
+    targets = {"opencv": ("[avgpool]",)}
     options = COMMON
 
     def infer(self, r, ctx):

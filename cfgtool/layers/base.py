@@ -8,8 +8,10 @@ through a :class:`Reader` in the same order and under the same conditions as Dar
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ..syntax import Line, Section
@@ -18,6 +20,8 @@ INT, FLOAT, STR, INTS, FLOATS = "int", "float", "str", "ints", "floats"
 
 # Darknet's "no value" for share_index and similar optional indices
 NO_INDEX = -1000000000
+STRIDE_WHY = "Darknet divides by the stride"  # Opt.why of stride options
+RECURRENT = "is recurrent: the numpy executor runs feed-forward networks only"  # cannot_run of those types
 
 
 @dataclass(frozen=True)
@@ -36,21 +40,36 @@ class Opt:
     index: bool = False
     doc: str = ""
     none: int | None = None
+    # the smallest value the layer can work with, and what goes wrong below it (lint W306)
+    minimum: int | None = None
+    why: str = ""
 
 
-_INT_PREFIX = re.compile(r"[ \t\n\r\f\v]*([+-]?[0-9]+)")
+_C_INT = re.compile(r"[ \t\n\r\f\v]*([+-]?)0*([0-9]*)")
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+_LONG_DIGITS = 19  # more significant digits than a 64-bit long holds: strtol saturates
+
+
+def c_int(text: str) -> tuple[int, bool]:
+    """(C's atoi of ``text``, whether the number it read fits in a C int).
+
+    glibc's atoi is ``(int) strtol(s, NULL, 10)``: optional blanks and sign, then digits (0
+    when there are none); strtol saturates at LONG_MIN/LONG_MAX and the cast keeps the low 32
+    bits. Only the digits that can matter are converted, so a 5,000-digit value is no problem.
+    """
+    m = _C_INT.match(text)
+    sign, digits = m.group(1), m.group(2)
+    if len(digits) > _LONG_DIGITS:
+        value = 2**63 - 1 if sign != "-" else -(2**63)
+    else:
+        value = int(digits or "0")
+        value = max(-(2**63), min(2**63 - 1, -value if sign == "-" else value))
+    return ((value + 2**31) % 2**32) - 2**31, INT_MIN <= value <= INT_MAX and len(digits) <= _LONG_DIGITS
 
 
 def atoi(text: str) -> int:
-    """C's atoi: optional blanks and sign, then digits; 0 when there are none."""
-    m = _INT_PREFIX.match(text)
-    if m is None:
-        return 0
-    value = int(m.group(1))
-    if -2**31 <= value < 2**31:
-        return value
-    # C int overflow wraps in practice; clamp to 32 bits like glibc's strtol -> int
-    return ((value + 2**31) % 2**32) - 2**31
+    """C's atoi (see :func:`c_int`): never fails."""
+    return c_int(text)[0]
 
 
 _FLOAT_PREFIX = re.compile(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.IGNORECASE)
@@ -210,6 +229,47 @@ class Context:
         return shape
 
 
+# how executor initialisation fills a tensor (see Tensor.init)
+_INIT_BY_NAME = {"biases": "zeros", "rolling_mean": "zeros", "scales": "ones", "rolling_variance": "ones"}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One learnable tensor of a layer, as it is stored in a ``.weights`` file.
+
+    ``name`` is the layer struct's field (``weights``, ``biases``, ...; sub-layers of the
+    recurrent types prefixed: ``input.weights``). ``transposable``: stored ``(inputs,
+    outputs)`` in files whose major or minor version is above 1000 (connected weights).
+    ``scales``: a batch-norm tensor that ``dontloadscales=1`` leaves out of the file.
+    ``init``: how a fresh layer fills it: ``zeros``, ``ones``, ``uniform`` (fan-in scaled,
+    Darknet-like) or ``normal`` (the layer's ``mean``/``std``); by default from the name
+    (biases and rolling_mean 0, scales and rolling_variance 1, the rest uniform).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    transposable: bool = False
+    scales: bool = False
+    init: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if not self.init:
+            object.__setattr__(self, "init", _INIT_BY_NAME.get(self.name.rsplit(".", 1)[-1], "uniform"))
+
+    @property
+    def count(self) -> int:
+        return math.prod(self.shape)
+
+
+BN_TENSORS = ("scales", "rolling_mean", "rolling_variance")
+
+
+def bn_tensors(prefix: str, n: int, scales: bool = False) -> list[Tensor]:
+    """The batch-norm tensors of a layer with ``n`` outputs (scales, rolling mean and variance)."""
+    return [Tensor(prefix + k, (n,), scales=scales) for k in BN_TENSORS]
+
+
 @dataclass(frozen=True)
 class HeadNeed:
     """What a detection head needs from the layer before it: ``channels`` at that layer's w x h
@@ -224,21 +284,124 @@ class HeadNeed:
 _OPTION_TABLES: dict[type, dict[str, Opt]] = {}
 
 
+class EveryAnchor(Sequence):
+    """The mask of a head without ``mask=``: 0..num-1, like Darknet, never materialised (``num``
+    may be 1e9); equal to the tuple of the same indices."""
+
+    def __init__(self, num: int):
+        self._range = range(max(num, 0))
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, i):
+        return self._range[i]
+
+    def __iter__(self):
+        return iter(self._range)
+
+    def __contains__(self, i) -> bool:
+        return i in self._range
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, EveryAnchor):
+            return self._range == other._range
+        return isinstance(other, tuple) and len(other) == len(self) and other == tuple(self._range)
+
+    def __hash__(self) -> int:
+        return hash(self._range)
+
+    def __repr__(self) -> str:
+        return f"EveryAnchor({len(self)})"
+
+
+@dataclass(frozen=True)
+class Head:
+    """A detection head as Darknet reads it (defaults included), from :meth:`LayerSpec.head`.
+
+    ``num``: the anchors listed in ``anchors=`` (num=); ``mask``: mask= as read (None where the
+    type has no mask); ``anchors``: the values of anchors= as Darknet's loop reads them (not
+    cut to 2*num; empty when absent); ``extra``: channels per anchor besides the classes (5 for
+    [yolo], 9 for [Gaussian_yolo], coords+1 for [region]); ``anchored``: False for a head that
+    has no anchor boxes ([detection]).
+    """
+
+    classes: int
+    num: int
+    mask: tuple[int, ...] | EveryAnchor | None
+    anchors: tuple[float, ...]
+    extra: int
+    coords: int = 4
+    anchored: bool = True
+
+    @property
+    def anchors_used(self) -> int:
+        """The anchors this head predicts: len(mask), or num without a mask."""
+        return self.num if self.mask is None else len(self.mask)
+
+    def per_anchor(self, classes: int | None = None) -> int:
+        """Channels per anchor for ``classes`` (default: this head's classes)."""
+        return (self.classes if classes is None else classes) + self.extra
+
+    def filters(self, classes: int | None = None) -> int:
+        """The channels the layer feeding this head must output for ``classes``."""
+        return self.per_anchor(classes) * self.anchors_used
+
+    def formula(self, classes: int | None = None) -> str:
+        """How :meth:`filters` is computed, for messages: ``(80 + 5) * 3``."""
+        return f"({self.classes if classes is None else classes} + {self.extra}) * {self.anchors_used}"
+
+    def need(self, classes: int | None = None) -> HeadNeed:
+        """What the layer before this head must output for ``classes`` (default: this head's)."""
+        return HeadNeed(self.filters(classes), None, self.formula(classes))
+
+
 class LayerSpec:
+    """One Darknet layer type: every fact about it that code outside its kernel needs.
+
+    Subclasses live in ``layers/<type>.py`` and override what differs from the defaults
+    here. Code elsewhere asks the spec (``layer.spec.is_head``, ``spec.tensors(shape)``);
+    it never compares type names. See /work/notes/spec-api.md (and CONTRIBUTING.md).
+    """
+
     type: ClassVar[str]  # Darknet's get_layer_string name, e.g. "convolutional"
     sections: ClassVar[tuple[str, ...]]  # headers, e.g. ("[convolutional]", "[conv]")
     options: ClassVar[tuple[Opt, ...]] = ()
-    recurrent: ClassVar[bool] = False
     # False where get_layer_string gives "none": Darknet's tables then show the section name
     named: ClassVar[bool] = True
+    # the module of this type in the per-type folders (executor/ops/<module>.py, ...):
+    # by default the name of the spec's own module (layers/<module>.py)
+    module: ClassVar[str]
+
+    # -- role facts ---------------------------------------------------------------------
+    recurrent: ClassVar[bool] = False  # runs over time steps (rnn, lstm, ...)
+    is_head: ClassVar[bool] = False  # a detection head: head() reads it; its output is a network result
+    is_output: ClassVar[bool] = False  # its output is a result (a head, softmax, a loss), not a feature map
+    scores_inputs: ClassVar[bool] = False  # a loss layer: the layers it reads are network results
+    is_conv: ClassVar[bool] = False  # Darknet's convolutional layer (filters, size, stride, pad, groups)
+    combine: ClassVar[str] = ""  # how it merges its inputs: "concat", "sum", "scale" (previous x from)
+    pooling: ClassVar[str] = ""  # a pooling layer: "max" or "avg"
+    passes_in_inference: ClassVar[bool] = False  # in inference its output is its input (dropout)
+    keeps_zero: ClassVar[bool] = False  # an all-zero input gives an all-zero output, whatever its options
+    vector_output: ClassVar[bool] = False  # Darknet's output is a plain vector, whatever w x h x c say
+    unsupported_activations: ClassVar[tuple[str, ...]] = ()  # Darknet warns and outputs zeros for these
+    # non-reference targets (lint/targets.py) that load this type -> the headers they accept
+    targets: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # why the numpy executor cannot run this type ("" when executor/ops/<module>.py runs it)
+    cannot_run: ClassVar[str] = ""
+
+    # -- facts for edits (cfgtool/heads.py) -----------------------------------------------
     # the option holding the number of classes the layer predicts (detection heads, [contrastive])
     classes_key: ClassVar[str | None] = None
     # the option that sets the layer's output channels (what an edit changes to feed a head)
     channels_key: ClassVar[str | None] = None
     # options that hold one value per class (set-classes removes them: their values no longer apply)
     per_class_keys: ClassVar[tuple[str, ...]] = ()
-    # anchors= in input pixels with mask= picking this head's ones ([yolo], [Gaussian_yolo])
-    masked_anchors: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "module" not in cls.__dict__:
+            cls.module = cls.__module__.rsplit(".", 1)[-1]
 
     @classmethod
     def option(cls, key: str) -> Opt:
@@ -273,10 +436,61 @@ class LayerSpec:
         """Absolute indices of the layers this one reads (default: the previous layer)."""
         return [index - 1] if index > 0 else []
 
-    def head_need(self, r: Reader, classes: int) -> HeadNeed | None:
-        """A detection head: what the layer before it must output when it predicts ``classes``
-        classes (its other options read through ``r``); None for every other layer."""
-        return None
-
     def infer(self, r: Reader, ctx: Context) -> LayerShape:
         raise NotImplementedError
+
+    def sources(self, p: dict, index: int) -> list[int]:
+        """The layers whose outputs the kernel gets as ``xs``, in the order it expects; -1 is
+        the network input. ``p``: the layer's LayerShape.params."""
+        return [index - 1]
+
+    def tensors(self, shape: LayerShape) -> list[Tensor]:
+        """The learnable tensors of a layer of this shape, in ``.weights`` file order."""
+        return []
+
+    def head(self, r: Reader) -> Head | None:
+        """A detection head's classes, anchors and mask as Darknet reads them (None: not a head)."""
+        return None
+
+    def filters_text(self, p: dict) -> str:
+        """The "filters" column of Darknet's layer table: the layers a merging layer reads."""
+        return " ".join(map(str, p["input_layers"])) if "input_layers" in p else ""
+
+    def size_text(self, p: dict) -> str:
+        """The "size/strd(dil)" column of Darknet's layer table."""
+        if "size" not in p or "stride_x" not in p:
+            return ""
+        size, sx, sy = p["size"], p.get("blur_stride_x", p["stride_x"]), p.get("blur_stride_y", p["stride_y"])
+        if sx != sy:
+            return f"{size}x{size}/{sx}x{sy}"
+        dil = p.get("dilation", 1)
+        return f"{size}x{size}/{sx}" + (f"({dil})" if dil > 1 else "")
+
+
+def count_text(p: dict) -> str:
+    """The filters column of a layer with ``n`` outputs in ``groups`` groups: ``n`` or ``n/groups``."""
+    if "n" not in p:
+        return ""
+    groups = p.get("groups", 1)
+    return f"{p['n']}/{groups}" if groups > 1 else str(p["n"])
+
+
+def stride_text(p: dict) -> str:
+    """The size column of a layer that has a stride and maybe a size but no stride_x."""
+    if "stride" not in p:
+        return ""
+    return f"{p.get('size', '')}/{p['stride']}" if "size" in p else f"/{p['stride']}"
+
+
+def connected_tensors(prefix: str, inputs: int, outputs: int, bn: bool, scales: bool = False) -> list[Tensor]:
+    """A connected layer's tensors (load_connected_weights order): biases, weights, [batch norm]."""
+    out = [Tensor(prefix + "biases", (outputs,)), Tensor(prefix + "weights", (outputs, inputs), True)]
+    return out + (bn_tensors(prefix, outputs, scales) if bn else [])
+
+
+def conv_tensors(prefix: str, c: int, n: int, size: int, groups: int, bn: bool, scales: bool = False
+                 ) -> list[Tensor]:
+    """A convolutional layer's tensors (load_convolutional_weights order): biases, [batch norm], weights."""
+    out = [Tensor(prefix + "biases", (n,))]
+    out += bn_tensors(prefix, n, scales) if bn else []
+    return out + [Tensor(prefix + "weights", (n, c // max(groups, 1), size, size))]

@@ -3,7 +3,7 @@ outputs = w*h*c of the previous layer."""
 
 from __future__ import annotations
 
-from .base import LayerShape, LayerSpec
+from .base import LayerShape, LayerSpec, Tensor, bn_tensors
 from .common import COMMON
 
 
@@ -11,6 +11,10 @@ class Batchnorm(LayerSpec):
     type = "batchnorm"
     sections = ("[batchnorm]",)
     options = COMMON
+
+    def tensors(self, shape):
+        c = shape.output[2]
+        return [Tensor("biases", (c,)), *bn_tensors("", c)]
 
     def infer(self, r, ctx):
         w, h, c = ctx.prev

@@ -4,19 +4,27 @@ for this layer (both 0; the weights are inputs*output)."""
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .base import INT, STR, LayerShape, LayerSpec, Opt, connected_tensors, count_text
 from .common import COMMON, activation, error
 
 
 class Connected(LayerSpec):
     type = "connected"
     sections = ("[connected]", "[conn]")
+    vector_output = True
+    targets = {"opencv": ("[connected]",)}
     channels_key = "output"
     options = (
-        Opt("output", INT, 1),
+        Opt("output", INT, 1, minimum=1, why="a layer without outputs"),
         Opt("activation", STR, "logistic"),
         Opt("batch_normalize", INT, 0),
     ) + COMMON
+
+    def tensors(self, shape):
+        return connected_tensors("", shape.inputs, shape.outputs, shape.params.get("batch_normalize"), scales=True)
+
+    def filters_text(self, p):
+        return count_text(p)
 
     def infer(self, r, ctx):
         output = r.get("output")

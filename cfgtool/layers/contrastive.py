@@ -13,6 +13,7 @@ FLT_MAX = 3.4028234663852886e38
 class Contrastive(LayerSpec):
     type = "contrastive"
     sections = ("[contrastive]",)
+    is_output = True
     classes_key = "classes"
     options = (
         Opt("classes", INT, 1000),

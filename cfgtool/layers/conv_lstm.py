@@ -7,16 +7,18 @@ one image, as Darknet prints it at inference); nweights stays 0."""
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt
+from .base import FLOAT, INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, conv_tensors
 from .common import COMMON, activation, dims, error, image
-from .crnn import RECURRENT_CONV_OPTIONS, conv, read_geometry
+from .crnn import RECURRENT_CONV_OPTIONS, Crnn, conv, read_geometry
 
 
 class ConvLstm(LayerSpec):
     type = "conv_lstm"
     sections = ("[conv_lstm]",)
     recurrent = True
+    cannot_run = RECURRENT
     named = False
+    filters_text, size_text = Crnn.filters_text, Crnn.size_text
     options = RECURRENT_CONV_OPTIONS + (
         Opt("output", INT, 1),
         Opt("groups", INT, 1),
@@ -30,6 +32,17 @@ class ConvLstm(LayerSpec):
         Opt("lstm_activation", STR, "tanh"),
         Opt("time_normalizer", FLOAT, 1.0),
     ) + COMMON
+
+    def tensors(self, shape):
+        p = shape.params
+        bn, c, n, size, groups = bool(p.get("batch_normalize")), shape.input[2], p["n"], p["size"], p.get("groups", 1)
+        out = []
+        if p.get("peephole"):
+            out += [t for g in ("vf", "vi", "vo") for t in conv_tensors(g + ".", n, n, size, groups, bn)]
+        out += conv_tensors("wf.", 2 * n if p.get("bottleneck") else n, n, size, groups, bn)
+        if not p.get("bottleneck"):
+            out += [t for g in ("wi", "wg", "wo") for t in conv_tensors(g + ".", n, n, size, groups, bn)]
+        return out + [t for g in ("uf", "ui", "ug", "uo") for t in conv_tensors(g + ".", c, n, size, groups, bn)]
 
     def infer(self, r, ctx):
         size, stride, dilation, padding = read_geometry(r)

@@ -11,7 +11,7 @@ params deviate from the struct in one way: with antialiasing, ``blur_size``, ``b
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, NO_INDEX, STR, LayerShape, LayerSpec, Opt
+from .base import FLOAT, INT, NO_INDEX, STR, STRIDE_WHY, LayerShape, LayerSpec, Opt, conv_tensors, count_text
 from .common import COMMON, activation, cdiv, dims, error, ftoi, image, referenced
 
 
@@ -52,14 +52,16 @@ def antialias(antialiasing: int, out: tuple[int, int, int], stride_x: int, strid
 class Convolutional(LayerSpec):
     type = "convolutional"
     sections = ("[convolutional]", "[conv]")
+    is_conv = True
+    targets = {"opencv": ("[convolutional]",)}
     channels_key = "filters"
     options = (
-        Opt("filters", INT, 1, doc="number of output channels"),
-        Opt("groups", INT, 1),
-        Opt("size", INT, 1),
+        Opt("filters", INT, 1, doc="number of output channels", minimum=1, why="a layer without filters has no output"),
+        Opt("groups", INT, 1, minimum=1, why="Darknet divides the channels by groups"),
+        Opt("size", INT, 1, minimum=1, why="the kernel must be at least 1x1"),
         Opt("stride_x", INT, -1),
         Opt("stride_y", INT, -1),
-        Opt("stride", INT, 1),
+        Opt("stride", INT, 1, minimum=1, why=STRIDE_WHY),
         Opt("dilation", INT, 1),
         Opt("antialiasing", INT, 0),
         Opt("pad", INT, 0, doc="1: padding = size/2"),
@@ -85,6 +87,16 @@ class Convolutional(LayerSpec):
         Opt("stream", INT, -1),
         Opt("wait_stream", INT, -1),
     ) + COMMON
+
+    def tensors(self, shape):
+        p = shape.params
+        if p.get("share_index") is not None:
+            return []  # the weights of layer share_index are used (and are not in .weights again)
+        return conv_tensors("", shape.input[2], p["n"], p["size"], p.get("groups", 1), p.get("batch_normalize"),
+                            scales=True)
+
+    def filters_text(self, p):
+        return count_text(p)
 
     def infer(self, r, ctx):
         n = r.get("filters")

@@ -10,6 +10,9 @@ from .common import COMMON
 class Cost(LayerSpec):
     type = "cost"
     sections = ("[cost]",)
+    is_output = True
+    scores_inputs = True
+    targets = {"opencv": ("[cost]",)}
     options = (
         Opt("type", STR, "sse"),
         Opt("scale", FLOAT, 1.0),

@@ -7,7 +7,7 @@ settings work. nweights stays 0 (never set); bflops is the sum of the three conv
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .base import INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, conv_tensors, count_text, stride_text
 from .common import COMMON, activation, cdiv, dims, error, image
 from .convolutional import conv_geometry
 
@@ -43,6 +43,7 @@ class Crnn(LayerSpec):
     type = "crnn"
     sections = ("[crnn]",)
     recurrent = True
+    cannot_run = RECURRENT
     options = RECURRENT_CONV_OPTIONS + (
         Opt("output", INT, 1),
         Opt("hidden", INT, 1),
@@ -52,6 +53,18 @@ class Crnn(LayerSpec):
         Opt("xnor", INT, 0),
         Opt("shortcut", INT, 0),
     ) + COMMON
+
+    def tensors(self, shape):
+        p = shape.params
+        bn, c, size, groups, hidden = bool(p.get("batch_normalize")), shape.input[2], p["size"], p.get("groups", 1), p["hidden"]
+        return (conv_tensors("input.", c, hidden, size, groups, bn) + conv_tensors("self.", hidden, hidden, size, groups, bn)
+                + conv_tensors("output.", hidden, p["n"], size, groups, bn))
+
+    def filters_text(self, p):
+        return count_text(p)
+
+    def size_text(self, p):
+        return super().size_text(p) or stride_text(p)
 
     def infer(self, r, ctx):
         size, stride, dilation, padding = read_geometry(r)

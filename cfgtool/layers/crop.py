@@ -11,6 +11,7 @@ from .common import COMMON, dims, error, image
 class Crop(LayerSpec):
     type = "crop"
     sections = ("[crop]",)
+    targets = {"opencv": ("[crop]",)}
     options = (
         Opt("crop_height", INT, 1),
         Opt("crop_width", INT, 1),

@@ -6,14 +6,35 @@ kept: the struct holds w = h = side, c = 0 and no output shape (0x0x0); outputs 
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, HeadNeed, LayerShape, LayerSpec, Opt
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, Head, HeadNeed, LayerShape, LayerSpec, Opt
 from .common import COMMON
 from .yolo import check_detector_input
+
+
+@dataclass(frozen=True)
+class DetectionHead(Head):
+    """[detection] (YOLOv1): no anchor boxes; the feeding layer outputs
+    side*side*((1+coords)*num + classes) values."""
+
+    side: int = 7
+
+    def filters(self, classes=None):
+        return self.side * self.side * ((1 + self.coords) * self.num + (self.classes if classes is None else classes))
+
+    def formula(self, classes=None):
+        c = self.classes if classes is None else classes
+        return f"{self.side} * {self.side} * ((1 + {self.coords}) * {self.num} + {c})"
+
+    def need(self, classes=None):
+        return HeadNeed(None, self.filters(classes), self.formula(classes))
 
 
 class Detection(LayerSpec):
     type = "detection"
     sections = ("[detection]",)
+    is_head = is_output = True
     classes_key = "classes"
     options = (
         Opt("coords", INT, 1),
@@ -35,10 +56,9 @@ class Detection(LayerSpec):
         Opt("reorg", INT, 0),
     ) + COMMON
 
-    def head_need(self, r, classes):
-        side, coords, num = r.get("side"), r.get("coords"), r.get("num")
-        return HeadNeed(None, side * side * ((1 + coords) * num + classes),
-                        f"{side} * {side} * ((1 + {coords}) * {num} + {classes})")
+    def head(self, r):
+        coords, classes, num, side = (r.get(k) for k in ("coords", "classes", "num", "side"))
+        return DetectionHead(classes, num, None, (), 0, coords, anchored=False, side=side)
 
     def infer(self, r, ctx):
         p = {k: r.get(k) for k in ("coords", "classes", "rescore")}

@@ -12,6 +12,8 @@ from .common import COMMON, dims, error, ftoi
 class Dropout(LayerSpec):
     type = "dropout"
     sections = ("[dropout]",)
+    passes_in_inference = True
+    targets = {"opencv": ("[dropout]",)}
     options = (
         Opt("probability", FLOAT, 0.2),
         Opt("dropblock", INT, 0),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt
 from .common import COMMON
-from .yolo import FLT_MAX, NMS_KINDS, masked_head_need, read_anchors, read_head
+from .yolo import FLT_MAX, NMS_KINDS, NUM_WHY, read_anchor_head, read_anchors, read_head
 
 GAUSSIAN_NMS_KINDS = (*NMS_KINDS, "cornersnms")
 YOLO_POINTS = ("center", "left_top", "right_bottom")
@@ -18,13 +18,13 @@ YOLO_POINTS = ("center", "left_top", "right_bottom")
 class GaussianYolo(LayerSpec):
     type = "Gaussian_yolo"
     sections = ("[Gaussian_yolo]",)
+    is_head = is_output = True
     classes_key = "classes"
     per_class_keys = ("counters_per_class",)
-    masked_anchors = True
     options = (
         Opt("classes", INT, 20),
         Opt("max", INT, 200),
-        Opt("num", INT, 1),
+        Opt("num", INT, 1, minimum=1, why=NUM_WHY),
         Opt("mask", INTS, None),
         Opt("max_delta", FLOAT, FLT_MAX),
         Opt("counters_per_class", INTS, None),
@@ -51,8 +51,8 @@ class GaussianYolo(LayerSpec):
         Opt("anchors", FLOATS, None),
     ) + COMMON
 
-    def head_need(self, r, classes):
-        return masked_head_need(r, classes, 9)
+    def head(self, r):
+        return read_anchor_head(r, 9, False)
 
     def infer(self, r, ctx):
         p, shape = read_head(r, ctx, "[Gaussian_yolo]", 9, ("max_delta", "label_smooth_eps", "scale_x_y",

@@ -3,7 +3,7 @@ output w/h/c stay 0 (outputs = output); nweights and bflops are 0."""
 
 from __future__ import annotations
 
-from .base import INT, LayerShape, LayerSpec, Opt
+from .base import INT, RECURRENT, LayerShape, LayerSpec, Opt, connected_tensors
 from .common import COMMON
 from .rnn import check_sizes
 
@@ -12,7 +12,14 @@ class Gru(LayerSpec):
     type = "gru"
     sections = ("[gru]",)
     recurrent = True
+    cannot_run = RECURRENT
     options = (Opt("output", INT, 1), Opt("batch_normalize", INT, 0)) + COMMON
+
+    def tensors(self, shape):
+        p = shape.params
+        bn, n = bool(p.get("batch_normalize")), p["n"]
+        return [t for g in ("input_z", "input_r", "input_h") for t in connected_tensors(g + ".", p["inputs"], n, bn)] + \
+               [t for g in ("state_z", "state_r", "state_h") for t in connected_tensors(g + ".", n, n, bn)]
 
     def infer(self, r, ctx):
         output = r.get("output")

@@ -3,7 +3,7 @@ w x h x c*history_size. get_layer_string gives "none"."""
 
 from __future__ import annotations
 
-from .base import INT, LayerShape, LayerSpec, Opt
+from .base import INT, RECURRENT, LayerShape, LayerSpec, Opt
 from .common import COMMON, error
 
 
@@ -11,6 +11,7 @@ class History(LayerSpec):
     type = "history"
     sections = ("[history]",)
     recurrent = True
+    cannot_run = RECURRENT
     named = False
     options = (Opt("history_size", INT, 4),) + COMMON
 

@@ -4,7 +4,7 @@ initialisation; not struct fields)."""
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Tensor
 from .common import COMMON, error
 
 
@@ -21,6 +21,13 @@ class Implicit(LayerSpec):
 
     def inputs(self, section, index):
         return []
+
+    def sources(self, p, index):
+        return []
+
+    def tensors(self, shape):
+        w, h, c = shape.output
+        return [Tensor("weights", (c, h, w), init="normal")]
 
     def infer(self, r, ctx):
         p = {k: r.get(k) for k in ("mean", "std", "filters", "atoms")}

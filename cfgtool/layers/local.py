@@ -5,7 +5,7 @@ never set (0; the weights are c*n*size*size*out_h*out_w)."""
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .base import INT, STR, LayerShape, LayerSpec, Opt, Tensor, count_text, stride_text
 from .common import COMMON, activation, cdiv, dims, error, image
 
 
@@ -19,6 +19,17 @@ class Local(LayerSpec):
         Opt("pad", INT, 0),
         Opt("activation", STR, "logistic"),
     ) + COMMON
+
+    def tensors(self, shape):
+        ow, oh, n = shape.output
+        c, k = shape.input[2], shape.params["size"]
+        return [Tensor("biases", (shape.outputs,)), Tensor("weights", (ow * oh, n, c, k, k))]
+
+    def filters_text(self, p):
+        return count_text(p)
+
+    def size_text(self, p):
+        return super().size_text(p) or stride_text(p)
 
     def infer(self, r, ctx):
         n, size, stride, pad = (r.get(k) for k in ("filters", "size", "stride", "pad"))

@@ -13,6 +13,8 @@ class LocalAvgpool(LayerSpec):
     sections = ("[local_avgpool]", "[local_avg]")
     options = POOL_OPTIONS + COMMON
     named = False
+    pooling = "avg"
+    keeps_zero = True
 
     def infer(self, r, ctx):
         return pool(r, ctx, "[local_avgpool]", False, 1)

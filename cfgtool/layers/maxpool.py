@@ -10,15 +10,15 @@ antialiasing (Darknet's l.input_layer).
 
 from __future__ import annotations
 
-from .base import INT, LayerShape, LayerSpec, Opt
+from .base import INT, STRIDE_WHY, LayerShape, LayerSpec, Opt
 from .common import COMMON, cdiv, dims, error, image
 from .convolutional import antialias
 
 POOL_OPTIONS = (
-    Opt("stride", INT, 1),
+    Opt("stride", INT, 1, minimum=1, why=STRIDE_WHY),
     Opt("stride_x", INT, None, doc="default: stride"),
     Opt("stride_y", INT, None, doc="default: stride"),
-    Opt("size", INT, None, doc="default: stride"),
+    Opt("size", INT, None, doc="default: stride", minimum=1, why="the pooling window must be at least 1x1"),
     Opt("padding", INT, None, doc="total padding, default: size-1"),
 )
 
@@ -57,6 +57,9 @@ def pool(r, ctx, what: str, depth: bool, avgpool: int) -> LayerShape:
 class Maxpool(LayerSpec):
     type = "maxpool"
     sections = ("[maxpool]", "[max]")
+    pooling = "max"
+    keeps_zero = True
+    targets = {"opencv": ("[maxpool]",)}
     options = POOL_OPTIONS + (
         Opt("maxpool_depth", INT, 0, doc="1: pool across channels"),
         Opt("out_channels", INT, 1, doc="output channels with maxpool_depth"),

@@ -4,19 +4,28 @@ previous layer's w x h; Darknet errors when that differs from the previous layer
 
 from __future__ import annotations
 
-from .base import FLOAT, FLOATS, INT, STR, HeadNeed, LayerShape, LayerSpec, Opt
-from .common import COMMON
-from .yolo import check_detector_input, read_anchors
+from .base import FLOAT, FLOATS, INT, STR, Head, LayerShape, LayerSpec, Opt, atof
+from .common import COMMON, darknet_list
+from .yolo import NUM_WHY, check_detector_input, read_anchors
+
+
+class RegionHead(Head):
+    """[region]: num * (classes + coords + 1) channels, no mask."""
+
+    def formula(self, classes=None):
+        return f"{self.num} * ({self.classes if classes is None else classes} + {self.coords} + 1)"
 
 
 class Region(LayerSpec):
     type = "region"
     sections = ("[region]",)
+    is_head = is_output = True
+    targets = {"opencv": ("[region]",)}
     classes_key = "classes"
     options = (
         Opt("coords", INT, 4),
         Opt("classes", INT, 20),
-        Opt("num", INT, 1),
+        Opt("num", INT, 1, minimum=1, why=NUM_WHY),
         Opt("max", INT, 200),
         Opt("log", INT, 0),
         Opt("sqrt", INT, 0),
@@ -40,9 +49,11 @@ class Region(LayerSpec):
         Opt("anchors", FLOATS, None),
     ) + COMMON
 
-    def head_need(self, r, classes):
-        num, coords = r.get("num"), r.get("coords")
-        return HeadNeed(num * (classes + coords + 1), None, f"{num} * ({classes} + {coords} + 1)")
+    def head(self, r):
+        coords, classes, num = r.get("coords"), r.get("classes"), r.get("num")
+        raw = r.raw("anchors")
+        anchors = () if raw is None else tuple(darknet_list(raw, atof))
+        return RegionHead(classes, num, None, anchors, coords + 1, coords)
 
     def infer(self, r, ctx):
         coords = r.get("coords")

@@ -3,11 +3,11 @@ space-to-depth, w/stride x h/stride x c*stride^2 (reverse=1: the inverse)."""
 
 from __future__ import annotations
 
-from .base import INT, LayerShape, LayerSpec, Opt
+from .base import INT, STRIDE_WHY, LayerShape, LayerSpec, Opt, stride_text
 from .common import COMMON, cdiv, dims, error, image
 
 REORG_OPTIONS = (
-    Opt("stride", INT, 1),
+    Opt("stride", INT, 1, minimum=1, why=STRIDE_WHY),
     Opt("reverse", INT, 0),
 )
 
@@ -33,6 +33,9 @@ class Reorg(LayerSpec):
     type = "reorg"
     sections = ("[reorg3d]",)
     options = REORG_OPTIONS + COMMON
+
+    def size_text(self, p):
+        return stride_text(p)
 
     def infer(self, r, ctx):
         return reorg_shape(r, ctx, "[reorg3d]")

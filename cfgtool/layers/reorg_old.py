@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from .base import LayerSpec
 from .common import COMMON
-from .reorg import REORG_OPTIONS, reorg_shape
+from .reorg import REORG_OPTIONS, Reorg, reorg_shape
 
 
 class ReorgOld(LayerSpec):
+    targets = {"opencv": ("[reorg]",)}
+    size_text = Reorg.size_text
+
     type = "reorg_old"
     sections = ("[reorg]",)
     options = REORG_OPTIONS + COMMON

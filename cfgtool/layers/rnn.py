@@ -4,7 +4,7 @@ on params.inputs values. Quirks kept: the struct's input w/h/c stay 0, the outpu
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt
+from .base import INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, connected_tensors
 from .common import COMMON, activation, error
 
 
@@ -17,6 +17,7 @@ class Rnn(LayerSpec):
     type = "rnn"
     sections = ("[rnn]",)
     recurrent = True
+    cannot_run = RECURRENT
     options = (
         Opt("output", INT, 1),
         Opt("hidden", INT, 1),
@@ -25,6 +26,12 @@ class Rnn(LayerSpec):
         Opt("logistic", INT, 0),
         Opt("shortcut", INT, 0),
     ) + COMMON
+
+    def tensors(self, shape):
+        p = shape.params
+        bn, hidden = bool(p.get("batch_normalize")), p["hidden"]
+        return (connected_tensors("input.", p["inputs"], hidden, bn) + connected_tensors("self.", hidden, hidden, bn)
+                + connected_tensors("output.", hidden, p["n"], bn))
 
     def infer(self, r, ctx):
         output, hidden = r.get("output"), r.get("hidden")

@@ -2,7 +2,8 @@
 
 Quirks kept: ``outputs`` is the sum of the inputs' outputs divided by ``groups`` (C integer
 division); the output is the first input's w x h with the channels summed, divided by
-``groups``; ``input`` is ``first.w x first.h x out_c`` where w/h are the *input* size of the
+``groups`` (each input is cut into ``groups`` equal runs of w*h*c/groups values: a ``groups``
+that does not divide an input's channels makes a slice that cuts through a channel, an error here); ``input`` is ``first.w x first.h x out_c`` where w/h are the *input* size of the
 first referenced layer. Inputs of different w x h make Darknet build a 0x0x0 layer: an error here.
 """
 
@@ -15,9 +16,12 @@ from .common import COMMON, cdiv, dims, error, referenced, required
 class Route(LayerSpec):
     type = "route"
     sections = ("[route]",)
+    combine = "concat"
+    targets = {"opencv": ("[route]",)}
     options = (
         Opt("layers", INTS, None, required=True, index=True, doc="layers to concatenate (negative: relative)"),
-        Opt("groups", INT, 1, doc="split each input's channels into groups ..."),
+        Opt("groups", INT, 1, doc="split each input's channels into groups ...", minimum=1,
+            why="Darknet divides the channels by groups"),
         Opt("group_id", INT, 0, doc="... and take this one"),
         Opt("stream", INT, -1),
         Opt("wait_stream", INT, -1),
@@ -25,6 +29,9 @@ class Route(LayerSpec):
 
     def inputs(self, section, index):
         return [ref.target for ref in self.references(section, index)]
+
+    def sources(self, p, index):
+        return list(p["input_layers"])
 
     def infer(self, r, ctx):
         refs = [referenced(ctx, v, "layers") for v in required(r, "layers", "[route]")]
@@ -36,6 +43,15 @@ class Route(LayerSpec):
             raise error("zero-divisor", "groups=0: Darknet divides by groups; use groups >= 1", "groups")
         if not 0 <= group_id < groups:
             raise error("bad-value", f"group_id={group_id} must be in 0..{groups - 1} (groups={groups})", "group_id")
+        uneven = [(t, shape.output[2]) for t, shape in refs if shape.output[2] % groups]
+        if uneven:
+            t, c = uneven[0]
+            divisors = [d for d in range(2, 9) if all(shape.output[2] % d == 0 for _, shape in refs)]
+            fix = f"use groups={' or '.join(map(str, divisors[:3]))}" if divisors else "use groups=1"
+            raise error("groups-mismatch",
+                        f"groups={groups} does not divide the {c} channels of layer {t}: Darknet computes "
+                        f"{c}/{groups} = {c // groups} channels by integer division and drops the remainder, so "
+                        f"the route reads a slice that does not end on a channel boundary; {fix}", "groups")
         first = refs[0][1]
         fw, fh, out_c = first.output
         for t, shape in refs[1:]:

@@ -11,6 +11,9 @@ from .scale_channels import from_inputs
 class Sam(LayerSpec):
     type = "sam"
     sections = ("[sam]",)
+    combine = "scale"
+    unsupported_activations = ("swish", "mish")
+    targets = {"opencv": ("[sam]",)}
     options = (
         Opt("from", INT, None, required=True, index=True, doc="the layer whose output is multiplied"),
         Opt("activation", STR, "linear"),
@@ -18,6 +21,12 @@ class Sam(LayerSpec):
 
     def inputs(self, section, index):
         return from_inputs(self, section, index)
+
+    def sources(self, p, index):
+        return [index - 1, p["index"]]
+
+    def filters_text(self, p):
+        return str(p["index"])
 
     def infer(self, r, ctx):
         index, other = referenced(ctx, required(r, "from", "[sam]"), "from")

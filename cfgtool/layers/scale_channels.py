@@ -20,6 +20,9 @@ def from_inputs(spec, section, index):
 class ScaleChannels(LayerSpec):
     type = "scale_channels"
     sections = ("[scale_channels]",)
+    combine = "scale"
+    unsupported_activations = ("swish", "mish")
+    targets = {"opencv": ("[scale_channels]",)}
     options = (
         Opt("from", INT, None, required=True, index=True, doc="the layer whose output is scaled"),
         Opt("scale_wh", INT, 0, doc="1: scale per position instead of per channel"),
@@ -28,6 +31,12 @@ class ScaleChannels(LayerSpec):
 
     def inputs(self, section, index):
         return from_inputs(self, section, index)
+
+    def sources(self, p, index):
+        return [index - 1, p["index"]]
+
+    def filters_text(self, p):
+        return str(p["index"])
 
     def infer(self, r, ctx):
         index, other = referenced(ctx, required(r, "from", "[scale_channels]"), "from")

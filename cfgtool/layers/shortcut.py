@@ -7,7 +7,7 @@ weights_normalization must be relu, avg_relu or softmax (Darknet rejects even "n
 
 from __future__ import annotations
 
-from .base import INTS, STR, LayerShape, LayerSpec, Opt
+from .base import INTS, STR, LayerShape, LayerSpec, Opt, Tensor
 from .common import COMMON, activation, dims, error, referenced, required, source
 
 WEIGHTS_TYPES = {"none": "none", "per_feature": "per_feature", "per_layer": "per_feature", "per_channel": "per_channel"}
@@ -17,6 +17,8 @@ NORMALIZATIONS = {"relu": "relu", "avg_relu": "relu", "softmax": "softmax"}
 class Shortcut(LayerSpec):
     type = "shortcut"
     sections = ("[shortcut]",)
+    combine = "sum"
+    targets = {"opencv": ("[shortcut]",)}
     options = (
         Opt("activation", STR, "linear"),
         Opt("weights_type", STR, "none", doc="none, per_feature (per_layer) or per_channel"),
@@ -27,6 +29,18 @@ class Shortcut(LayerSpec):
     def inputs(self, section, index):
         targets = [ref.target for ref in self.references(section, index)]
         return [index - 1, *targets] if index > 0 else targets
+
+    def sources(self, p, index):
+        return [index - 1, *p["input_layers"]]
+
+    def tensors(self, shape):
+        p = shape.params
+        kind, n = WEIGHTS_TYPES[p.get("weights_type", "none")], len(p["input_layers"]) + 1
+        if kind == "per_feature":
+            return [Tensor("weights", (n,), init="ones")]
+        if kind == "per_channel":
+            return [Tensor("weights", (n, shape.output[2]), init="ones")]
+        return []
 
     def infer(self, r, ctx):
         act = activation(r.get("activation"))

@@ -11,6 +11,8 @@ from .common import COMMON, error
 class Softmax(LayerSpec):
     type = "softmax"
     sections = ("[softmax]", "[soft]")
+    is_output = True
+    targets = {"opencv": ("[softmax]",)}
     options = (
         Opt("groups", INT, 1),
         Opt("temperature", FLOAT, 1.0),

@@ -10,10 +10,15 @@ from .common import COMMON, cdiv, dims, error
 class Upsample(LayerSpec):
     type = "upsample"
     sections = ("[upsample]",)
+    keeps_zero = True
+    targets = {"opencv": ("[upsample]",)}
     options = (
         Opt("stride", INT, 2, doc="factor; negative: downsample by -stride"),
         Opt("scale", FLOAT, 1.0, doc="multiplies the output values"),
     ) + COMMON
+
+    def size_text(self, p):
+        return f"{p['stride']}x" + (" down" if p["reverse"] else "")
 
     def infer(self, r, ctx):
         stride = r.get("stride")

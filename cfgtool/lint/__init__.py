@@ -1,7 +1,8 @@
 """``cfgtool validate``'s engine: every rule in one table, and ``check`` to run them.
 
-Codes: P0xx syntax (cfgtool.syntax), R1xx references, S2xx shapes (cfgtool.shapes),
-W3xx options and style, H4xx detection heads, N5xx [net], T6xx what a target other than
+Codes: the letter is a topic, not a severity (each rule has its own default severity):
+P0xx syntax (cfgtool.syntax), R1xx references, S2xx shapes (cfgtool.shapes), W3xx sections,
+keys and values as written, H4xx detection heads, N5xx [net], T6xx what a target other than
 AlexeyAB Darknet cannot load or computes differently (see lint/targets.py).
 """
 

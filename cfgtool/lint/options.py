@@ -7,7 +7,7 @@ import re
 
 from ..diagnostics import ERROR, WARNING
 from ..layers import TABLE
-from ..layers.base import FLOAT, FLOATS, INT, INTS, atof, atoi
+from ..layers.base import FLOAT, FLOATS, INT, INTS, INT_MAX, INT_MIN, atof, atoi, c_int
 from ..layers.common import ACTIVATIONS
 from ..layers.gaussian_yolo import GAUSSIAN_NMS_KINDS, YOLO_POINTS
 from ..layers.network import NET, POLICIES
@@ -71,6 +71,35 @@ def without_comment(value: str) -> str:
     return value if i < 0 else value[:i]
 
 
+_YOLOR = "YOLOR (WongKinYiu/yolor)"
+_PT_YOLOV4 = "PyTorch_YOLOv4 (WongKinYiu/PyTorch_YOLOv4) and YOLOR (WongKinYiu/yolor)"
+# section names of the PyTorch forks that read Darknet-style cfgs: (who uses it, the Darknet
+# equivalent or why there is none), checked against those forks' models.py
+FOREIGN_SECTIONS: dict[str, tuple[str, str]] = {
+    "[route_lhalf]": (_PT_YOLOV4, "the Darknet equivalent is [route] with layers=... groups=2 group_id=0 "
+                                  "(the first half of each input's channels)"),
+    "[control_channels]": (_YOLOR, "it multiplies the previous layer by the 1x1xC from= layer; Darknet's "
+                                   "[scale_channels] does that with the roles swapped (the scale is the previous "
+                                   "layer, the feature map is from=)"),
+    "[shift_channels]": (_YOLOR, "it adds a 1x1xC from= layer to every position; Darknet has no broadcast add "
+                                 "([shortcut] needs equal width and height)"),
+    "[implicit_add]": (_YOLOR, "Darknet's [implicit] (filters=C, a learned 1x1xC tensor) is the equivalent"),
+    "[implicit_mul]": (_YOLOR, "Darknet's [implicit] with mean=1 (filters=C, a learned 1x1xC tensor) is the "
+                               "equivalent"),
+    "[BatchNorm2d]": (_PT_YOLOV4, "the Darknet equivalent is [batchnorm]"),
+    "[deformableconvolutional]": (_PT_YOLOV4, "Darknet has no deformable convolution"),
+}
+
+
+def _foreign(name: str) -> str | None:
+    found = FOREIGN_SECTIONS.get(name)
+    if found is None:
+        return None
+    fork, equivalent = found
+    return (f"{name} comes from {fork}, PyTorch code that reads Darknet-style cfgs: Darknet cannot read it (it "
+            f"prints 'Type not recognized' and builds an empty layer); {equivalent}")
+
+
 class UnknownSection(Rule):
     """A section type Darknet does not know: it prints "Type not recognized" and builds an empty layer.
 
@@ -87,6 +116,8 @@ class UnknownSection(Rule):
                 continue
             if name in NET_HEADERS:
                 msg = f"{name} is only valid as the first section; Darknet does not know it as a layer: delete it"
+            elif _foreign(name):
+                msg = _foreign(name)
             else:
                 msg = (f"unknown section type {name}: Darknet prints 'Type not recognized' and builds an empty layer"
                        f"{_did_you_mean(name, KNOWN_HEADERS)}")
@@ -211,15 +242,31 @@ def _number_problem(kind: str, value: str) -> str | None:
         if pattern.fullmatch(value):
             return None
         if kind == INT:
-            return f"'{value}' is not an integer: Darknet reads {atoi(value)}"
-        return f"'{value}' is not a number: Darknet reads {atof(value):g}"
+            return f"'{abbreviate(value)}' is not an integer: Darknet reads {atoi(value)}"
+        return f"'{abbreviate(value)}' is not a number: Darknet reads {atof(value):g}"
     pattern = _INT if kind == INTS else _FLOAT
     for part in value.split(","):
         if not pattern.fullmatch(part):
             read = atoi(part) if kind == INTS else atof(part)
-            shown = "the empty field" if part == "" else f"'{part}'"
-            return f"{shown} in '{value}' is not a number: Darknet reads it as {read:g}"
+            shown = "the empty field" if part == "" else f"'{abbreviate(part)}'"
+            return f"{shown} in '{abbreviate(value, 60)}' is not a number: Darknet reads it as {read:g}"
     return None
+
+
+def abbreviate(text: str, keep: int = 24) -> str:
+    """``text``, or its ends and its length when it is longer than ``keep`` characters."""
+    if len(text) <= keep:
+        return text
+    what = "digits" if text.lstrip("+-").isdigit() else "characters"
+    return f"{text[:10]}...{text[-6:]} ({len(text)} {what})"
+
+
+def _numeric_sections(ctx):
+    """(layer index or None for [net], section, spec, keys read) for every section with a schema."""
+    for layer, section, spec in layer_sections(ctx):
+        yield layer.index, section, spec, read_keys(ctx, layer)
+    if ctx.network.net is not None:
+        yield None, ctx.network.net, NET, schema_keys(NET)
 
 
 class NotANumber(Rule):
@@ -232,10 +279,7 @@ class NotANumber(Rule):
     code, name, severity = "W305", "not-a-number", WARNING
 
     def check(self, ctx):
-        items = [(layer.index, section, spec, read_keys(ctx, layer)) for layer, section, spec in layer_sections(ctx)]
-        if ctx.network.net is not None:
-            items.append((None, ctx.network.net, NET, schema_keys(NET)))
-        for index, section, spec, used in items:
+        for index, section, spec, used in _numeric_sections(ctx):
             kinds = _numeric_kinds(spec)
             for key, line in ctx.options(section).items():
                 kind = kinds.get(key)
@@ -251,24 +295,6 @@ def _numeric_kinds(spec) -> dict[str, str]:
     return {o.key: o.kind for o in spec.options if o.kind in (INT, FLOAT, INTS, FLOATS)}
 
 
-# section type -> key -> smallest value Darknet can work with, and what goes wrong below it
-_STRIDE = "Darknet divides by the stride"
-RANGES: dict[str, dict[str, tuple[int, str]]] = {
-    "convolutional": {"filters": (1, "a layer without filters has no output"),
-                      "size": (1, "the kernel must be at least 1x1"), "stride": (1, _STRIDE),
-                      "groups": (1, "Darknet divides the channels by groups")},
-    "maxpool": {"size": (1, "the pooling window must be at least 1x1"), "stride": (1, _STRIDE)},
-    "local_avgpool": {"size": (1, "the pooling window must be at least 1x1"), "stride": (1, _STRIDE)},
-    "connected": {"output": (1, "a layer without outputs")},
-    "route": {"groups": (1, "Darknet divides the channels by groups")},
-    "yolo": {"num": (1, "a head needs at least one anchor")},
-    "Gaussian_yolo": {"num": (1, "a head needs at least one anchor")},
-    "region": {"num": (1, "a head needs at least one anchor")},
-    "reorg": {"stride": (1, _STRIDE)},
-    "reorg_old": {"stride": (1, _STRIDE)},
-}
-
-
 class OutOfRange(Rule):
     """A value outside what the layer can work with (sizes and strides below 1, groups that do
     not divide the channels, a route group_id outside 0..groups-1).
@@ -280,19 +306,36 @@ class OutOfRange(Rule):
     code, name, severity = "W306", "out-of-range", ERROR
 
     def check(self, ctx):
+        too_big = set()  # lines already reported as not fitting in a C int
+        for index, section, spec, used in _numeric_sections(ctx):
+            kinds = _numeric_kinds(spec)
+            for key, line in ctx.options(section).items():
+                if kinds.get(key) not in (INT, INTS) or key not in used or line.value is None:
+                    continue
+                for field in without_comment(line.value).split(","):
+                    value, fits = c_int(field)
+                    if not fits:
+                        too_big.add(id(line))
+                        if index is not None:
+                            ctx.explain(("S200", "S207", "S208", "S209", "S210", "S213"), index, line.lineno)
+                        yield ctx.diag(self, f"{key}={abbreviate(field)} is out of range for C's int "
+                                       f"({INT_MIN}..{INT_MAX}): Darknet's atoi reads {value}; write a number "
+                                       "in that range", line.value_span(), index)
+                        break
         for layer, section, spec in layer_sections(ctx):
             used = read_keys(ctx, layer)
             lines = ctx.options(section)
-            for key, (low, why) in RANGES.get(spec.type, {}).items():
-                line = lines.get(key)
-                if key not in used or line is None or line.value is None:
+            for opt in spec.options:
+                line = lines.get(opt.key)
+                if (opt.minimum is None or opt.key not in used or line is None or line.value is None
+                        or id(line) in too_big):
                     continue
-                value = atoi(line.value)
+                value, low = atoi(line.value), opt.minimum
                 if value < low:
                     ctx.explain(("S207", "S208", "S210", "S213"), layer.index, line.lineno)
-                    yield ctx.diag(self, f"{key}={value} in {section.name}: {why}; use {key} >= {low}",
+                    yield ctx.diag(self, f"{opt.key}={value} in {section.name}: {opt.why}; use {opt.key} >= {low}",
                                    line.value_span(), layer.index)
-            if spec.type in ("convolutional", "route"):
+            if spec.is_conv or spec.combine == "concat":
                 yield from self._groups(ctx, layer, section, spec)
 
     def _groups(self, ctx, layer, section, spec):
@@ -300,7 +343,7 @@ class OutOfRange(Rule):
         groups = atoi(line.value) if line is not None and line.value else 1
         if groups < 1:
             return
-        if spec.type == "convolutional" and groups > 1 and not atoi(section.get("xnor", "0")):
+        if spec.is_conv and groups > 1 and not atoi(section.get("xnor", "0")):
             bad = []
             channels = _input_channels(ctx, layer.index)
             if channels and channels % groups:
@@ -313,7 +356,7 @@ class OutOfRange(Rule):
                 yield ctx.diag(self, f"groups={groups} must divide {' and '.join(bad)}; use a divisor of both",
                                line.value_span(), layer.index)
         gid = section.option("group_id")
-        if spec.type == "route" and gid is not None and gid.value and not 0 <= atoi(gid.value) < groups:
+        if spec.combine == "concat" and gid is not None and gid.value and not 0 <= atoi(gid.value) < groups:
             ctx.explain("S210", layer.index, gid.lineno)
             yield ctx.diag(self, f"group_id={atoi(gid.value)} must be in 0..{groups - 1} (groups={groups}): "
                            "Darknet reads past the input otherwise", gid.value_span(), layer.index)
@@ -343,10 +386,31 @@ class UnknownActivation(Rule):
             if line is None or line.value is None or "activation" not in read_keys(ctx, layer):
                 continue
             if line.value not in ACTIVATIONS:
-                best = suggest(without_comment(line.value), ACTIVATIONS)
-                hint = f"did you mean '{best}'? " if best else ""
-                yield ctx.diag(self, f"unknown activation '{line.value}': Darknet silently uses relu; {hint}"
-                               f"valid: {valid}", line.value_span(), layer.index)
+                yield ctx.diag(self, f"unknown activation '{line.value}': Darknet silently uses relu; "
+                               f"{activation_hint(without_comment(line.value))}valid: {valid}", line.value_span(),
+                               layer.index)
+
+
+# activation names people bring from PyTorch -> (Darknet's name or None, what to say)
+ACTIVATION_SYNONYMS: dict[str, tuple[str | None, str]] = {
+    "silu": ("swish", "SiLU is x*sigmoid(x), which Darknet calls swish"),
+    "sigmoid": ("logistic", "Darknet calls the sigmoid logistic"),
+    "identity": ("linear", "Darknet calls the identity linear"),
+    "none": ("linear", "Darknet calls no activation linear"),
+    "leakyrelu": ("leaky", "Darknet's leaky has slope 0.1 (PyTorch's LeakyReLU defaults to 0.01)"),
+    "hardswish": (None, "Darknet has no hard-swish (x*relu6(x+3)/6); the nearest is swish (x*sigmoid(x)), "
+                        "which computes something else: retrain with it"),
+}
+
+
+def activation_hint(name: str) -> str:
+    """'write activation=swish (...)' for a known synonym, else 'did you mean ...?', else ''."""
+    found = ACTIVATION_SYNONYMS.get(name.lower().replace("_", "").replace("-", ""))
+    if found is not None:
+        darknet, why = found
+        return f"{why}: write activation={darknet}; " if darknet else f"{why}; "
+    best = suggest(name, ACTIVATIONS)
+    return f"did you mean '{best}'? " if best else ""
 
 
 # (section types, key) -> (the names Darknet knows, what it does with another, severity)
@@ -387,8 +451,9 @@ class UnknownChoice(Rule):
 
 
 class ActivationUnsupportedHere(Rule):
-    """swish or mish on [scale_channels] or [sam]: Darknet warns that these layers do not
-    support them, and its activate() returns 0 for both, so the layer outputs zeros.
+    """swish or mish on [scale_channels] or [sam] (a spec's ``unsupported_activations``): Darknet
+    warns that these layers do not support them, and its activate() returns 0 for both, so the
+    layer outputs zeros.
 
     Bad:   ``[sam]`` with ``activation=mish``
     Good:  ``activation=linear`` (or logistic) on the [sam], mish on the conv before it
@@ -399,7 +464,7 @@ class ActivationUnsupportedHere(Rule):
     def check(self, ctx):
         for layer, section, spec in layer_sections(ctx):
             line = ctx.options(section).get("activation")
-            if spec.type in ("scale_channels", "sam") and line is not None and line.value in ("swish", "mish"):
+            if line is not None and line.value in spec.unsupported_activations:
                 yield ctx.diag(self, f"{section.name} does not support activation={line.value}: Darknet warns and "
                                "outputs zeros; use linear or logistic here", line.value_span(), layer.index)
 

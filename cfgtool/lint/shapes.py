@@ -191,7 +191,7 @@ class ShortcutChannelMismatch(Rule):
     def check(self, ctx):
         for layer in ctx.layers:
             shape = ctx.shape(layer.index)
-            if layer.type != "shortcut" or shape is None:
+            if layer.spec is None or layer.spec.combine != "sum" or shape is None:
                 continue
             line = layer.section.option("from")
             for ref in layer.refs:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..diagnostics import ERROR, WARNING
+from ..layers import SPECS
 from ..layers.base import atoi
 
 
@@ -43,6 +44,11 @@ class Target:
     activation_everywhere: bool = False  # applies activation= on every layer type
     options: tuple[OptionIssue, ...] = ()
     duplicate_wins: str = "first"  # which of two equal keys the target reads
+
+
+def loaded_by(target: str) -> frozenset[str]:
+    """The section headers ``target`` loads: [net] and what the layer specs declare (``targets``)."""
+    return frozenset(("[net]", *(h for spec in SPECS for h in spec.targets.get(target, ()))))
 
 
 def _absent(v: str | None, get=None) -> bool:
@@ -105,12 +111,8 @@ TARGETS: dict[str, Target] = {
                severity={"W301": ERROR, "W303": ERROR, "W305": ERROR}),
         Target(
             "opencv", "cv2.dnn.readNetFromDarknet (OpenCV 4.x)",
-            severity={"H403": ERROR},
-            sections=frozenset((
-                "[net]", "[convolutional]", "[connected]", "[maxpool]", "[avgpool]", "[softmax]", "[route]",
-                "[dropout]", "[cost]", "[crop]", "[reorg]", "[region]", "[shortcut]", "[scale_channels]",
-                "[sam]", "[upsample]", "[yolo]",
-            )),
+            severity={"H405": ERROR},  # OpenCV asserts anchors == 2 * num (H403 is an error anyway)
+            sections=loaded_by("opencv"),
             activations=frozenset(("linear", "leaky", "relu", "logistic", "tanh", "swish", "mish")),
             activation_everywhere=True,
             options=OPENCV_OPTIONS,

@@ -10,10 +10,6 @@ from __future__ import annotations
 from .. import activations
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def forward(p, w, xs, train):
     (x,) = xs
     return activations.activate(p.get("activation", "linear"), x)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def forward(p, w, xs, train):
     (x,) = xs
     return x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype), x.shape

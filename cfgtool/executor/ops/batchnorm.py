@@ -20,11 +20,6 @@ from .convolutional import BN_EPS
 AXES = (0, 2, 3)
 
 
-def param_shapes(p, shape):
-    c = shape.output[2]
-    return [("biases", (c,)), ("scales", (c,)), ("rolling_mean", (c,)), ("rolling_variance", (c,))]
-
-
 def _dof(x: np.ndarray) -> int:
     """The variance divisor N-1 (N values per channel), at least 1."""
     return max(x.size // x.shape[1] - 1, 1)

@@ -15,14 +15,6 @@ from .. import activations
 from .convolutional import BN_EPS, bn_fold
 
 
-def param_shapes(p, shape):
-    n, inputs = shape.outputs, shape.inputs
-    out = [("biases", (n,)), ("weights", (n, inputs))]
-    if p.get("batch_normalize"):
-        out += [("scales", (n,)), ("rolling_mean", (n,)), ("rolling_variance", (n,))]
-    return out
-
-
 def prepare(p, w):
     weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
     return {"matrix_t": np.ascontiguousarray(weights.T), "bias": biases}

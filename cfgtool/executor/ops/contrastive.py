@@ -15,10 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def forward(p, w, xs, train):
     (x,) = xs
     b = x.shape[0]

@@ -39,17 +39,6 @@ def unsupported(p: dict) -> str | None:
     return None
 
 
-def param_shapes(p, shape):
-    if p.get("share_index") is not None:
-        return []  # the weights of layer share_index are used (and are not in .weights again)
-    n, size = p["n"], p["size"]
-    c = shape.input[2]
-    out = [("biases", (n,))]
-    if p.get("batch_normalize"):
-        out += [("scales", (n,)), ("rolling_mean", (n,)), ("rolling_variance", (n,))]
-    return out + [("weights", (n, c // p.get("groups", 1), size, size))]
-
-
 def bn_fold(w: dict, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(weights, biases) with the inference batch norm folded in; weights' first axis is n."""
     scale = w["scales"] / np.sqrt(w["rolling_variance"] + BN_EPS)

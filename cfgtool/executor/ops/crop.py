@@ -16,10 +16,6 @@ import numpy as np
 from ._util import rng
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def _window(p, h: int, w: int, train: bool):
     oh, ow = p["crop_height"], p["crop_width"]
     if oh > h or ow > w:

@@ -10,10 +10,6 @@ from __future__ import annotations
 from ._util import flat, softmax, softmax_backward
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def _span(p) -> tuple[int, int]:
     side, classes = p.get("side", 7), p.get("classes", 1)
     return side * side, classes

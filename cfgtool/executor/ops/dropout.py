@@ -15,10 +15,6 @@ import numpy as np
 from ._util import rng
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def forward(p, w, xs, train):
     x = xs[0]
     if not train:

@@ -15,10 +15,6 @@ from .yolo import transform, transform_backward
 SCALED = [0, 2]
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def _mask(entries: int) -> np.ndarray:
     mask = np.ones(entries, bool)
     mask[[4, 6]] = False

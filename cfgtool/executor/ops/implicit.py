@@ -9,11 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def param_shapes(p, shape):
-    w, h, c = shape.output
-    return [("weights", (c, h, w))]
-
-
 def forward(p, w, xs, train):
     batch = xs[0].shape[0] if xs else p.get("batch", 1)
     t = w["weights"]

@@ -40,12 +40,6 @@ def unsupported(p: dict) -> str | None:
     return None
 
 
-def param_shapes(p, shape):
-    ow, oh, n = shape.output
-    c, k = shape.input[2], p["size"]
-    return [("biases", (shape.outputs,)), ("weights", (ow * oh, n, c, k, k))]
-
-
 def _windows(p, x):
     """(batch, c, out_h, out_w, size, size): the zero-padded input window of every location."""
     (oh, ow), cols = _geometry(p, *x.shape[2:])

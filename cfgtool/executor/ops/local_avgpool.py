@@ -12,10 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def _ctrunc(a: int, b: int) -> int:
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b > 0) else -q

@@ -22,10 +22,6 @@ from . import _blur
 from ._util import scatter_add
 
 
-def param_shapes(p, shape):
-    return []
-
-
 LOWEST = float(-np.finfo(np.float32).max)  # Darknet's -FLT_MAX (float64 runs use it too)
 
 

@@ -15,10 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def window_matrix(c: int, size: int) -> np.ndarray:
     """``M[k, j]``: the weight of channel ``j``'s square in ``S[k]``."""
     if size // 2 > c:

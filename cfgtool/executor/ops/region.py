@@ -19,10 +19,6 @@ from ..activations import activate, gradient
 from ._util import softmax, softmax_backward
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def unsupported(p) -> str | None:
     """Why this layer cannot run here, or None."""
     if p.get("tree"):

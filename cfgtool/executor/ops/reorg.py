@@ -19,10 +19,6 @@ import numpy as np
 from ._util import scatter_add
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def reorg_map(batch: int, w: int, h: int, c: int, stride: int, forward: bool):
     """``(dst, src)`` flat indices of ``reorg_cpu``: it sets ``out[dst] = x[src]``."""
     in_c = c // (stride * stride)

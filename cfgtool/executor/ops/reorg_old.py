@@ -10,10 +10,6 @@ from __future__ import annotations
 from .reorg import apply_map, map_backward, out_dims, reorg_map
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def forward(p, w, xs, train):
     x = xs[0]
     b, c, h, wd = x.shape

@@ -14,10 +14,6 @@ from .. import kernels
 from ._util import flat
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def _part(x: np.ndarray, groups: int) -> int:
     return flat(x).shape[1] // groups
 

@@ -10,10 +10,6 @@ from __future__ import annotations
 from ..activations import activate, gradient
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def forward(p, w, xs, train):
     s, x = xs
     y, act = activate(p.get("activation", "linear"), s * x.reshape(s.shape))

@@ -14,10 +14,6 @@ from __future__ import annotations
 from ..activations import activate, gradient
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def _scale_view(s, x, scale_wh: int):
     b, c, h, w = x.shape
     return s.reshape(b, 1, h, w) if scale_wh else s.reshape(b, c, 1, 1)

@@ -39,16 +39,6 @@ def _normalization(p) -> int:
     return _NORMS.get(p.get("weights_normalization", "none"), 0)
 
 
-def param_shapes(p, shape):
-    kind = _weights_type(p)
-    n = len(p["input_layers"]) + 1
-    if kind == 1:
-        return [("weights", (n,))]
-    if kind == 2:
-        return [("weights", (n, shape.output[2]))]
-    return []
-
-
 def _coefficients(raw: np.ndarray, norm: int) -> np.ndarray:
     """Normalized weights, ``raw`` is ``(n+1, k)``; the sums run over axis 0."""
     if norm == 1:

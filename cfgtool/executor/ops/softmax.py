@@ -14,10 +14,6 @@ from __future__ import annotations
 from ._util import flat, softmax, softmax_backward
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def unsupported(p) -> str | None:
     """Why this layer cannot run here, or None."""
     if p.get("tree"):

@@ -15,10 +15,6 @@ import numpy as np
 from .. import kernels
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def _mode(p) -> tuple[int, bool, float]:
     stride = p.get("stride", 2)
     return abs(stride), bool(p.get("reverse", 0)) or stride < 0, p.get("scale", 1.0)

@@ -17,10 +17,6 @@ import numpy as np
 from ..activations import activate, gradient
 
 
-def param_shapes(p, shape):
-    return []
-
-
 def anchor_view(x: np.ndarray, n: int) -> np.ndarray:
     """``(b, n*k, h, w)`` -> ``(b, n, k, h, w)``: one row of ``k`` entries per anchor."""
     b, c, h, w = x.shape
