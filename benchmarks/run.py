@@ -1,22 +1,28 @@
 """cfgtool's speed and memory against its targets, in one run (not a test).
 
-Measures, on this machine and in this order:
-- yolov4 forward at 416x416, batch 1, float32, random weights written to a temporary .weights
-  file by cfgtool: cfgtool's executor against OpenCV's Darknet importer
+Measures, on this machine, each figure beside a peer measured in the same run:
+- validate (``--only validate``): ``cfgtool validate examples/yolov4.cfg`` as a whole process
+  beside ``python -c "import click"``, the 95 cfgs of the conformance corpus in one call (when
+  ../shared/conformance exists), and parse + model + shapes of yolov4.cfg in process;
+- scale (``--only scale``): validate on generated cfgs of 5k, 20k and 80k layers
+  (benchmarks/bigcfg.py) and the cost per layer, which must not grow with the file;
+- forward (``--only forward``): yolov4 at 416x416, batch 1, float32, random weights written to
+  a temporary .weights file by cfgtool: cfgtool's executor against OpenCV's Darknet importer
   (cv2.dnn.readNetFromDarknet, default settings) on the same cfg and weights, in one process
   (median of several warmed-up repetitions, the two alternating so a change of machine load
   hits both), and as whole processes (``cfgtool run --repeat 6`` minus ``--repeat 1``, against
-  an OpenCV process doing the same; the fastest of a few processes each);
-- a training forward + backward at 416 against the inference forward;
-- the peak memory (ru_maxrss) of a process running inference at 608, cfgtool's and OpenCV's;
-- ``cfgtool validate examples/yolov4.cfg`` as a whole process, the same on the 95 cfgs of the
-  conformance corpus in one call (when ../shared/conformance exists), and parse + model +
-  shape inference of yolov4.cfg in process.
+  an OpenCV process doing the same; the fastest of a few processes each); a training forward +
+  backward at 416 against the inference forward; the peak memory (ru_maxrss) of a process
+  running inference at 608, cfgtool's and OpenCV's;
+- threads (``--only threads``): the same forward while another process keeps one core busy,
+  beside the quiet forward and the single-thread one.
 
-Prints a table with PASS/MISS per target and a description of the machine. Exits non-zero
-only when something fails to run, never for a missed target.
+Whole-process figures are wall time and CPU time (user + system): on a loaded machine the
+first is mostly waiting for a core. Prints a table with PASS/MISS per target and a
+description of the machine and its load. Exits non-zero only when something fails to run,
+never for a missed target.
 
-Run: python benchmarks/run.py [--quick]
+Run: python benchmarks/run.py [--quick] [--only PART ...]
 """
 
 from __future__ import annotations
@@ -76,10 +82,6 @@ def wall(cmd: list[str], ok=(0,)) -> tuple[float, int]:
             raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}: "
                                f"{err.read().decode(errors='replace')[-2000:]}")
     return elapsed, int(proc.stdout.split()[-1])
-
-
-def median_wall(cmd: list[str], n: int, ok=(0,)) -> float:
-    return statistics.median(wall(cmd, ok)[0] for _ in range(n))
 
 
 def loadavg() -> str:
