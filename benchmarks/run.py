@@ -14,6 +14,9 @@ Measures, on this machine, each figure beside a peer measured in the same run:
   an OpenCV process doing the same; the fastest of a few processes each); a training forward +
   backward at 416 against the inference forward; the peak memory (ru_maxrss) of a process
   running inference at 608, cfgtool's and OpenCV's;
+- export (``--only export``): ``cfgtool export`` of yolov4 with its .weights as a whole process,
+  and the yolov4@416 forward in cfgtool's executor, OpenCV's Darknet importer and onnxruntime
+  on the exported graph, in one process, alternating (medians, ratios);
 - threads (``--only threads``): the same forward while another process keeps one core busy,
   beside the quiet forward and the single-thread one.
 
@@ -272,6 +275,51 @@ def memory(report: Report, cfg, weights, xpath) -> None:
     report.add("yolov4@608 inference peak RSS: OpenCV", f"{theirs / GIB:.2f} GiB")
 
 
+def onnx_export(report: Report, tmp: Path, cfg, weights, xpath, net, shapes, reps: int) -> None:
+    """``cfgtool export`` with weights (whole process), then the three forwards alternating."""
+    import cv2
+    import onnxruntime
+
+    out = tmp / "yolov4.onnx"
+    t = min(wall(CFGTOOL + ["export", str(cfg), "--weights", str(weights), "-o", str(out)])[0] for _ in range(3))
+    report.add("cfgtool export yolov4 --weights (whole process, fastest of 3)", f"{t:.2f} s", "< 5 s", t < 5)
+    x = np.load(xpath)
+    exe = executor(net, shapes, weights)
+    cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    cv_names = cvnet.getUnconnectedOutLayersNames()
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    ort_names = [o.name for o in session.get_outputs()]
+
+    def opencv():
+        cvnet.setInput(x)
+        return cvnet.forward(cv_names)
+
+    runs = {"cfgtool executor": lambda: exe.forward(x), "OpenCV Darknet importer": opencv,
+            "onnxruntime (exported graph)": lambda: session.run(ort_names, {"input": x})}
+    got = runs["onnxruntime (exported graph)"]()
+    ref = exe.forward(x)
+    worst = max(float(np.abs(g - ref[int(n[6:])].reshape(g.shape)).max() / max(1.0, float(np.abs(g).max())))
+                for g, n in zip(got, ort_names))
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for fn in runs.values():
+        fn()  # warm up
+    for _ in range(reps):
+        for name, fn in runs.items():
+            time.sleep(0.25)  # let the previous library's idle worker threads go to sleep
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for name, m in med.items():
+        report.add(f"yolov4@416 forward, in process: {name}", f"{m * 1e3:.0f} ms (median of {reps})")
+    ort = med["onnxruntime (exported graph)"]
+    report.add("  ratio onnxruntime / cfgtool executor", f"{ort / med['cfgtool executor']:.2f}x")
+    report.add("  ratio onnxruntime / OpenCV", f"{ort / med['OpenCV Darknet importer']:.2f}x")
+    report.add("  onnxruntime vs executor, max |diff| / max(1, |out|) over the heads", f"{worst:.1e}", "<= 1e-4",
+               worst <= 1e-4)
+    del exe, cvnet, session
+
+
 def times(cmd: list[str], ok=(0,), env=None) -> tuple[float, float]:
     """(wall seconds, CPU seconds: user + system) of one process."""
     start = time.perf_counter()
@@ -419,7 +467,7 @@ def busy_machine(report: Report, net, shapes, weights, xpath, reps: int) -> None
     del exe
 
 
-PARTS = ("validate", "scale", "forward", "threads")
+PARTS = ("validate", "scale", "forward", "export", "threads")
 
 
 def main() -> int:
@@ -427,7 +475,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a rougher, shorter run)")
     ap.add_argument("--only", choices=PARTS, action="append",
                     help="run only this part (repeatable): validate (start-up and corpus), scale (5k/20k/80k "
-                         "layers), forward (yolov4 vs OpenCV, training, memory), threads (busy machine)")
+                         "layers), forward (yolov4 vs OpenCV, training, memory), export (ONNX export and "
+                         "onnxruntime), threads (busy machine)")
     args = ap.parse_args()
     parts = args.only or PARTS
     reps, runs, lint_reps = (3, 3, 3) if args.quick else (9, 9, 7)
@@ -440,7 +489,7 @@ def main() -> int:
             linting(report, lint_reps)
         if "scale" in parts:
             scaling(report, tmp, max(1, lint_reps // 2))
-        if "forward" in parts or "threads" in parts:
+        if {"forward", "export", "threads"} & set(parts):
             cfg, weights, x, net, shapes = prepared(tmp, 416)
         if "forward" in parts:
             forward = in_process(report, cfg, weights, x, net, shapes, reps)
@@ -448,6 +497,8 @@ def main() -> int:
             training(report, net, shapes, weights, x, forward, max(1, reps // 3))
             cfg608, _, x608, _, _ = prepared(tmp, 608)
             memory(report, cfg608, weights, x608)
+        if "export" in parts:
+            onnx_export(report, tmp, cfg, weights, x, net, shapes, reps)
         if "threads" in parts:
             busy_machine(report, net, shapes, weights, x, reps)
     print()
