@@ -197,8 +197,8 @@ def export_file(cfg: str | Path, out: str | Path, weights: str | Path | None = N
     exported = to_onnx(net, shapes, tensors, outputs, opset, dynamic_batch, seed, progress, decode=decode)
     from . import graph
 
-    graph.check(exported.model)
     data = graph.serialize(exported.model)
+    graph.check(data)
     write_atomic(out, data)
     names = dict(exported.outputs, **({"boxes": -1, "scores": -1} if exported.decoded else {}))
     report = ExportReport(str(out), names, exported.nodes, len(data), exported.random_init, seed,

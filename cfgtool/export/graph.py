@@ -14,7 +14,7 @@ import numpy as np
 
 try:
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     if exc.name != "onnx":
         raise
@@ -35,7 +35,7 @@ class Graph:
         self.dynamic_batch = dynamic_batch
         self.input = input_name
         self.nodes: list = []
-        self.initializers: list = []
+        self.initializers: list[tuple[str, np.ndarray]] = []
         self.outputs: list = []
         self._shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
         self._producer: dict[str, object] = {}
@@ -61,7 +61,7 @@ class Graph:
             if key in self._consts:
                 return self._consts[key]
         name = self._name(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        self.initializers.append((name, arr))
         if key is not None:
             self._consts[key] = name
         return name
@@ -203,9 +203,15 @@ class Graph:
     def model(self, doc: str = "", metadata: dict[str, str] | None = None):
         batch = BATCH if self.dynamic_batch else 1
         inp = helper.make_tensor_value_info(self.input, TensorProto.FLOAT, [batch, *self.shape(self.input)])
-        graph = helper.make_graph(self.nodes, "cfgtool", [inp], self.outputs, self.initializers, doc_string=doc)
+        graph = helper.make_graph(self.nodes, "cfgtool", [inp], self.outputs, [], doc_string=doc)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],
                                   producer_name="cfgtool")
+        for name, arr in self.initializers:  # written in place: make_graph would copy every tensor twice
+            t = model.graph.initializer.add()
+            t.name = name
+            t.data_type = helper.np_dtype_to_tensor_dtype(arr.dtype)
+            t.dims.extend(arr.shape)
+            t.raw_data = np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
         model.ir_version = min(model.ir_version, _IR_FOR_OPSET.get(self.opset, model.ir_version))
         for key, value in (metadata or {}).items():
             model.metadata_props.add(key=key, value=value)
@@ -217,7 +223,8 @@ _IR_FOR_OPSET = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
 
 
 def check(model) -> None:
-    """onnx.checker with full shape inference; raises ``onnx.checker.ValidationError``."""
+    """onnx.checker with full shape inference on a ModelProto or its serialized bytes; raises
+    ``onnx.checker.ValidationError``."""
     onnx.checker.check_model(model, full_check=True)
 
 
