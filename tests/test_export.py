@@ -475,3 +475,12 @@ def test_opsets(opset):
                         + conv(5, size=1) + YOLO.replace("classes=2", "classes=0").replace("mask=0,1", "mask=0"),
                         opset=opset)
     assert exp.model.opset_import[0].version == opset
+
+
+def test_an_output_that_is_another_layers_value_keeps_both_names():
+    """The head is a one-input [route] of layer 0, which another route reads too: an Identity
+    names the output, layer 0's value keeps its name for its reader."""
+    exp = assert_parity(net() + conv(4) + conv(4) + "[route]\nlayers=-1,-2\n" + "[route]\nlayers=-3\n",
+                        outputs="heads")
+    assert [o.name for o in exp.model.graph.output] == ["layer_003"]
+    assert ops(exp).count("Identity") == 1

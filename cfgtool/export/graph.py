@@ -39,6 +39,7 @@ class Graph:
         self.outputs: list = []
         self._shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
         self._producer: dict[str, object] = {}
+        self._read: set[str] = set()  # values some node reads
         self._count = 0
         self._consts: dict[tuple, str] = {}
 
@@ -70,6 +71,7 @@ class Graph:
         """Add one node with one output of per-image ``shape``; returns the output's name."""
         out = self._name(hint or op_type.lower())
         node = helper.make_node(op_type, list(inputs), [out], name=out, **attrs)
+        self._read.update(inputs)
         self.nodes.append(node)
         self._shapes[out] = tuple(int(d) for d in shape)
         self._producer[out] = node
@@ -79,6 +81,7 @@ class Graph:
         """A node with several outputs (Split)."""
         outs = [self._name(op_type.lower()) for _ in shapes]
         node = helper.make_node(op_type, list(inputs), outs, name=outs[0], **attrs)
+        self._read.update(inputs)
         self.nodes.append(node)
         for o, s in zip(outs, shapes):
             self._shapes[o] = tuple(int(d) for d in s)
@@ -86,9 +89,10 @@ class Graph:
         return outs
 
     def rename(self, old: str, new: str) -> str:
-        """Give the value ``old`` (made by a node, read by none yet) the name ``new``."""
+        """Give the value ``old`` the name ``new`` when it is made by a node, read by none and
+        not an output; returns the value's name (``old`` when it cannot be renamed)."""
         node = self._producer.get(old)
-        if node is None or new in self._shapes:
+        if node is None or new in self._shapes or old in self._read or old in self._outputs_names():
             return old
         node.output[list(node.output).index(old)] = new
         if node.name == old:
@@ -96,10 +100,6 @@ class Graph:
         self._shapes[new] = self._shapes.pop(old)
         self._producer[new] = self._producer.pop(old)
         return new
-
-    def made_here(self, x: str) -> bool:
-        """Whether ``x`` is the output of a node (not the graph input or an initializer)."""
-        return x in self._producer
 
     # -- layout helpers -----------------------------------------------------------------
 
@@ -190,8 +190,7 @@ class Graph:
         """Declare ``x`` a graph output called ``name`` (an Identity only when ``x`` cannot take
         that name: the input, an initializer, or a value already output under another name)."""
         if x != name:
-            renamed = self.rename(x, name) if self.made_here(x) and x not in self._outputs_names() else x
-            if renamed != name:
+            if self.rename(x, name) != name:
                 x = self.op("Identity", [x], self.shape(x))
                 self.rename(x, name)
         batch = BATCH if self.dynamic_batch else 1
