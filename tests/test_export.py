@@ -286,6 +286,8 @@ def test_connected_softmax_groups_temperature_cost():
         (1, 12), (1, 10), (1, 10)]  # vectors, as run --dump writes them
     # the conv map flattened for Gemm, softmax's groups view and back: the vectors stay flat between
     assert ops(exp).count("Reshape") + ops(exp).count("Flatten") == 3
+    heads, _ = export(net(8, 8) + conv(4) + "[connected]\noutput=10\n[softmax]\n[cost]\n", outputs="heads")
+    assert [o.name for o in heads.model.graph.output] == ["layer_002"]  # Darknet's output: the last before [cost]
 
 
 @pytest.mark.parametrize("text", [
