@@ -30,6 +30,7 @@ COMMANDS = {
     "resize": "heads:resize",
     "anchors": "heads:anchors",
     "export": "export:export",
+    "graph": "graph:graph",
 }
 
 

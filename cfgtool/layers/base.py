@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..syntax import Line, Section
@@ -379,6 +379,10 @@ class LayerSpec:
     targets: ClassVar[dict[str, tuple[str, ...]]] = {}
     # why the numpy executor cannot run this type ("" when executor/ops/<module>.py runs it)
     cannot_run: ClassVar[str] = ""
+
+    # index-valued options that are not inputs: option -> what the link means (``graph`` draws
+    # them apart from the data edges, e.g. share_index: the layer whose weights are used)
+    links: ClassVar[dict[str, str]] = {}
 
     # -- facts for edits (cfgtool/heads.py) -----------------------------------------------
     # the option holding the number of classes the layer predicts (detection heads, [contrastive])

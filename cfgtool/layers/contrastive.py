@@ -14,6 +14,7 @@ class Contrastive(LayerSpec):
     type = "contrastive"
     sections = ("[contrastive]",)
     is_output = True
+    links = {"yolo_layer": "boxes from"}
     classes_key = "classes"
     options = (
         Opt("classes", INT, 1000),
