@@ -18,14 +18,14 @@ failed while running.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from ..diagnostics import ERROR, CfgError, Diagnostic
-from ..layers.base import LayerShape, Tensor
+from ..layers.base import LayerShape, Params, Tensor
 from ..model import Layer, Network
 from . import kernels
 from .ops import op_for
@@ -51,7 +51,7 @@ class Step:
     layer: Layer
     shape: LayerShape
     op: ModuleType
-    params: dict[str, Any]
+    params: Params  # the layer's typed parameters with the run's batch and rng
     inputs: list[int]  # layer indices whose outputs are xs (NETWORK_INPUT for the input)
     owner: int  # the layer whose tensors it uses (share_index), usually itself
     tensors: list[Tensor]  # its own learnable tensors (spec.tensors)
@@ -151,7 +151,7 @@ class Executor:
         why = getattr(op, "unsupported", lambda p: None)(shape.params)
         if why:
             raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}]: {why}")
-        params = dict(shape.params, batch=self.batch, rng=self.rng)
+        params = replace(shape.params, batch=self.batch, rng=self.rng)
         owner = shape.params.get("share_index")
         return Step(layer, shape, op, params, layer.spec.sources(shape.params, layer.index),
                     layer.index if owner is None else owner, layer.spec.tensors(shape))
@@ -291,7 +291,7 @@ class Executor:
             self.check_memory(train=True)
         if seed is not None:
             for step in self.steps:
-                step.params["rng"] = np.random.default_rng([seed, step.layer.index])
+                step.params = replace(step.params, rng=np.random.default_rng([seed, step.layer.index]))
         keep_all = keep == "all"
         readers = self._readers(() if keep_all else keep)
         outs: dict[int, np.ndarray] = {NETWORK_INPUT: x}
