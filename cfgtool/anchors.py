@@ -6,7 +6,8 @@ image path per line, its labels in the ``.txt`` beside it, or where Darknet's
 replace_image_to_label looks: ``images``/``JPEGImages`` -> ``labels``). Malformed lines become
 located diagnostics (L001 a line that is not ``class cx cy w h``, L002 values out of range --
 Darknet's calc_anchors flags w, h, x, y outside (0, 1] -- L003 an image without a label file);
-their boxes are skipped.
+their boxes are skipped. In a directory, an image list and labelImg's ``classes.txt`` are not
+label files: skipped with a warning (L004).
 
 :func:`cluster` runs k-means on the box sizes scaled to the network size with the distance
 1 - IoU of boxes aligned at their centres (calc_anchors' metric), seeded with k-means++ on
@@ -68,7 +69,13 @@ def label_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnosti
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*.txt") if p.is_file())
+            for found in sorted(p for p in path.rglob("*.txt") if p.is_file()):
+                if found.name == "classes.txt" or _is_image_list(found):
+                    diags.append(_diag("L004", "not-a-label-file", "an image list or labelImg's class names, not "
+                                       "labels: skipped (give an image list as --labels itself)", found, 0,
+                                       severity=WARNING))
+                else:
+                    files.append(found)
         elif not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
         elif _is_image_list(path):

@@ -6,7 +6,8 @@ with every option it changed (:class:`Change`), notes, and the errors the result
 input had not (a caller must not write such a result). What a layer type contributes -- which
 option holds its classes, what a detection head needs from the layer before it, which option
 sets a layer's output channels, whether anchors are in pixels and picked by ``mask=`` -- is
-asked of its spec (``classes_key``, ``head_need``, ``channels_key``, ``masked_anchors``).
+asked of its spec (``classes_key``, ``head(r)``: the head's classes, mask and what it needs from the
+layer before it, ``channels_key``, ``per_class_keys``).
 
 The layer that feeds a head is the section before it: Darknet builds every head on
 ``params.inputs`` of the previous layer (parse_yolo, parse_region, parse_detection ...).
@@ -19,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic
-from .layers.base import Reader, atoi
+from .layers.base import Reader
 from .layers.common import field_count
 from .model import Layer, Network, build
 from .rewrite import Mapping, errors, new_errors
@@ -123,9 +124,10 @@ class _Editor:
         problems = []
         for head in heads:
             section = self.section(head.index)
-            need = head.spec.head_need(Reader(section, head.spec), classes[head.index])
-            if need is None:
+            read = head.spec.head(Reader(section, head.spec))
+            if read is None:
                 continue
+            need = read.need(classes[head.index])
             where = f"{self.network.path or '<cfg>'}:{head.line}: {head.section.name} layer {head.index}"
             if head.index == 0:
                 problems.append(f"{where} reads the [net] input: put a [convolutional] layer before it")
@@ -243,6 +245,11 @@ def _fits(network: Network, width: int, height: int) -> bool:
     return infer_shapes(network, width, height).ok
 
 
+def _nearest(network: Network, axis: str, value: int, stride: int, other: int) -> str:
+    """``width 576, 608``: the valid sizes next to ``value`` on ``axis``."""
+    return f"{axis} {', '.join(map(str, nearest_sizes(network, value, stride, axis, other)))}"
+
+
 def nearest_sizes(network: Network, value: int, stride: int, axis: str, other: int) -> list[int]:
     """The valid sizes next to ``value`` on ``axis`` (multiples of ``stride`` at which the
     shape pass succeeds, the other axis at ``other``): the nearest below and above."""
@@ -264,47 +271,43 @@ def resize(doc: Document, width: int | None, height: int | None) -> Edit:
     if not shapes.ok:
         raise EditError(f"{network.path or '<cfg>'} has shape errors at its own size; fix them first "
                         "(cfgtool validate)", [d for d in shapes.diagnostics if d.severity == "error"])
-    old_w, old_h = shapes.net["width"], shapes.net["height"]
-    width, height = width or old_w, height or old_h
-    sx, sy = total_stride(network, shapes)
-    problems = []
-    bad = [(axis, value, stride, other if other % other_stride == 0 else other_old)
-           for axis, value, stride, other, other_stride, other_old in (("width", width, sx, height, sy, old_h),
-                                                                      ("height", height, sy, width, sx, old_w))
-           if value % stride]
+    old = (shapes.net["width"], shapes.net["height"])
+    new = (width or old[0], height or old[1])
+    stride = total_stride(network, shapes)
+    after = _size_problems(network, shapes, old, new, stride)
+    for key, value, before in zip(("width", "height"), new, old):
+        if value != before:
+            ed.set(None, key, str(value), f"total stride {stride[0]}x{stride[1]}")
+    edit = ed.finish()
+    edit.stride, edit.size = stride, new
+    for layer in network.layers:
+        a, b = shapes.layers[layer.index], after.layers[layer.index]
+        if layer.spec is not None and layer.spec.is_head and a is not None and a.input[:2] != b.input[:2]:
+            edit.notes.append(f"layer {layer.index} {layer.section.name}: grid {a.input[0]}x{a.input[1]} -> "
+                              f"{b.input[0]}x{b.input[1]}")
+    return edit
+
+
+def _size_problems(network: Network, shapes: Shapes, old, new, stride) -> Shapes:
+    """The shapes at ``new`` (width, height); EditError when it is not a multiple of ``stride``,
+    the shape pass fails there or a layer's tensors change with the size."""
+    axes = ("width", "height")
+    bad = [i for i in (0, 1) if new[i] % stride[i]]
     if bad:
-        problems.append(" and ".join(f"{axis}={value}" for axis, value, _, _ in bad)
-                        + f" not a multiple of the network's total stride {sx}x{sy} (the size at which every route "
-                        "and shortcut aligns); nearest valid sizes: "
-                        + "; ".join(f"{axis} {', '.join(map(str, nearest_sizes(network, value, stride, axis, other)))}"
-                                    for axis, value, stride, other in bad))
-    if not problems:
-        after = infer_shapes(network, width, height)
-        if not after.ok:
-            first = next(d for d in after.diagnostics if d.severity == "error")
-            near = {axis: nearest_sizes(network, v, s, axis, o) for axis, v, s, o in
-                    (("width", width, sx, height), ("height", height, sy, width))}
-            problems.append(f"at {width}x{height} layer {first.layer} fails: {first.message}; nearest valid sizes: "
-                            + "; ".join(f"{a} {', '.join(map(str, v))}" for a, v in near.items()))
-        else:
-            problems += _size_dependent(network, shapes, after, (old_w, old_h), (width, height))
+        other = [new[1 - i] if new[1 - i] % stride[1 - i] == 0 else old[1 - i] for i in (0, 1)]
+        raise EditError(" and ".join(f"{axes[i]}={new[i]}" for i in bad)
+                        + f" not a multiple of the network's total stride {stride[0]}x{stride[1]} (the size at "
+                        "which every route and shortcut aligns); nearest valid sizes: "
+                        + "; ".join(_nearest(network, axes[i], new[i], stride[i], other[i]) for i in bad))
+    after = infer_shapes(network, *new)
+    if not after.ok:
+        first = next(d for d in after.diagnostics if d.severity == "error")
+        near = "; ".join(_nearest(network, axes[i], new[i], stride[i], new[1 - i]) for i in (0, 1))
+        raise EditError(f"at {new[0]}x{new[1]} layer {first.layer} fails: {first.message}; nearest valid sizes: {near}")
+    problems = _size_dependent(network, shapes, after, old, new)
     if problems:
         raise EditError("; ".join(problems))
-    for key, value in (("width", width), ("height", height)):
-        if value != (old_w if key == "width" else old_h):
-            ed.set(None, key, str(value), f"total stride {sx}x{sy}")
-    if "inputs" in {ln.key for ln in network.net.options} and atoi(network.net.get("inputs", "0")):
-        ed.notes.append("[net] has inputs=: Darknet uses it only when width/height/channels are absent")
-    edit = ed.finish()
-    edit.stride, edit.size = (sx, sy), (width, height)
-    after = infer_shapes(network, width, height)
-    grids = [(layer.index, shapes.layers[layer.index], after.layers[layer.index]) for layer in network.layers
-             if layer.spec is not None and layer.spec.classes_key and shapes.layers[layer.index] is not None]
-    for index, a, b in grids:
-        if a.input[:2] != b.input[:2]:
-            edit.notes.append(f"layer {index} {network.layers[index].section.name}: grid {a.input[0]}x{a.input[1]} "
-                              f"-> {b.input[0]}x{b.input[1]}")
-    return edit
+    return after
 
 
 def _size_dependent(network, shapes, after, old, new) -> list[str]:
@@ -361,12 +364,15 @@ def set_anchors(doc: Document, anchors: list[tuple[float, float]]) -> tuple[Edit
     ed = _Editor(doc)
     _net(ed)
     network, shapes = ed.network, ed.shapes
-    heads = [layer for layer in network.layers if layer.spec is not None and layer.spec.masked_anchors]
+    read = {layer.index: layer.spec.head(Reader(layer.section, layer.spec)) for layer in network.layers
+            if layer.spec is not None and layer.spec.is_head}
+    # anchors in input pixels, picked by mask= ([yolo], [Gaussian_yolo]; [region]'s are grid cells)
+    pixels = [i for i, head in read.items() if head.anchored and head.mask is not None]
+    heads = [network.layers[i] for i in pixels]
     if not heads:
         raise EditError(f"{network.path or '<cfg>'}: no head takes anchors in pixels with a mask= ([yolo], "
                         "[Gaussian_yolo])")
-    others = [layer for layer in network.layers if layer.spec is not None and layer.spec.head_need(
-        Reader(layer.section, layer.spec), 1) is not None and not layer.spec.masked_anchors]
+    others = [network.layers[i] for i in read if i not in pixels]
     if others:
         layer = others[0]
         raise EditError(f"{network.path or '<cfg>'}:{layer.line}: layer {layer.index} {layer.section.name} is a "
@@ -380,13 +386,11 @@ def set_anchors(doc: Document, anchors: list[tuple[float, float]]) -> tuple[Edit
     strides = {layer.index: round(width / shapes.layers[layer.index].input[0]) for layer in heads}
     masks = assign_masks(strides, len(anchors))
     text = format_anchors(anchors)
-    classes = {}
     for layer in heads:
         ed.set(layer.index, "anchors", text, "k-means anchors, sorted by area")
         ed.set(layer.index, "num", str(len(anchors)))
         ed.set(layer.index, "mask", ",".join(map(str, masks[layer.index])), f"stride {strides[layer.index]}")
-        classes[layer.index] = Reader(layer.section, layer.spec).get(layer.spec.classes_key)
-    ed.fix_filters(heads, classes)
+    ed.fix_filters(heads, {i: read[i].classes for i in pixels})
     return ed.finish(), [HeadAnchors(layer.index, strides[layer.index], masks[layer.index]) for layer in heads]
 
 

@@ -313,6 +313,11 @@ def test_train_list_finds_labels_beside_and_under_labels(tmp_path):
     labels = read_labels([tmp_path / "train.txt"])
     assert labels.boxes.tolist() == [[0.25, 0.5], [0.5, 0.5]]
     assert [(d.code, d.span.line) for d in labels.diagnostics] == [("L003", 3)]
+    (tmp_path / "labels" / "classes.txt").write_text("cat\ndog\n")
+    folder = read_labels([tmp_path])  # the list and classes.txt are not labels
+    assert sorted(folder.boxes.tolist()) == [[0.25, 0.5], [0.5, 0.5]]
+    assert sorted((d.code, d.path.split("/")[-1]) for d in folder.diagnostics) == \
+        [("L004", "classes.txt"), ("L004", "train.txt")]
 
 
 def test_set_classes_schedule_without_steps_policy_and_missing_scales():

@@ -256,7 +256,8 @@ def _anchor_table(console, result) -> None:
 @click.option("--width", type=click.IntRange(min=1), help="Network width (default: CFG's [net] width).")
 @click.option("--height", type=click.IntRange(min=1), help="Network height (default: CFG's [net] height).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the k-means++ seeding.")
-@click.option("--restarts", type=click.IntRange(min=1), default=10, show_default=True, help="k-means runs; the best wins.")
+@click.option("--restarts", type=click.IntRange(min=1), default=10, show_default=True,
+              help="k-means runs; the best wins.")
 @click.option("--strict", is_flag=True, help="Refuse malformed label lines instead of skipping them.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_output_options

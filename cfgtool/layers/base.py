@@ -400,20 +400,20 @@ class LayerSpec:
     # why the numpy executor cannot run this type ("" when executor/ops/<module>.py runs it)
     cannot_run: ClassVar[str] = ""
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if "options" in cls.__dict__:  # a type's own options, then the ones every section reads
-            cls.options = tuple(cls.options) + COMMON
-        if "module" not in cls.__dict__:
-            cls.module = cls.__module__.rsplit(".", 1)[-1]
+    # -- facts for edits (cfgtool/heads.py) -----------------------------------------------
     # the option holding the number of classes the layer predicts (detection heads, [contrastive])
     classes_key: ClassVar[str | None] = None
     # the option that sets the layer's output channels (what an edit changes to feed a head)
     channels_key: ClassVar[str | None] = None
     # options that hold one value per class (set-classes removes them: their values no longer apply)
     per_class_keys: ClassVar[tuple[str, ...]] = ()
-    # anchors= in input pixels with mask= picking this head's ones ([yolo], [Gaussian_yolo])
-    masked_anchors: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "options" in cls.__dict__:  # a type's own options, then the ones every section reads
+            cls.options = tuple(cls.options) + COMMON
+        if "module" not in cls.__dict__:
+            cls.module = cls.__module__.rsplit(".", 1)[-1]
 
     @classmethod
     def option(cls, key: str) -> Opt:
@@ -448,12 +448,6 @@ class LayerSpec:
     def inputs(self, section: Section, index: int) -> list[int]:
         """Absolute indices of the layers this one reads (default: the previous layer)."""
         return [index - 1] if index > 0 else []
-
-    def head_need(self, r: Reader, classes: int) -> HeadNeed | None:
-        """A detection head: what the layer before it must output when it predicts ``classes``
-        classes (its other options read through ``r``); None for every other layer."""
-        head = self.head(r)
-        return None if head is None else head.need(classes)
 
     def infer(self, r: Reader, ctx: Context) -> LayerShape:
         raise NotImplementedError

@@ -54,7 +54,6 @@ class GaussianYolo(LayerSpec):
     is_head = is_output = True
     classes_key = "classes"
     per_class_keys = ("counters_per_class",)
-    masked_anchors = True
     options = (
         Opt("classes", INT, 20),
         Opt("max", INT, 200),

@@ -147,7 +147,6 @@ class Yolo(LayerSpec):
     targets = {"opencv": ("[yolo]",)}
     classes_key = "classes"
     per_class_keys = ("counters_per_class",)
-    masked_anchors = True
     options = (
         Opt("classes", INT, 20),
         Opt("num", INT, 1, doc="total number of anchors", minimum=1, why=NUM_WHY),
