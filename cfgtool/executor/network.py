@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..diagnostics import ERROR, CfgError, Diagnostic
+from ..codes import diagnostic
+from ..diagnostics import ERROR, CfgError
 from ..layers.base import LayerShape, Params, Tensor
 from ..model import Layer, Network
 from . import kernels
@@ -73,9 +74,8 @@ def available_memory() -> int:
     return 8 * 2**30
 
 
-def layer_error(network: Network, layer: Layer, code: str, name: str, message: str, notes=()) -> CfgError:
-    return CfgError([Diagnostic(code, name, ERROR, message, layer.section.header.span(), network.path,
-                                layer.index, tuple(notes))])
+def layer_error(network: Network, layer: Layer, code: str, message: str, notes=()) -> CfgError:
+    return CfgError([diagnostic(code, message, layer.section.header.span(), network.path, layer.index, notes)])
 
 
 def init_tensor(tensor: Tensor, p: dict, rng: np.random.Generator, dtype) -> np.ndarray:
@@ -115,7 +115,7 @@ class Executor:
             raise CfgError(errors)
         self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
         if not self.steps:
-            raise CfgError([Diagnostic("X001", "no-layers", ERROR, "the cfg has no layers to run", None, network.path)])
+            raise CfgError([diagnostic("X001", "the cfg has no layers to run", None, network.path)])
         # the network's results: detection heads, the last layer, and what a loss layer scores
         self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.spec.is_head}
                                     | {self.steps[-1].layer.index}
@@ -138,19 +138,19 @@ class Executor:
     def _plan(self, layer: Layer, shape: LayerShape | None) -> Step:
         net = self.network
         if layer.spec is None:
-            raise layer_error(net, layer, "X001", "unsupported-layer",
+            raise layer_error(net, layer, "X001",
                               f"{layer.section.name} is not a layer type Darknet knows; it cannot run")
         if shape is None:
-            raise layer_error(net, layer, "X001", "unsupported-layer", f"layer {layer.index} has no valid shape")
+            raise layer_error(net, layer, "X001", f"layer {layer.index} has no valid shape")
         if layer.spec.cannot_run:
-            raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}] {layer.spec.cannot_run}")
+            raise layer_error(net, layer, "X001", f"[{layer.type}] {layer.spec.cannot_run}")
         op = op_for(layer.spec)
         if op is None:
-            raise layer_error(net, layer, "X001", "unsupported-layer",
+            raise layer_error(net, layer, "X001",
                               f"the numpy executor has no implementation of [{layer.type}] layers")
         why = getattr(op, "unsupported", lambda p: None)(shape.params)
         if why:
-            raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}]: {why}")
+            raise layer_error(net, layer, "X001", f"[{layer.type}]: {why}")
         params = replace(shape.params, batch=self.batch, rng=self.rng)
         owner = shape.params.get("share_index")
         return Step(layer, shape, op, params, layer.spec.sources(shape.params, layer.index),
@@ -203,8 +203,8 @@ class Executor:
             net = self.network
             span = net.net.header.span() if net.net is not None else None
             w, h = self.shapes.net.get("width"), self.shapes.net.get("height")
-            raise CfgError([Diagnostic(
-                "X002", "memory-limit", ERROR,
+            raise CfgError([diagnostic(
+                "X002",
                 f"{mode} at {w}x{h}, batch {self.batch}, {self.dtype.name} needs about {_size(need)}, above the "
                 f"limit of {_size(self.max_memory)}", span, net.path, None,
                 ("use a smaller width/height or batch, or raise the limit (--max-memory)",))])
@@ -262,8 +262,8 @@ class Executor:
         if tuple(x.shape) != want:
             b, c, h, w = want
             net = self.network
-            raise CfgError([Diagnostic(
-                "X003", "input-shape", ERROR,
+            raise CfgError([diagnostic(
+                "X003",
                 f"the input is {tuple(x.shape)}, the network takes (batch, channels, height, width) = {want}",
                 net.net.header.span() if net.net is not None else None, net.path, None,
                 (f"[net] width={w} height={h} channels={c}; batch {b}",))])
@@ -274,9 +274,9 @@ class Executor:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 return fn(*args)
         except NotImplementedError as exc:
-            raise layer_error(self.network, step.layer, "X001", "unsupported-layer", f"[{step.layer.type}]: {exc}")
+            raise layer_error(self.network, step.layer, "X001", f"[{step.layer.type}]: {exc}")
         except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError, MemoryError) as exc:
-            raise layer_error(self.network, step.layer, "X005", "layer-failed",
+            raise layer_error(self.network, step.layer, "X005",
                               f"[{step.layer.type}] failed: {type(exc).__name__}: {exc}")
 
     def forward(self, x: np.ndarray, train: bool = False, keep=(), seed: int | None = None,
@@ -320,7 +320,7 @@ class Executor:
             step.stat.bytes, step.stat.shape = out.nbytes, tuple(out.shape)
             values = int(np.prod(step.shape.feeds)) if step.shape.feeds else step.shape.outputs  # antialiasing
             if out.size != self.batch * values:
-                raise layer_error(self.network, step.layer, "X005", "layer-failed",
+                raise layer_error(self.network, step.layer, "X005",
                                   f"[{step.layer.type}] produced {out.shape}, Darknet's layer has "
                                   f"{values} values per image")
             outs[i] = out
