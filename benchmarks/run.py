@@ -9,6 +9,9 @@ Measures, on this machine and in this order:
   an OpenCV process doing the same; the fastest of a few processes each);
 - a training forward + backward at 416 against the inference forward;
 - the peak memory (ru_maxrss) of a process running inference at 608, cfgtool's and OpenCV's;
+- ONNX export: ``cfgtool export`` of yolov4 with its .weights as a whole process, and the
+  yolov4@416 forward in cfgtool's executor, OpenCV's Darknet importer and onnxruntime on the
+  exported graph, in one process, alternating (medians, ratios);
 - ``cfgtool validate examples/yolov4.cfg`` as a whole process, the same on the 95 cfgs of the
   conformance corpus in one call (when ../shared/conformance exists), and parse + model +
   shape inference of yolov4.cfg in process.
@@ -16,7 +19,7 @@ Measures, on this machine and in this order:
 Prints a table with PASS/MISS per target and a description of the machine. Exits non-zero
 only when something fails to run, never for a missed target.
 
-Run: python benchmarks/run.py [--quick]
+Run: python benchmarks/run.py [--quick] [--only export]
 """
 
 from __future__ import annotations
@@ -270,6 +273,51 @@ def memory(report: Report, cfg, weights, xpath) -> None:
     report.add("yolov4@608 inference peak RSS: OpenCV", f"{theirs / GIB:.2f} GiB")
 
 
+def onnx_export(report: Report, tmp: Path, cfg, weights, xpath, net, shapes, reps: int) -> None:
+    """``cfgtool export`` with weights (whole process), then the three forwards alternating."""
+    import cv2
+    import onnxruntime
+
+    out = tmp / "yolov4.onnx"
+    t = min(wall(CFGTOOL + ["export", str(cfg), "--weights", str(weights), "-o", str(out)])[0] for _ in range(3))
+    report.add("cfgtool export yolov4 --weights (whole process, fastest of 3)", f"{t:.2f} s", "< 5 s", t < 5)
+    x = np.load(xpath)
+    exe = executor(net, shapes, weights)
+    cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    cv_names = cvnet.getUnconnectedOutLayersNames()
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    ort_names = [o.name for o in session.get_outputs()]
+
+    def opencv():
+        cvnet.setInput(x)
+        return cvnet.forward(cv_names)
+
+    runs = {"cfgtool executor": lambda: exe.forward(x), "OpenCV Darknet importer": opencv,
+            "onnxruntime (exported graph)": lambda: session.run(ort_names, {"input": x})}
+    got = runs["onnxruntime (exported graph)"]()
+    ref = exe.forward(x)
+    worst = max(float(np.abs(g - ref[int(n[6:])].reshape(g.shape)).max() / max(1.0, float(np.abs(g).max())))
+                for g, n in zip(got, ort_names))
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for fn in runs.values():
+        fn()  # warm up
+    for _ in range(reps):
+        for name, fn in runs.items():
+            time.sleep(0.25)  # let the previous library's idle worker threads go to sleep
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for name, m in med.items():
+        report.add(f"yolov4@416 forward, in process: {name}", f"{m * 1e3:.0f} ms (median of {reps})")
+    ort = med["onnxruntime (exported graph)"]
+    report.add("  ratio onnxruntime / cfgtool executor", f"{ort / med['cfgtool executor']:.2f}x")
+    report.add("  ratio onnxruntime / OpenCV", f"{ort / med['OpenCV Darknet importer']:.2f}x")
+    report.add("  onnxruntime vs executor, max |diff| / max(1, |out|) over the heads", f"{worst:.1e}", "<= 1e-4",
+               worst <= 1e-4)
+    del exe, cvnet, session
+
+
 def linting(report: Report, reps: int) -> None:
     t = median_wall(CFGTOOL + ["validate", str(YOLOV4)], reps, ok=(0, 1))
     report.add("cfgtool validate examples/yolov4.cfg (whole process)", f"{t:.3f} s (median of {reps})", "<= 0.30 s",
@@ -299,6 +347,7 @@ def linting(report: Report, reps: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a rougher, shorter run)")
+    ap.add_argument("--only", choices=["export"], help="only these measurements")
     args = ap.parse_args()
     reps, runs, lint_reps = (3, 3, 3) if args.quick else (9, 9, 7)
     report = Report()
@@ -307,11 +356,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cfgtool-bench-") as tmp:
         tmp = Path(tmp)
         cfg, weights, x, net, shapes = prepared(tmp, 416)
+        if args.only == "export":
+            onnx_export(report, tmp, cfg, weights, x, net, shapes, reps)
+            print()
+            report.print()
+            print("\n".join(["", *machine(), f"load average (1, 5, 15 min): before {load_before}, after {loadavg()}"]))
+            return 0
         forward = in_process(report, cfg, weights, x, net, shapes, reps)
         whole_process(report, cfg, weights, x, runs)
         training(report, net, shapes, weights, x, forward, max(1, reps // 3))
         cfg608, _, x608, _, _ = prepared(tmp, 608)
         memory(report, cfg608, weights, x608)
+        onnx_export(report, tmp, cfg, weights, x, net, shapes, reps)
     linting(report, lint_reps)
     print()
     report.print()

@@ -91,7 +91,8 @@ def sarif(diags: Sequence[Diagnostic], rules=None) -> str:
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """The workflow-command escaping of % CR LF, then every other control character as \\xNN."""
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _escape_property(text: str) -> str:
@@ -112,14 +113,15 @@ def github(diags: Sequence[Diagnostic]) -> str:
 
 
 def render(diags: Sequence[Diagnostic], fmt: str) -> str:
-    # a key or value with bytes that are not UTF-8 (P007) is echoed as \\xNN, never as a lone surrogate
-    diags = [replace(d, message=printable(d.message)) for d in diags]
+    # undecodable bytes (P007) and control characters (an ESC in a key, a BEL in a file name) are
+    # echoed as \\xNN in every format, never raw (GitHub's format escapes CR and LF its own way)
+    if fmt == "github":
+        return github(diags)
+    diags = [replace(d, message=printable(d.message), path=d.path and printable(d.path)) for d in diags]
     if fmt == "concise":
         return concise(diags)
     if fmt == "json":
         return to_json(diags)
     if fmt == "sarif":
         return sarif(diags)
-    if fmt == "github":
-        return github(diags)
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

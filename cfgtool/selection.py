@@ -203,21 +203,32 @@ def find_backbone(network: Network, shapes: Shapes) -> Backbone:
     return Backbone(end, head, stages, reason)
 
 
-def _int(text: str, spec: str) -> int:
-    if not text.isdigit():
-        raise SelectionError(f"--at {spec}: '{text}' is not a layer index (a number >= 0)", usage=True)
-    return int(text)
+def _shown(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
 
 
-def _range(text: str, spec: str) -> range:
-    if "-" in text:
-        lo, _, hi = text.partition("-")
-        a, b = _int(lo, spec), _int(hi, spec)
-        if a > b:
-            raise SelectionError(f"--at {spec}: range {text} is empty (write LOW-HIGH)", usage=True)
-        return range(a, b + 1)
-    a = _int(text, spec)
-    return range(a, a + 1)
+def _int(text: str, spec: str, n: int) -> int:
+    """A layer index as written, or ``n`` (past the last layer) for anything larger: a
+    5,000-digit index is never converted."""
+    if not (text.isascii() and text.isdigit()):
+        raise SelectionError(f"--at {_shown(spec)}: '{_shown(text)}' is not a layer index (a number >= 0)",
+                             usage=True)
+    digits = text.lstrip("0") or "0"
+    return n if len(digits) > len(str(n)) else min(int(digits), n)
+
+
+def _range(text: str, spec: str, n: int) -> range:
+    """The layers of ``LOW-HIGH`` or ``INDEX``; every one must exist (0..n-1). A range object:
+    nothing is materialised."""
+    lo_text, dash, hi_text = text.partition("-")
+    lo = _int(lo_text, spec, n)
+    hi = _int(hi_text, spec, n) if dash else lo
+    if dash and lo > hi:
+        raise SelectionError(f"--at {_shown(spec)}: range {_shown(text)} is empty (write LOW-HIGH)", usage=True)
+    if hi >= n:
+        past = _shown(hi_text if dash else lo_text)
+        raise SelectionError(f"--at {_shown(spec)}: layer {past} does not exist (the network has layers 0..{n - 1})")
+    return range(lo, hi + 1)
 
 
 def _type_matches(layer, name: str) -> bool:
@@ -230,7 +241,7 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
     spec = spec.strip()
     items = [item.strip() for item in spec.split(",")]
     if not spec or any(not item for item in items):
-        raise SelectionError(f"--at '{spec}': empty item (write e.g. 104, 23,54,85, 10-20, shortcut@0-104 "
+        raise SelectionError(f"--at '{_shown(spec)}': empty item (write e.g. 104, 23,54,85, 10-20, shortcut@0-104 "
                              f"or one of {', '.join(PRESETS)})", usage=True)
     points: set[int] = set()
     notes: list[str] = []
@@ -266,24 +277,24 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
         elif "@" in item:
             name, _, where = item.partition("@")
             if not name:
-                raise SelectionError(f"--at {item}: no layer type before '@'", usage=True)
-            chosen = [j for j in _range(where, item) if j < n and _type_matches(network.layers[j], name)]
+                raise SelectionError(f"--at {_shown(item)}: no layer type before '@'", usage=True)
+            chosen = [j for j in _range(where, item, n) if _type_matches(network.layers[j], name)]
             if not chosen:
-                raise SelectionError(f"--at {item}: no [{name}] layer in layers {where}")
+                raise SelectionError(f"--at {_shown(item)}: no [{_shown(name)}] layer in layers {_shown(where)}")
             points.update(chosen)
         elif item[0].isdigit():
-            for j in _range(item, spec):
-                points.add(j)
+            points.update(_range(item, spec, n))
         elif item.replace("_", "").isalpha():
             chosen = [layer.index for layer in network.layers if _type_matches(layer, item)]
             if not chosen and _known_type(item):
-                raise SelectionError(f"--at {item}: the network has no [{item}] layer")
+                raise SelectionError(f"--at {_shown(item)}: the network has no [{_shown(item)}] layer")
             if not chosen:
-                raise SelectionError(f"--at {item}: unknown preset or layer type (presets: {', '.join(PRESETS)})",
+                raise SelectionError(f"--at {_shown(item)}: unknown preset or layer type "
+                                     f"(presets: {', '.join(PRESETS)})",
                                      usage=True)
             points.update(chosen)
         else:
-            raise SelectionError(f"--at {item}: not an index, range, TYPE@RANGE or preset "
+            raise SelectionError(f"--at {_shown(item)}: not an index, range, TYPE@RANGE or preset "
                                  f"({', '.join(PRESETS)})", usage=True)
     problems = [p for p in (point_problem(network, shapes, j) for j in sorted(points)) if p]
     if problems:

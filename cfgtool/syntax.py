@@ -413,9 +413,15 @@ def encode(text: str) -> bytes:
     return text.encode("utf-8", errors="surrogateescape")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def printable(text: str) -> str:
-    """``text`` with each undecodable byte shown as ``\\xNN``, for messages and terminals."""
-    return encode(text).decode("utf-8", errors="backslashreplace")
+    """``text`` with each undecodable byte and each control character (C0, DEL, C1: ESC, BEL,
+    CR, LF ...) shown as ``\\xNN``, for messages and terminals: a cfg cannot recolour or
+    retitle the terminal, or start a line of its own, through a diagnostic."""
+    text = encode(text).decode("utf-8", errors="backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 def dumps(doc: Document) -> str:

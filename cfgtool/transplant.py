@@ -203,6 +203,22 @@ def _align(old: list[tuple], old_in: list[list[int]], new: list[tuple], new_in: 
     return walk
 
 
+def _walk(old_network, old_t, old_in, new_network, new_t, new_in, inserted) -> list[tuple[int | None, int | None]]:
+    sig_old = [(layer.type, old_t.get(layer.index, ())) for layer in old_network.layers]
+    sig_new = [(layer.type, new_t.get(layer.index, ())) for layer in new_network.layers]
+    return _align(sig_old, old_in, sig_new, new_in, _inserted_set(inserted))
+
+
+def align(old_network: Network, old_shapes, new_network: Network, new_shapes, inserted=None
+          ) -> list[tuple[int | None, int | None]]:
+    """How :func:`transplant` matches the layers of two versions of a network: (old, new)
+    index pairs in order, None on the side that has no counterpart (an inserted or a removed
+    layer). Both networks need valid shapes; ``inserted`` as for :func:`transplant`."""
+    old_t, new_t = _tensor_map(old_network, old_shapes), _tensor_map(new_network, new_shapes)
+    old_in, new_in = _inputs(old_network, old_shapes), _inputs(new_network, new_shapes)
+    return _walk(old_network, old_t, old_in, new_network, new_t, new_in, inserted)
+
+
 def _inserted_set(inserted) -> set[int]:
     """New layer indices from a list of indices or a :class:`cfgtool.rewrite.Report`."""
     if inserted is None:
@@ -393,9 +409,7 @@ def transplant(old_network: Network, old_shapes, old_tensors: dict[int, dict[str
         raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
     old_t, new_t = _tensor_map(old_network, old_shapes), _tensor_map(new_network, new_shapes)
     old_in, new_in = _inputs(old_network, old_shapes), _inputs(new_network, new_shapes)
-    sig_old = [(layer.type, old_t.get(layer.index, ())) for layer in old_network.layers]
-    sig_new = [(layer.type, new_t.get(layer.index, ())) for layer in new_network.layers]
-    walk = _align(sig_old, old_in, sig_new, new_in, _inserted_set(inserted))
+    walk = _walk(old_network, old_t, old_in, new_network, new_t, new_in, inserted)
     new_to_old = {j: o for o, j in walk if o is not None and j is not None}
     fresh = {j for o, j in walk if o is None}
     copied = {j for j, o in new_to_old.items() if j in new_t and o in old_tensors}

@@ -103,3 +103,14 @@ def test_rules_documentation_is_generated_from_the_catalogue():
     doc = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     assert doc == markdown(), "regenerate it: python -m cfgtool.codes > docs/rules.md"
     assert all(f"## {c.code}" in doc for c in catalogue())
+
+
+def test_no_cli_function_is_longer_than_60_lines():
+    """A command body parses options, calls one library function and renders its result."""
+    long = []
+    for path in (ROOT / "cfgtool" / "cli").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            # from ``def`` to the last line (click's option decorators are declarations, not body)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{path.name}:{node.name} {node.end_lineno - node.lineno + 1} lines")
+    assert not long, long

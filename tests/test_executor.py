@@ -122,6 +122,38 @@ def test_memory_limit_refuses_before_allocating():
     assert exe.estimate_memory(train=True) > exe.estimate_memory(train=False) > 0
 
 
+def test_running_out_of_memory_in_a_layer_is_x002_at_that_layer(monkeypatch):
+    exe = executor()
+    step = exe.steps[0]
+
+    def exhausted(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(step.op, "forward", exhausted)
+    with pytest.raises(CfgError) as exc:
+        exe.forward(np.zeros((1, 2, 6, 6)))
+    (d,) = exc.value.diagnostics
+    assert (d.code, d.layer, d.span.line) == ("X002", 0, step.layer.line)
+    assert "ran out of memory at layer 0" in d.message
+
+
+def test_available_memory_respects_the_address_space_limit():
+    resource = pytest.importorskip("resource")
+    from cfgtool.executor.network import available_memory
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    assert available_memory() > 0
+    if soft == resource.RLIM_INFINITY:
+        import subprocess
+        import sys
+
+        code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2**31, 2**31));"
+                "from cfgtool.executor.network import available_memory; print(available_memory())")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={"OPENBLAS_NUM_THREADS": "1", "PATH": ""})
+        assert 0 < int(out.stdout) < 2**31, out.stderr
+
+
 @pytest.mark.parametrize("section, line, words", [
     ("[lstm]\noutput=4\n", 8, "recurrent"),
     ("[local]\nfilters=2\nsize=5\npad=1\n", 8, "misaligned"),

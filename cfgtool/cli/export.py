@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from ..diagnostics import CfgError
@@ -29,6 +30,9 @@ def _check_table(report) -> Table:
               help="heads: the layers Darknet returns as outputs; all: every layer too (layer_NNN).")
 @click.option("--opset", type=int, help="ONNX opset (default 17).")
 @click.option("--dynamic-batch", is_flag=True, help="A symbolic batch dimension N instead of 1.")
+@click.option("--decode", is_flag=True,
+              help="Add outputs boxes (N, B, 4: x1, y1, x2, y2 in input pixels) and scores (N, B, classes): "
+                   "Darknet's yolo box decoding of every head.")
 @click.option("--check", "do_check", is_flag=True,
               help="Run the graph in onnxruntime and the executor on one random input; exit 1 beyond --tolerance.")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True,
@@ -36,7 +40,7 @@ def _check_table(report) -> Table:
 @click.option("--width", type=click.IntRange(min=1), help="Export at this width instead of [net]'s.")
 @click.option("--height", type=click.IntRange(min=1), help="Export at this height instead of [net]'s.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init (without --weights).")
-def export(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tolerance, width, height, seed):
+def export(cfg, out, weights_path, outputs, opset, dynamic_batch, decode, do_check, tolerance, width, height, seed):
     """Export CFG as an ONNX graph whose outputs equal Darknet's layer outputs.
 
     One input `input` (float32, batch x channels x height x width of [net]); outputs named
@@ -53,12 +57,18 @@ def export(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tole
     Examples:
       cfgtool export yolov4.cfg --weights yolov4.weights -o yolov4.onnx --check
       cfgtool export yolov4-tiny.cfg -o tiny.onnx --outputs all --dynamic-batch
+      cfgtool export yolov4.cfg --weights yolov4.weights -o yolov4-boxes.onnx --decode
     """
     from ..export import export_file
 
+    err = stderr()
+    bar = Progress(TextColumn("lowering layers"), BarColumn(), TextColumn("{task.completed}"), console=err,
+                   transient=True, disable=not err.is_terminal)
     try:
-        report = export_file(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tolerance, seed,
-                             width, height)
+        with bar:
+            task = bar.add_task("export", total=None)
+            report = export_file(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tolerance, seed,
+                                 width, height, progress=lambda i: bar.advance(task), decode=decode)
     except CfgError as exc:
         print_diagnostics(exc.diagnostics)
         sys.exit(EXIT_ERRORS)
@@ -70,11 +80,12 @@ def export(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tole
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.filename or out}: {exc.strerror or exc}")
-    err = stderr()
     if report.random_init:
         err.print(f"no --weights: the graph holds the executor's deterministic random initialisation (seed {report.seed})")
     if report.check is not None:
         stdout().print(_check_table(report))
+        if "boxes" in report.outputs and "boxes" not in {d.name for d in report.check}:
+            err.print("boxes, scores: not checked (no reference decode for these heads)")
     heads = ", ".join(report.outputs) if len(report.outputs) <= 6 else f"{len(report.outputs)} outputs"
     err.print(f"wrote {report.path} ({report.nodes} nodes, {report.bytes:,} bytes; outputs {heads}) "
               f"in {report.seconds:.2f} s")

@@ -11,13 +11,14 @@ for; the freed buffers are reused by later layers and later runs (kernels.Buffer
 layers back to the input, summing where an output feeds several layers. Each run records
 per-layer time and output bytes in ``stats``.
 
-Errors codes: X001 a layer that cannot run, X002 memory limit, X003 wrong input, X005 a layer
+Errors codes (cfgtool/codes.py): X001 a layer that cannot run, X002 memory limit, X003 wrong input, X005 a layer
 failed while running.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -62,34 +63,66 @@ class Step:
         self.stat = LayerStat(self.layer.index, self.layer.type, self.layer.line)
 
 
-def available_memory() -> int:
-    """MemAvailable from /proc/meminfo, or 8 GiB where that is unknown."""
+def _proc_kib(path: str, key: str) -> int | None:
+    """A ``key: N kB`` value of a /proc file in bytes (None where unknown)."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return 8 * 2**30
+    return None
+
+
+def available_memory() -> int:
+    """MemAvailable from /proc/meminfo (8 GiB where unknown), and no more than the address space
+    this process may still map when it runs under a limit (``ulimit -v``, RLIMIT_AS)."""
+    avail = _proc_kib("/proc/meminfo", "MemAvailable:") or 8 * 2**30
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return avail
+    if soft != resource.RLIM_INFINITY:
+        avail = min(avail, max(0, soft - (_proc_kib("/proc/self/status", "VmSize:") or 0)))
+    return avail
 
 
 def layer_error(network: Network, layer: Layer, code: str, message: str, notes=()) -> CfgError:
     return CfgError([diagnostic(code, message, layer.section.header.span(), network.path, layer.index, notes)])
 
 
+INIT_CHUNK = 1 << 20  # values drawn at a time: the only temporary of a random initialisation
+
+
 def init_tensor(tensor: Tensor, p: dict, rng: np.random.Generator, dtype) -> np.ndarray:
     """Darknet-like initial values as ``tensor.init`` says: zeros, ones, fan-in scaled uniform,
-    or normal with the layer's mean/std."""
+    or normal with the layer's mean/std. Random values are drawn as float64 in chunks of
+    INIT_CHUNK and stored straight into the result, so the peak is the tensor plus one chunk,
+    and one seed gives the same values in float32 and float64 (the stream is the same as one
+    draw of the whole tensor)."""
     dims = tensor.shape
     if tensor.init == "zeros":
         return np.zeros(dims, dtype)
     if tensor.init == "ones":
         return np.ones(dims, dtype)
-    if tensor.init == "normal":
-        return rng.normal(p.get("mean", 0.0), p.get("std", 0.2), dims).astype(dtype)
+    out = np.empty(dims, dtype)
+    flat = out.reshape(-1)
     fan_in = int(np.prod(dims[1:])) if len(dims) > 1 else 1
-    return (rng.uniform(-1, 1, dims) * np.sqrt(2.0 / max(fan_in, 1))).astype(dtype)
+    scale = np.sqrt(2.0 / max(fan_in, 1))
+    for start in range(0, flat.size, INIT_CHUNK):
+        part = flat[start:start + INIT_CHUNK]
+        if tensor.init == "normal":
+            part[...] = rng.normal(p.get("mean", 0.0), p.get("std", 0.2), part.size)
+            continue
+        draw = rng.random(part.size)  # uniform(-1, 1) is -1 + 2 * random(), as rng.uniform computes it
+        draw *= 2
+        draw -= 1
+        draw *= scale
+        part[...] = draw
+    return out
 
 
 def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
@@ -126,7 +159,8 @@ class Executor:
             i = step.layer.index
             tensors = step.tensors
             if tensors:
-                self.weights[i] = {t.name: init_tensor(t, step.params, self.rng, self.dtype) for t in tensors}
+                with self._memory_guard(step):
+                    self.weights[i] = {t.name: init_tensor(t, step.params, self.rng, self.dtype) for t in tensors}
         self._prepared: dict[int, dict] = {}
         self._caches: dict[int, Any] | None = None
         self._outputs: dict[int, np.ndarray] = {}
@@ -175,14 +209,17 @@ class Executor:
 
     def estimate_memory(self, train: bool = False) -> int:
         """Bytes of activations (and, training, caches and gradients) a forward needs at peak,
-        plus the learnable tensors. An estimate: numpy temporaries are not all counted."""
+        plus the learnable tensors and the chunk their random initialisation draws. An estimate:
+        numpy temporaries inside the ops are not all counted (running out of memory there is
+        still an X002, at the layer)."""
         item, b = self.dtype.itemsize, self.batch
+        init = INIT_CHUNK * 8  # one float64 chunk of init_tensor
         weights = sum(t.count for st in self.steps for t in st.tensors)
         outs = [st.shape.outputs for st in self.steps]
         if train:
             caches = sum(self._workspace(st) + 2 * st.shape.outputs for st in self.steps)
             grads = 2 * max(outs)
-            return (weights * 2 + (sum(outs) + caches + grads) * b) * item
+            return (weights * 2 + (sum(outs) + caches + grads) * b) * item + init
         readers = self._readers(keep=())
         live: dict[int, int] = {}
         peak = 0
@@ -194,7 +231,20 @@ class Executor:
                 readers[j] -= 1
                 if readers[j] == 0 and j in live:
                     del live[j]
-        return (2 * weights + peak * b) * item  # the weights, and their batch-norm-folded copies
+        return (2 * weights + peak * b) * item + init  # the weights, and their batch-norm-folded copies
+
+    @contextmanager
+    def _memory_guard(self, step: Step):
+        """A MemoryError while allocating for ``step`` becomes the X002 refusal, located at the layer."""
+        try:
+            yield
+        except MemoryError:
+            net = self.network
+            raise layer_error(net, step.layer, "X002",
+                              f"ran out of memory at layer {step.layer.index} ([{step.layer.type}]): the estimate "
+                              f"({_size(self.estimate_memory())}) was within the limit of {_size(self.max_memory)} "
+                              "but numpy needed more",
+                              ("use a smaller width/height or batch, or lower --max-memory",)) from None
 
     def check_memory(self, train: bool = False) -> None:
         need = self.estimate_memory(train)
@@ -271,11 +321,12 @@ class Executor:
 
     def _run_op(self, step: Step, fn, *args):
         try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), \
+                    self._memory_guard(step):
                 return fn(*args)
         except NotImplementedError as exc:
             raise layer_error(self.network, step.layer, "X001", f"[{step.layer.type}]: {exc}")
-        except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError, MemoryError) as exc:
+        except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError) as exc:
             raise layer_error(self.network, step.layer, "X005",
                               f"[{step.layer.type}] failed: {type(exc).__name__}: {exc}")
 
@@ -313,7 +364,8 @@ class Executor:
         for step in self.steps:
             i = step.layer.index
             xs = [outs[j] for j in step.inputs]
-            w = self._weights_for(step, train)
+            with self._memory_guard(step):
+                w = self._weights_for(step, train)
             t0 = time.perf_counter()
             out, cache = self._run_op(step, step.op.forward, step.params, w, xs, train)
             step.stat.seconds = time.perf_counter() - t0

@@ -9,7 +9,13 @@ anything is written. The graph has one input ``input`` (float32 NCHW, batch 1 or
 ``N``) and outputs ``layer_NNN`` shaped like ``cfgtool run --dump``'s arrays. onnx is imported
 only here (through :mod:`.graph`), onnxruntime only by :mod:`.check`.
 
-Diagnostic codes: O701 a layer with no ONNX lowering (or an option it cannot express).
+With ``decode``, the outputs ``boxes`` (N, B, 4: x1, y1, x2, y2 in input pixels) and ``scores``
+(N, B, classes: objectness * class probability) follow Darknet's ``get_yolo_box`` for every
+(cell, anchor) of every head, heads in layer order; each head's lowering module provides
+``decode`` (a head whose module has none is refused).
+
+Diagnostic codes: O701 a layer with no ONNX lowering (or an option it cannot express); O702
+``--decode`` on a network whose heads cannot be decoded.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class Exported:
     nodes: int
     random_init: bool
     seed: int
+    decoded: list[int] = field(default_factory=list)  # the heads behind ``boxes``/``scores``
 
 
 @dataclass
@@ -89,6 +96,26 @@ def refusals(exe: Executor) -> list[Diagnostic]:
     return out
 
 
+def decode_refusals(exe: Executor) -> list[Diagnostic]:
+    """Why ``--decode`` cannot decode this network's heads (empty when it can)."""
+    heads = [s for s in exe.steps if s.layer.spec.is_head]
+    if not heads:
+        net = exe.network
+        span = net.net.header.span() if net.net is not None else None
+        return [Diagnostic("O702", "no-decode", ERROR, "--decode: the network has no detection head", span, net.path)]
+    out = []
+    for step in heads:
+        module = lowering_for(step.layer.spec)
+        why = None if hasattr(module, "decode") else "box decoding is written for [yolo] heads only"
+        why = why or getattr(module, "decode_unsupported", lambda p, s: None)(step.params, step.shape)
+        if not why and step.params.get("classes") != heads[0].params.get("classes"):
+            why = f"classes={step.params.get('classes')} differs from the first head's {heads[0].params.get('classes')}"
+        if why:
+            out.append(Diagnostic("O702", "no-decode", ERROR, f"[{step.layer.type}] cannot be decoded: {why}",
+                                  step.layer.section.header.span(), exe.network.path, step.layer.index))
+    return out
+
+
 def load_network(cfg: str | Path, width: int | None = None, height: int | None = None) -> tuple[Network, Shapes]:
     """Parse a cfg and infer its shapes; CfgError with the errors when there are any."""
     doc = parse_file(cfg)
@@ -103,16 +130,18 @@ def load_network(cfg: str | Path, width: int | None = None, height: int | None =
 
 
 def to_onnx(net: Network, shapes: Shapes, tensors: dict | None = None, outputs: str = "heads", opset: int | None = None,
-            dynamic_batch: bool = False, seed: int = 0, progress=None) -> Exported:
+            dynamic_batch: bool = False, seed: int = 0, progress=None, executor: Executor | None = None,
+            decode: bool = False) -> Exported:
     """The ONNX model of a network (CfgError when a layer cannot run or be lowered).
     ``tensors`` are learnable tensors as :func:`cfgtool.weights.read_weights` gives them;
-    without them, the executor's random initialisation from ``seed``."""
+    without them, the executor's random initialisation from ``seed`` (or the tensors of
+    ``executor``, an Executor of this network, when given)."""
     if outputs not in OUTPUT_SETS:
         raise ValueError(f"outputs must be one of {OUTPUT_SETS}, not {outputs!r}")
-    exe = Executor(net, shapes, seed=seed)
+    exe = executor or Executor(net, shapes, seed=seed)
     if tensors:
         exe.load(tensors)
-    refused = refusals(exe)
+    refused = refusals(exe) + (decode_refusals(exe) if decode else [])
     if refused:
         raise CfgError(refused)
     from . import graph  # imports onnx
@@ -136,14 +165,26 @@ def to_onnx(net: Network, shapes: Shapes, tensors: dict | None = None, outputs: 
         name = f"layer_{i:03d}"
         g.output(g.reshape(values[i], dump_shape(step.layer, step.shape, 1)[1:]), name)
         names[name] = i
+    decoded = []
+    if decode:
+        _, h, w = exe.input_shape[1:]
+        parts = []
+        for step in exe.steps:
+            if step.layer.spec.is_head:
+                i = step.layer.index
+                parts.append(lowering_for(step.layer.spec).decode(g, step.params, values[i], w, h))
+                decoded.append(i)
+        g.output(g.concat([b for b, _ in parts], 0), "boxes")
+        g.output(g.concat([s for _, s in parts], 0), "scores")
     meta = {"cfgtool.cfg": str(net.path or ""), "cfgtool.weights": "given" if tensors else f"random init, seed {seed}"}
     model = g.model(doc=f"exported by cfgtool from {net.path}", metadata=meta)
-    return Exported(model, exe, names, len(g.nodes), not tensors, seed)
+    return Exported(model, exe, names, len(g.nodes), not tensors and executor is None, seed, decoded)
 
 
 def export_file(cfg: str | Path, out: str | Path, weights: str | Path | None = None, outputs: str = "heads",
                 opset: int | None = None, dynamic_batch: bool = False, check: bool = False, tolerance: float = 1e-4,
-                seed: int = 0, width: int | None = None, height: int | None = None, progress=None) -> ExportReport:
+                seed: int = 0, width: int | None = None, height: int | None = None, progress=None,
+                decode: bool = False) -> ExportReport:
     """``cfgtool export``: write ``out`` (atomically, after the graph passed onnx.checker) and,
     with ``check``, compare onnxruntime with the executor on one random input."""
     t0 = time.perf_counter()
@@ -153,13 +194,14 @@ def export_file(cfg: str | Path, out: str | Path, weights: str | Path | None = N
         from ..weights import read_weights
 
         _, tensors = read_weights(weights, net, shapes)
-    exported = to_onnx(net, shapes, tensors, outputs, opset, dynamic_batch, seed, progress)
+    exported = to_onnx(net, shapes, tensors, outputs, opset, dynamic_batch, seed, progress, decode=decode)
     from . import graph
 
     graph.check(exported.model)
     data = graph.serialize(exported.model)
     write_atomic(out, data)
-    report = ExportReport(str(out), exported.outputs, exported.nodes, len(data), exported.random_init, seed,
+    names = dict(exported.outputs, **({"boxes": -1, "scores": -1} if exported.decoded else {}))
+    report = ExportReport(str(out), names, exported.nodes, len(data), exported.random_init, seed,
                           None if weights is None else str(weights), time.perf_counter() - t0, tolerance)
     if check:
         from .check import compare

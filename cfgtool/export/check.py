@@ -32,18 +32,39 @@ def differences(got: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     return float(diff.max()), float((diff / np.maximum(1.0, np.abs(np.nan_to_num(ref)))).max())
 
 
+def reference_decode(exe, outs: dict, heads: list[int]):
+    """(boxes, scores) of one image from the heads' kernels' ``decode`` (Darknet's
+    get_yolo_box in numpy), as the graph lays them out; None when a kernel has no decode."""
+    _, _, h, w = exe.input_shape
+    boxes, scores = [], []
+    for i in heads:
+        step = exe.steps[i]
+        decode = getattr(step.op, "decode", None)
+        if decode is None:
+            return None
+        xywh, _, probs = decode(step.params, outs[i][0], w, h, -np.inf)
+        x, y, bw, bh = (xywh.astype(np.float64) * [w, h, w, h]).T
+        boxes.append(np.stack([x - bw / 2, y - bh / 2, x + bw / 2, y + bh / 2], axis=1))
+        scores.append(probs)
+    return np.concatenate(boxes)[None], np.concatenate(scores)[None]
+
+
 def compare(model_bytes: bytes, exported, seed: int = 0, tolerance: float = 1e-4, x: np.ndarray | None = None
             ) -> list[OutputDiff]:
+    """Per output, onnxruntime against the executor (``boxes``/``scores`` against the reference
+    decode, when the heads' kernels have one)."""
     exe = exported.executor
     if x is None:
         x = np.random.default_rng(seed).normal(size=exe.input_shape).astype(np.float32)
-    names = list(exported.outputs)
+    ref = exe.forward(x, keep=list(exported.outputs.values()) + exported.decoded)
+    refs = {name: ref[i] for name, i in exported.outputs.items()}
+    decoded = reference_decode(exe, ref, exported.decoded) if exported.decoded else None
+    if decoded is not None:
+        refs["boxes"], refs["scores"] = decoded
+    names = list(refs)
     got = session(model_bytes).run(names, {"input": x})
-    ref = exe.forward(x, keep=list(exported.outputs.values()))
     out = []
     for name, arr in zip(names, got):
-        i = exported.outputs[name]
-        r = ref[i].reshape(arr.shape)
-        max_abs, max_rel = differences(arr, r)
-        out.append(OutputDiff(name, i, max_abs, max_rel, max_rel <= tolerance))
+        max_abs, max_rel = differences(arr, refs[name].reshape(arr.shape))
+        out.append(OutputDiff(name, exported.outputs.get(name, -1), max_abs, max_rel, max_rel <= tolerance))
     return out

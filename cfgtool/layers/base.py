@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -56,22 +57,31 @@ COMMON: tuple[Opt, ...] = (
     Opt("dontloadscales", INT, 0),
     Opt("learning_rate", FLOAT, 1.0, doc="per-layer learning rate scale (l.learning_rate_scale)"),
 )
+_C_INT = re.compile(r"[ \t\n\r\f\v]*([+-]?)0*([0-9]*)")
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+_LONG_DIGITS = 19  # more significant digits than a 64-bit long holds: strtol saturates
+
+
+def c_int(text: str) -> tuple[int, bool]:
+    """(C's atoi of ``text``, whether the number it read fits in a C int).
+
+    glibc's atoi is ``(int) strtol(s, NULL, 10)``: optional blanks and sign, then digits (0
+    when there are none); strtol saturates at LONG_MIN/LONG_MAX and the cast keeps the low 32
+    bits. Only the digits that can matter are converted, so a 5,000-digit value is no problem.
+    """
+    m = _C_INT.match(text)
+    sign, digits = m.group(1), m.group(2)
+    if len(digits) > _LONG_DIGITS:
+        value = 2**63 - 1 if sign != "-" else -(2**63)
+    else:
+        value = int(digits or "0")
+        value = max(-(2**63), min(2**63 - 1, -value if sign == "-" else value))
+    return ((value + 2**31) % 2**32) - 2**31, INT_MIN <= value <= INT_MAX and len(digits) <= _LONG_DIGITS
 
 
 def atoi(text: str) -> int:
-    """C's atoi: optional blanks and sign, then digits; 0 when there are none."""
-    s = text.lstrip(" \t\n\r\f\v")
-    i = 0
-    if i < len(s) and s[i] in "+-":
-        i += 1
-    j = i
-    while j < len(s) and s[j].isdigit() and s[j].isascii():
-        j += 1
-    if j == i:
-        return 0
-    value = int(s[:j])
-    # C int overflow wraps in practice; clamp to 32 bits like glibc's strtol -> int
-    return ((value + 2**31) % 2**32) - 2**31
+    """C's atoi (see :func:`c_int`): never fails."""
+    return c_int(text)[0]
 
 
 _FLOAT_PREFIX = re.compile(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.IGNORECASE)
@@ -323,6 +333,37 @@ class HeadNeed:
     formula: str
 
 
+class EveryAnchor(Sequence):
+    """The mask of a head without ``mask=``: 0..num-1, like Darknet, never materialised (``num``
+    may be 1e9); equal to the tuple of the same indices."""
+
+    def __init__(self, num: int):
+        self._range = range(max(num, 0))
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, i):
+        return self._range[i]
+
+    def __iter__(self):
+        return iter(self._range)
+
+    def __contains__(self, i) -> bool:
+        return i in self._range
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, EveryAnchor):
+            return self._range == other._range
+        return isinstance(other, tuple) and len(other) == len(self) and other == tuple(self._range)
+
+    def __hash__(self) -> int:
+        return hash(self._range)
+
+    def __repr__(self) -> str:
+        return f"EveryAnchor({len(self)})"
+
+
 @dataclass(frozen=True)
 class Head:
     """A detection head as Darknet reads it (defaults included), from :meth:`LayerSpec.head`.
@@ -336,7 +377,7 @@ class Head:
 
     classes: int
     num: int
-    mask: tuple[int, ...] | None
+    mask: tuple[int, ...] | EveryAnchor | None
     anchors: tuple[float, ...]
     extra: int
     coords: int = 4
@@ -399,6 +440,10 @@ class LayerSpec:
     targets: ClassVar[dict[str, tuple[str, ...]]] = {}
     # why the numpy executor cannot run this type ("" when executor/ops/<module>.py runs it)
     cannot_run: ClassVar[str] = ""
+
+    # index-valued options that are not inputs: option -> what the link means (``graph`` draws
+    # them apart from the data edges, e.g. share_index: the layer whose weights are used)
+    links: ClassVar[dict[str, str]] = {}
 
     # -- facts for edits (cfgtool/heads.py) -----------------------------------------------
     # the option holding the number of classes the layer predicts (detection heads, [contrastive])

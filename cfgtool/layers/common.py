@@ -45,7 +45,7 @@ CODES = {
     "no-input-size": "S212",  # [net] has no width/height/channels or inputs
     "groups-mismatch": "S213",  # groups= does not divide the channels
     # S214 is not used: a yolo mask index >= num is no parse error in Darknet (cspx-p7-mish.cfg
-    # has mask=16 with num=16 and parses; it reads past the anchors), so lint warns about it
+    # has mask=16 with num=16 and parses; it reads past the anchors): lint's H402 reports it
     "bad-reference-type": "S215",  # a reference to a layer of the wrong kind
 }
 

@@ -30,6 +30,7 @@ class Contrastive(LayerSpec):
     sections = ("[contrastive]",)
     Params = ContrastiveParams
     is_output = True
+    links = {"yolo_layer": "boxes from"}
     classes_key = "classes"
     options = (
         Opt("classes", INT, 1000),

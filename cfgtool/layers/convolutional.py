@@ -94,6 +94,7 @@ class Convolutional(LayerSpec):
     Params = ConvolutionalParams
     is_conv = True
     targets = {"opencv": ("[convolutional]",)}
+    links = {"share_index": "shares weights"}
     channels_key = "filters"
     options = (
         Opt("filters", INT, 1, doc="number of output channels", minimum=1, why="a layer without filters has no output"),

@@ -2,8 +2,10 @@
 
 Quirks kept: ``outputs`` is the sum of the inputs' outputs divided by ``groups`` (C integer
 division); the output is the first input's w x h with the channels summed, divided by
-``groups``; ``input`` is ``first.w x first.h x out_c`` where w/h are the *input* size of the
-first referenced layer. Inputs of different w x h make Darknet build a 0x0x0 layer: an error here.
+``groups`` (each input is cut into ``groups`` equal runs of w*h*c/groups values: a ``groups``
+that does not divide an input's channels makes a slice that cuts through a channel, an error
+here); ``input`` is ``first.w x first.h x out_c`` where w/h are the *input* size of the first
+referenced layer. Inputs of different w x h make Darknet build a 0x0x0 layer: an error here.
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ class Route(LayerSpec):
             raise error("zero-divisor", "groups=0: Darknet divides by groups; use groups >= 1", "groups")
         if not 0 <= group_id < groups:
             raise error("bad-value", f"group_id={group_id} must be in 0..{groups - 1} (groups={groups})", "group_id")
+        uneven = [(t, shape.output[2]) for t, shape in refs if shape.output[2] % groups]
+        if uneven:
+            t, c = uneven[0]
+            divisors = [d for d in range(2, 9) if all(shape.output[2] % d == 0 for _, shape in refs)]
+            fix = f"use groups={' or '.join(map(str, divisors[:3]))}" if divisors else "use groups=1"
+            raise error("groups-mismatch",
+                        f"groups={groups} does not divide the {c} channels of layer {t}: Darknet computes "
+                        f"{c}/{groups} = {c // groups} channels by integer division and drops the remainder, so "
+                        f"the route reads a slice that does not end on a channel boundary; {fix}", "groups")
         first = refs[0][1]
         fw, fh, out_c = first.output
         for t, shape in refs[1:]:

@@ -2,19 +2,19 @@
 
 Input and output are the previous layer's w x h with c = n*(classes+5), n = len(mask) (or num
 when there is no mask); Darknet errors when that differs from the previous layer's outputs.
-``mask`` counting stops at '#', as in parse_yolo_mask; Darknet does not check that mask
-indices are below ``num`` (cspx-p7-mish.cfg has mask=16 with num=16: it reads past the
-anchors), so neither does this module (a lint matter). ``anchors`` are read up to total*2
-values, the rest stay 0.5. params: the loss/NMS settings by their struct names, iou_loss /
-iou_thresh_kind / nms_kind as the names Darknet resolves them to (mse, iou, giou, diou, ciou;
-default, greedynms, diounms).
+``mask`` counting stops at '#', as in parse_yolo_mask (without a mask, ``range(num)``, never
+materialised); Darknet does not check that mask indices are below ``num`` (cspx-p7-mish.cfg has
+mask=16 with num=16: it reads past the anchors), so neither does this module (lint's H402 error).
+``anchors`` are read up to total*2 values (params keep those; Darknet's other biases stay 0.5).
+params: the loss/NMS settings by their struct names, iou_loss / iou_thresh_kind / nms_kind as the
+names Darknet resolves them to (mse, iou, giou, diou, ciou; default, greedynms, diounms).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, Head, LayerShape, LayerSpec, Opt, Params, atof
+from .base import FLOAT, FLOATS, INT, INTS, STR, EveryAnchor, Head, LayerShape, LayerSpec, Opt, Params, atof
 from .common import cdiv, darknet_list, dims, error, referenced, source
 
 FLT_MAX = 3.4028234663852886e38
@@ -26,23 +26,24 @@ NMS_KINDS = ("default", "greedynms", "diounms")
 NUM_WHY = "a head needs at least one anchor"
 
 
-def read_mask(r, total: int) -> tuple[list[int], int]:
-    """(mask, n): parse_yolo_mask, or range(total) without a mask."""
+def read_mask(r, total: int) -> tuple[list[int] | range, int]:
+    """(mask, n): parse_yolo_mask, or range(total) without a mask (a range: ``num`` may be
+    1e9, nothing is allocated for it)."""
     raw = r.raw("mask")
     if raw is None:
-        return list(range(total)), total
+        return range(max(total, 0)), total
     mask = darknet_list(raw, stop_at_hash=True)
     return mask, len(mask)
 
 
 def read_anchor_head(r, box: int, stop_at_hash: bool) -> Head:
-    """The Head of a [yolo]-like layer: mask (range(num) without one, like Darknet), anchors= as
+    """The Head of a [yolo]-like layer: mask (EveryAnchor(num) without one, like Darknet), anchors= as
     read (up to '#' when ``stop_at_hash``), ``box`` channels per anchor besides the classes."""
     classes, num = r.get("classes"), r.get("num")
     mask, _ = read_mask(r, num)
     raw = r.raw("anchors")
     anchors = () if raw is None else tuple(darknet_list(raw, atof, stop_at_hash))
-    return Head(classes, num, tuple(mask), anchors, box)
+    return Head(classes, num, EveryAnchor(num) if isinstance(mask, range) else tuple(mask), anchors, box)
 
 
 def check_detector_input(ctx, what: str, outputs: int, expected: str, key: str) -> None:
@@ -62,17 +63,19 @@ def classes_multipliers(r, classes: int, key: str = "counters_per_class") -> Non
 
 
 def read_anchors(r, total: int, limit: int | None, stop_at_hash: bool) -> list[float]:
-    biases = [0.5] * (total * 2)
+    """The anchor values Darknet stores in ``biases`` (at most ``limit``). Darknet's buffer
+    holds ``total * 2`` floats, the ones not given stay 0.5; only the given ones are kept here
+    (bounded by the file, whatever ``num`` says)."""
     raw = r.raw("anchors")
-    if raw is not None:
-        values = darknet_list(raw, atof, stop_at_hash)
-        if limit is not None:
-            values = values[:limit]
-        if len(values) > len(biases):
-            raise error("bad-value", f"anchors has {len(values)} values but num={total} anchors take {total * 2}",
-                        "anchors")
-        biases[: len(values)] = values
-    return biases
+    if raw is None:
+        return []
+    values = darknet_list(raw, atof, stop_at_hash)
+    if limit is not None:
+        values = values[:limit]
+    if len(values) > total * 2:
+        raise error("bad-value", f"anchors has {len(values)} values but num={total} anchors take {total * 2}",
+                    "anchors")
+    return values
 
 
 def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tuple[str, ...]
@@ -145,6 +148,7 @@ class Yolo(LayerSpec):
     Params = YoloParams
     is_head = is_output = True
     targets = {"opencv": ("[yolo]",)}
+    links = {"embedding_layer": "embeddings"}
     classes_key = "classes"
     per_class_keys = ("counters_per_class",)
     options = (

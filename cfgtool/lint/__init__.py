@@ -1,7 +1,8 @@
 """``cfgtool validate``'s engine: every rule in one table, and ``check`` to run them.
 
-Codes: P0xx syntax (cfgtool.syntax), R1xx references, S2xx shapes (cfgtool.shapes),
-W3xx options and style, H4xx detection heads, N5xx [net], T6xx what a target other than
+Codes: the letter is a topic, not a severity (each rule has its own default severity):
+P0xx syntax (cfgtool.syntax), R1xx references, S2xx shapes (cfgtool.shapes), W3xx sections,
+keys and values as written, H4xx detection heads, N5xx [net], T6xx what a target other than
 AlexeyAB Darknet cannot load or computes differently (see lint/targets.py).
 """
 
@@ -17,6 +18,7 @@ from ..shapes import Shapes, infer_shapes
 from ..syntax import Document, parse_file
 from . import compat, heads, net, options, references, shapes, syntax
 from .base import LintContext, Rule
+from .suppress import suppressor
 from .targets import DEFAULT_TARGET, TARGETS, get_target
 
 RULES: tuple[type[Rule], ...] = (
@@ -57,6 +59,7 @@ def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, sele
           shapes: Shapes | None = None) -> list[Diagnostic]:
     """Every diagnostic for a document (or a file: I/O errors raise OSError), sorted by position.
 
+    Diagnostics suppressed inline (``# cfgtool: ignore[CODES]``, see lint/suppress.py) are left out.
     ``select``/``ignore``: codes, code prefixes (``W3``) or rule names; ``width``/``height``
     override [net]'s for the shape checks. ``shapes``: the document's shapes (at ``width``/
     ``height``) when the caller has inferred them already.
@@ -78,7 +81,8 @@ def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, sele
     for rule in RULES:
         if selected(rule, select, ignore):
             found.extend(rule().check(ctx))
-    return _finish([d for d in found if not ctx.is_explained(d)], tgt, select, ignore)
+    suppressed = suppressor(doc, _matches)
+    return _finish([d for d in found if not ctx.is_explained(d) and not suppressed(d)], tgt, select, ignore)
 
 
 def _finish(diags, tgt, select, ignore) -> list[Diagnostic]:

@@ -6,7 +6,7 @@ import re
 
 from ..diagnostics import ERROR, WARNING
 from ..layers import TABLE
-from ..layers.base import FLOAT, FLOATS, INT, INTS, atof, atoi
+from ..layers.base import FLOAT, FLOATS, INT, INTS, INT_MAX, INT_MIN, atof, atoi, c_int
 from ..layers.common import ACTIVATIONS
 from ..layers.gaussian_yolo import GAUSSIAN_NMS_KINDS, YOLO_POINTS
 from ..layers.network import NET, POLICIES
@@ -70,6 +70,35 @@ def without_comment(value: str) -> str:
     return value if i < 0 else value[:i]
 
 
+_YOLOR = "YOLOR (WongKinYiu/yolor)"
+_PT_YOLOV4 = "PyTorch_YOLOv4 (WongKinYiu/PyTorch_YOLOv4) and YOLOR (WongKinYiu/yolor)"
+# section names of the PyTorch forks that read Darknet-style cfgs: (who uses it, the Darknet
+# equivalent or why there is none), checked against those forks' models.py
+FOREIGN_SECTIONS: dict[str, tuple[str, str]] = {
+    "[route_lhalf]": (_PT_YOLOV4, "the Darknet equivalent is [route] with layers=... groups=2 group_id=0 "
+                                  "(the first half of each input's channels)"),
+    "[control_channels]": (_YOLOR, "it multiplies the previous layer by the 1x1xC from= layer; Darknet's "
+                                   "[scale_channels] does that with the roles swapped (the scale is the previous "
+                                   "layer, the feature map is from=)"),
+    "[shift_channels]": (_YOLOR, "it adds a 1x1xC from= layer to every position; Darknet has no broadcast add "
+                                 "([shortcut] needs equal width and height)"),
+    "[implicit_add]": (_YOLOR, "Darknet's [implicit] (filters=C, a learned 1x1xC tensor) is the equivalent"),
+    "[implicit_mul]": (_YOLOR, "Darknet's [implicit] with mean=1 (filters=C, a learned 1x1xC tensor) is the "
+                               "equivalent"),
+    "[BatchNorm2d]": (_PT_YOLOV4, "the Darknet equivalent is [batchnorm]"),
+    "[deformableconvolutional]": (_PT_YOLOV4, "Darknet has no deformable convolution"),
+}
+
+
+def _foreign(name: str) -> str | None:
+    found = FOREIGN_SECTIONS.get(name)
+    if found is None:
+        return None
+    fork, equivalent = found
+    return (f"{name} comes from {fork}, PyTorch code that reads Darknet-style cfgs: Darknet cannot read it (it "
+            f"prints 'Type not recognized' and builds an empty layer); {equivalent}")
+
+
 class UnknownSection(Rule):
     """A section type Darknet does not know: it prints "Type not recognized" and builds an empty layer.
 
@@ -86,6 +115,8 @@ class UnknownSection(Rule):
                 continue
             if name in NET_HEADERS:
                 msg = f"{name} is only valid as the first section; Darknet does not know it as a layer: delete it"
+            elif _foreign(name):
+                msg = _foreign(name)
             else:
                 msg = (f"unknown section type {name}: Darknet prints 'Type not recognized' and builds an empty layer"
                        f"{_did_you_mean(name, KNOWN_HEADERS)}")
@@ -210,15 +241,31 @@ def _number_problem(kind: str, value: str) -> str | None:
         if pattern.fullmatch(value):
             return None
         if kind == INT:
-            return f"'{value}' is not an integer: Darknet reads {atoi(value)}"
-        return f"'{value}' is not a number: Darknet reads {atof(value):g}"
+            return f"'{abbreviate(value)}' is not an integer: Darknet reads {atoi(value)}"
+        return f"'{abbreviate(value)}' is not a number: Darknet reads {atof(value):g}"
     pattern = _INT if kind == INTS else _FLOAT
     for part in value.split(","):
         if not pattern.fullmatch(part):
             read = atoi(part) if kind == INTS else atof(part)
-            shown = "the empty field" if part == "" else f"'{part}'"
-            return f"{shown} in '{value}' is not a number: Darknet reads it as {read:g}"
+            shown = "the empty field" if part == "" else f"'{abbreviate(part)}'"
+            return f"{shown} in '{abbreviate(value, 60)}' is not a number: Darknet reads it as {read:g}"
     return None
+
+
+def abbreviate(text: str, keep: int = 24) -> str:
+    """``text``, or its ends and its length when it is longer than ``keep`` characters."""
+    if len(text) <= keep:
+        return text
+    what = "digits" if text.lstrip("+-").isdigit() else "characters"
+    return f"{text[:10]}...{text[-6:]} ({len(text)} {what})"
+
+
+def _numeric_sections(ctx):
+    """(layer index or None for [net], section, spec, keys read) for every section with a schema."""
+    for layer, section, spec in layer_sections(ctx):
+        yield layer.index, section, spec, read_keys(ctx, layer)
+    if ctx.network.net is not None:
+        yield None, ctx.network.net, NET, schema_keys(NET)
 
 
 class NotANumber(Rule):
@@ -231,10 +278,7 @@ class NotANumber(Rule):
     code, name, severity = "W305", "not-a-number", WARNING
 
     def check(self, ctx):
-        items = [(layer.index, section, spec, read_keys(ctx, layer)) for layer, section, spec in layer_sections(ctx)]
-        if ctx.network.net is not None:
-            items.append((None, ctx.network.net, NET, schema_keys(NET)))
-        for index, section, spec, used in items:
+        for index, section, spec, used in _numeric_sections(ctx):
             kinds = _numeric_kinds(spec)
             for key, line in ctx.options(section).items():
                 kind = kinds.get(key)
@@ -260,12 +304,29 @@ class OutOfRange(Rule):
     code, name, severity = "W306", "out-of-range", ERROR
 
     def check(self, ctx):
+        too_big = set()  # lines already reported as not fitting in a C int
+        for index, section, spec, used in _numeric_sections(ctx):
+            kinds = _numeric_kinds(spec)
+            for key, line in ctx.options(section).items():
+                if kinds.get(key) not in (INT, INTS) or key not in used or line.value is None:
+                    continue
+                for field in without_comment(line.value).split(","):
+                    value, fits = c_int(field)
+                    if not fits:
+                        too_big.add(id(line))
+                        if index is not None:
+                            ctx.explain(("S200", "S207", "S208", "S209", "S210", "S213"), index, line.lineno)
+                        yield ctx.diag(self, f"{key}={abbreviate(field)} is out of range for C's int "
+                                       f"({INT_MIN}..{INT_MAX}): Darknet's atoi reads {value}; write a number "
+                                       "in that range", line.value_span(), index)
+                        break
         for layer, section, spec in layer_sections(ctx):
             used = read_keys(ctx, layer)
             lines = ctx.options(section)
             for opt in spec.options:
                 line = lines.get(opt.key)
-                if opt.minimum is None or opt.key not in used or line is None or line.value is None:
+                if (opt.minimum is None or opt.key not in used or line is None or line.value is None
+                        or id(line) in too_big):
                     continue
                 value, low = atoi(line.value), opt.minimum
                 if value < low:
@@ -323,10 +384,31 @@ class UnknownActivation(Rule):
             if line is None or line.value is None or "activation" not in read_keys(ctx, layer):
                 continue
             if line.value not in ACTIVATIONS:
-                best = suggest(without_comment(line.value), ACTIVATIONS)
-                hint = f"did you mean '{best}'? " if best else ""
-                yield ctx.diag(self, f"unknown activation '{line.value}': Darknet silently uses relu; {hint}"
-                               f"valid: {valid}", line.value_span(), layer.index)
+                yield ctx.diag(self, f"unknown activation '{line.value}': Darknet silently uses relu; "
+                               f"{activation_hint(without_comment(line.value))}valid: {valid}", line.value_span(),
+                               layer.index)
+
+
+# activation names people bring from PyTorch -> (Darknet's name or None, what to say)
+ACTIVATION_SYNONYMS: dict[str, tuple[str | None, str]] = {
+    "silu": ("swish", "SiLU is x*sigmoid(x), which Darknet calls swish"),
+    "sigmoid": ("logistic", "Darknet calls the sigmoid logistic"),
+    "identity": ("linear", "Darknet calls the identity linear"),
+    "none": ("linear", "Darknet calls no activation linear"),
+    "leakyrelu": ("leaky", "Darknet's leaky has slope 0.1 (PyTorch's LeakyReLU defaults to 0.01)"),
+    "hardswish": (None, "Darknet has no hard-swish (x*relu6(x+3)/6); the nearest is swish (x*sigmoid(x)), "
+                        "which computes something else: retrain with it"),
+}
+
+
+def activation_hint(name: str) -> str:
+    """'write activation=swish (...)' for a known synonym, else 'did you mean ...?', else ''."""
+    found = ACTIVATION_SYNONYMS.get(name.lower().replace("_", "").replace("-", ""))
+    if found is not None:
+        darknet, why = found
+        return f"{why}: write activation={darknet}; " if darknet else f"{why}; "
+    best = suggest(name, ACTIVATIONS)
+    return f"did you mean '{best}'? " if best else ""
 
 
 # (section types, key) -> (the names Darknet knows, what it does with another, severity)
