@@ -5,9 +5,11 @@ Lint rules (P0xx syntax, R1xx references, S2xx shapes, W3xx options, H4xx heads,
 T6xx targets) are declared by their Rule class in ``cfgtool/lint`` (code, name, severity, and a
 docstring with the summary and the examples); the codes reported outside ``validate``'s rules
 are declared here in :data:`OTHER`: L0xx label files (``anchors``), O7xx ONNX export, X0xx the
-executor, X1xx ``.weights`` files. :func:`catalogue` lists them all; ``validate --list-rules``
-prints it, ``--select``/``--ignore`` and ``[tool.cfgtool]`` accept every code in it, and
-``docs/rules.md`` is generated from it (``python -m cfgtool.codes > docs/rules.md``).
+executor (X000: cfgtool itself failed), X1xx ``.weights`` files. A module that reports a new
+code registers it here (tests/test_codes.py checks that every code reported is).
+:func:`catalogue` lists them all; ``validate --list-rules`` prints it, ``--select``/``--ignore``
+and ``[tool.cfgtool]`` accept every code in it, and ``docs/rules.md`` is generated from it
+(``python -m cfgtool.codes > docs/rules.md``).
 :func:`diagnostic` builds a Diagnostic of a catalogue code, so its name and severity are
 written once.
 """
@@ -38,6 +40,7 @@ OTHER: tuple[Code, ...] = (
     Code("L003", "no-label-file", ERROR, "An image without a label file where Darknet looks for one."),
     Code("L004", "not-a-label-file", WARNING, "An image list or class-names file among the label files: skipped."),
     Code("O701", "no-onnx-lowering", ERROR, "A layer (or an option of it) that the ONNX export cannot express."),
+    Code("O702", "no-decode", ERROR, "export --decode on a network whose heads cannot be decoded into boxes."),
     Code("X000", "internal-error", ERROR, "cfgtool itself failed on this file (a bug: please report it)."),
     Code("X001", "unsupported-layer", ERROR, "A layer the numpy executor cannot run (or a network without layers)."),
     Code("X002", "memory-limit", ERROR, "The run would need more memory than the limit (--max-memory)."),
