@@ -76,6 +76,18 @@ def read_anchors(r, total: int, limit: int | None, stop_at_hash: bool) -> list[f
     return values
 
 
+def anchor_boxes(p: dict) -> list[tuple[float, float]]:
+    """Darknet's ``(biases[2*m], biases[2*m+1])`` for each mask index ``m`` of a [yolo]-like
+    layer's params: the anchors= values, 0.5 past them (make_yolo_layer sets every bias to .5).
+    ValueError for an index outside 0..total-1 (Darknet reads past its buffer: H402)."""
+    total, given = p["total"], p["anchors"]
+    bad = [m for m in p["mask"] if not 0 <= m < total]
+    if bad:
+        raise ValueError(f"mask={','.join(map(str, bad))} reaches past the {total} anchors")
+    pick = (lambda i: given[i] if i < len(given) else 0.5)
+    return [(pick(2 * m), pick(2 * m + 1)) for m in p["mask"]]
+
+
 def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tuple[str, ...]
               ) -> tuple[dict, tuple[int, int, int]]:
     """What parse_yolo and parse_gaussian_yolo share: (params up to nms_kind, the head's

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..executor.ops.yolo import logistic_entries
+from ..layers.yolo import anchor_boxes
 from . import chw
 
 
@@ -47,12 +48,8 @@ def lower(g, p, w, xs, shape):
 
 
 def anchors_of(p) -> np.ndarray:
-    """The (w, h) anchor in input pixels of each of the layer's masks."""
-    biases = np.asarray(p["anchors"], np.float64).reshape(-1, 2)
-    mask = np.asarray(p["mask"], np.int64)
-    if ((mask < 0) | (mask >= len(biases))).any():
-        raise ValueError(f"mask={','.join(map(str, p['mask']))} reaches past the {len(biases)} anchors")
-    return biases[mask]
+    """The (w, h) anchor in input pixels of each of the layer's masks (ValueError past num)."""
+    return np.asarray(anchor_boxes(p), np.float64).reshape(-1, 2)
 
 
 def decode_unsupported(p, shape) -> str | None:
