@@ -76,16 +76,16 @@ def read_anchors(r, total: int, limit: int | None, stop_at_hash: bool) -> list[f
     return values
 
 
-def anchor_boxes(p: dict) -> list[tuple[float, float]]:
-    """Darknet's ``(biases[2*m], biases[2*m+1])`` for each mask index ``m`` of a [yolo]-like
-    layer's params: the anchors= values, 0.5 past them (make_yolo_layer sets every bias to .5).
+def anchor_boxes(anchors, mask, total: int) -> list[tuple[float, float]]:
+    """Darknet's ``(biases[2*m], biases[2*m+1])`` for each anchor index ``m`` of ``mask``: the
+    anchors= values, 0.5 past them (make_yolo_layer and make_region_layer set every bias to .5).
     ValueError for an index outside 0..total-1 (Darknet reads past its buffer: H402)."""
-    total, given = p["total"], p["anchors"]
-    bad = [m for m in p["mask"] if not 0 <= m < total]
+    bad = [m for m in mask if not 0 <= m < total]
     if bad:
-        raise ValueError(f"mask={','.join(map(str, bad))} reaches past the {total} anchors")
-    pick = (lambda i: given[i] if i < len(given) else 0.5)
-    return [(pick(2 * m), pick(2 * m + 1)) for m in p["mask"]]
+        raise ValueError(f"mask index {bad[0]} is outside the {total} anchors (num={total}): Darknet reads past "
+                         "its anchors there; fix mask= or num=")
+    bias = (lambda i: anchors[i] if i < len(anchors) else 0.5)
+    return [(bias(2 * m), bias(2 * m + 1)) for m in mask]
 
 
 def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tuple[str, ...]

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..executor.ops.yolo import logistic_entries
-from ..layers.yolo import anchor_boxes
+from ..executor.ops.yolo import anchors_of, logistic_entries
 from . import chw
 
 
@@ -45,11 +44,6 @@ def lower(g, p, w, xs, shape):
     x = g.reshape(xs[0], chw(shape))
     n = p.get("n", 1)
     return head(g, x, n, logistic_entries(p, g.shape(x)[0] // n), [0, 1], p.get("scale_x_y", 1.0))
-
-
-def anchors_of(p) -> np.ndarray:
-    """The (w, h) anchor in input pixels of each of the layer's masks (ValueError past num)."""
-    return np.asarray(anchor_boxes(p), np.float64).reshape(-1, 2)
 
 
 def decode_unsupported(p, shape) -> str | None:
