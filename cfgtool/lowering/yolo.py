@@ -50,7 +50,7 @@ def decode_unsupported(p, shape) -> str | None:
     try:
         anchors_of(p)
     except ValueError as exc:
-        return f"--decode: {exc} (Darknet reads past its anchors)"
+        return str(exc)
     return None
 
 
