@@ -278,9 +278,21 @@ def onnx_export(report: Report, tmp: Path, cfg, weights, xpath, net, shapes, rep
     import cv2
     import onnxruntime
 
+    import resource
+
     out = tmp / "yolov4.onnx"
-    t = min(wall(CFGTOOL + ["export", str(cfg), "--weights", str(weights), "-o", str(out)])[0] for _ in range(3))
-    report.add("cfgtool export yolov4 --weights (whole process, fastest of 3)", f"{t:.2f} s", "< 5 s", t < 5)
+    best = None
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(CFGTOOL + ["export", str(cfg), "--weights", str(weights), "-o", str(out)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        best = min(best or (elapsed, cpu), (elapsed, cpu))
+    report.add("cfgtool export yolov4 --weights (whole process, fastest of 3)",
+               f"{best[0]:.2f} s (CPU {best[1]:.2f} s)", "< 5 s", best[0] < 5)
     x = np.load(xpath)
     exe = executor(net, shapes, weights)
     cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))

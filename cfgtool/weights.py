@@ -180,3 +180,11 @@ def write_weights(path: str | Path, header: WeightsHeader, tensors: dict[int, di
     return len(data)
 
 
+def initial_weights(network: Network, shapes, seed: int = 0) -> dict[int, dict[str, np.ndarray]]:
+    """Darknet-like fresh tensors for every layer of the file layout (fan-in scaled uniform
+    weights, zero biases, unit batch-norm scales and variances), reproducible from ``seed``."""
+    from .executor.network import init_tensor
+
+    rng = np.random.default_rng(seed)
+    return {index: {t.name: init_tensor(t, shapes.layers[index].params, rng, np.float32) for t in plan}
+            for index, plan in layout(network, shapes)}

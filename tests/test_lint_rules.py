@@ -308,13 +308,15 @@ def test_config_drives_validate_and_cli_wins(tmp_path):
 
 # ---------------------------------------------------------------- CLI
 
-def test_exit_codes(tmp_path):
+def test_exit_codes(tmp_path, monkeypatch):
     runner = CliRunner()
     assert runner.invoke(main, ["validate", str(EXAMPLES / "yolov4-tiny.cfg")]).exit_code == 0
     assert runner.invoke(main, ["validate", str(FIXTURES / "W304-bad.cfg")]).exit_code == 0
     assert runner.invoke(main, ["validate", "--strict", str(FIXTURES / "W304-bad.cfg")]).exit_code == 1
     assert runner.invoke(main, ["validate", str(FIXTURES / "H401-bad.cfg")]).exit_code == 1
     assert runner.invoke(main, ["validate", str(tmp_path / "missing.cfg")]).exit_code == 2
+    (tmp_path / "nothing").mkdir()
+    monkeypatch.chdir(tmp_path / "nothing")  # no path: the current directory, here without cfgs
     assert runner.invoke(main, ["validate"]).exit_code == 2
     assert runner.invoke(main, ["validate", "--select", "Q9", str(FIXTURES / "H401-bad.cfg")]).exit_code == 2
     assert runner.invoke(main, ["validate", "--target", "tflite", str(FIXTURES / "H401-bad.cfg")]).exit_code == 2

@@ -23,7 +23,8 @@ from ..fileio import write_atomic
 from ..model import Network, build
 from ..shapes import Shapes, infer_shapes
 from ..weights import read_weights
-from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stderr, stdout
+from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, refuse_existing, stderr, \
+    stdout
 
 def _network(cfg: str, width: int | None = None, height: int | None = None) -> tuple[Network, Shapes]:
     """Parse and infer shapes; print the errors and exit 1 when there are any."""
@@ -81,8 +82,17 @@ def _load_input(path: str, exe: Executor, dtype) -> np.ndarray:
 @click.command()
 @click.argument("cfg", type=click.Path(dir_okay=False))
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False), help="Darknet .weights (else random init).")
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
               help="float32 .npy array (batch, channels, height, width).")
+@click.option("--image", "image_path", type=click.Path(dir_okay=False),
+              help="An image file (PNG, JPEG ...; needs Pillow): detect objects like darknet detector test.")
+@click.option("--names", "names_path", type=click.Path(dir_okay=False),
+              help="With --image: class names, one a line (coco.names); else class numbers are shown.")
+@click.option("--thresh", type=click.FloatRange(min=0), default=0.25, show_default=True,
+              help="With --image: the smallest class probability shown.")
+@click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False),
+              help="With --image: write the image with the detections drawn on it here.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
 @click.option("--dump", "dump_dir", type=click.Path(file_okay=False), help="Write every layer's output here.")
 @click.option("--width", type=click.IntRange(min=1), help="Run at this width instead of [net]'s.")
 @click.option("--height", type=click.IntRange(min=1), help="Run at this height instead of [net]'s.")
@@ -91,35 +101,74 @@ def _load_input(path: str, exe: Executor, dtype) -> np.ndarray:
               help="Run the forward N times and report the median and minimum time.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init.")
 @click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
-def run(cfg, weights_path, input_path, dump_dir, width, height, use_float64, repeat, seed, max_memory):
-    """Run CFG forward (inference) on an input array and print the output layers.
+def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_path, force, dump_dir, width, height,
+        use_float64, repeat, seed, max_memory):
+    """Run CFG forward (inference) on an input array or an image.
 
-    --dump writes DIR/layer_000.npy ... for every layer, (batch, c, h, w) or (batch, n) for
-    vector outputs, and DIR/index.json (layer -> type, shape, cfg line). Exit 1 for errors in
-    the cfg or the weights, 2 for an unreadable or wrongly shaped input.
+    --input X.npy: print the output layers' statistics. --dump writes DIR/layer_000.npy ...
+    for every layer, (batch, c, h, w) or (batch, n) for vector outputs, and DIR/index.json
+    (layer -> type, shape, cfg line).
+
+    --image FILE: what `darknet detector test` does: the image resized to [net]'s size
+    (letter_box=1 in [net]: keeping its aspect ratio), the [yolo]/[region] heads decoded,
+    Darknet's NMS (the last head's nms_kind, beta_nms; threshold 0.45), then a table of the
+    detections above --thresh; -o writes the annotated image. Needs Pillow
+    (pip install 'cfgtool[image]').
+
+    Exit 1 for errors in the cfg or the weights, 2 for an unreadable or wrongly shaped input.
 
     \b
-    Example:
+    Examples:
       cfgtool run yolov4.cfg --weights yolov4.weights --input x.npy --dump out/
+      cfgtool run yolov4-tiny.cfg --weights yolov4-tiny.weights --image dog.jpg --names coco.names -o out.png
     """
+    if (input_path is None) == (image_path is None):
+        fail("give either --input X.npy or --image FILE")
+    if image_path is None and (names_path or output_path):
+        fail("--names and -o go with --image")
+    if output_path:
+        refuse_existing(output_path, force)
     dtype = np.float64 if use_float64 else np.float32
     net, shapes = _network(cfg, width, height)
+    batch = 1 if image_path else _batch_of(input_path)
+    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
+    x = None if image_path else _load_input(input_path, exe, dtype)
+    if weights_path:
+        _load_weights(exe, weights_path, net, shapes)
+    if image_path:
+        _run_image(exe, image_path, names_path, thresh, output_path)
+    else:
+        _run_array(exe, x, dump_dir, repeat)
+    sys.exit(EXIT_OK)
+
+
+def _batch_of(input_path: str) -> int:
+    try:
+        with open(input_path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        fail(f"{input_path}: {exc.strerror or exc}")
+    if magic != b"\x93NUMPY":
+        fail(f"{input_path}: not a .npy array; for an image use --image {input_path}")
     try:
         x_peek = np.load(input_path, mmap_mode="r", allow_pickle=False)
-        batch = int(x_peek.shape[0]) if x_peek.ndim >= 1 else 1
     except (OSError, ValueError) as exc:
         fail(f"{input_path}: cannot read a .npy array ({exc})")
-    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
-    x = _load_input(input_path, exe, dtype)
-    if weights_path:
-        try:
-            _, tensors = read_weights(weights_path, net, shapes)
-        except CfgError as exc:
-            print_diagnostics(exc.diagnostics)
-            sys.exit(EXIT_ERRORS)
-        except OSError as exc:
-            fail(f"{weights_path}: {exc.strerror or exc}")
-        exe.load(tensors)
+    return int(x_peek.shape[0]) if x_peek.ndim >= 1 else 1
+
+
+def _load_weights(exe: Executor, weights_path: str, net: Network, shapes: Shapes) -> None:
+    try:
+        _, tensors = read_weights(weights_path, net, shapes)
+    except CfgError as exc:
+        print_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERRORS)
+    except OSError as exc:
+        fail(f"{weights_path}: {exc.strerror or exc}")
+    exe.load(tensors)
+
+
+def _run_array(exe: Executor, x: np.ndarray, dump_dir: str | None, repeat: int) -> None:
     times = []
     outs = {}
     try:
@@ -140,7 +189,58 @@ def run(cfg, weights_path, input_path, dump_dir, width, height, use_float64, rep
         out.print(f"forward x{repeat}: median {statistics.median(times) * 1e3:.1f} ms, min {min(times) * 1e3:.1f} ms")
     else:
         out.print(f"forward: {times[0] * 1e3:.1f} ms")
-    sys.exit(EXIT_OK)
+
+
+def _names(path: str | None) -> list[str]:
+    if path is None:
+        return []
+    try:
+        return [ln.strip() for ln in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+
+
+def _run_image(exe: Executor, image_path: str, names_path: str | None, thresh: float, output_path: str | None) -> None:
+    from ..executor.detections import detect_image
+    from ..executor.image import PillowMissing, annotated
+
+    names = _names(names_path)
+    try:
+        result = detect_image(exe, image_path, thresh)
+    except PillowMissing as exc:
+        fail(str(exc))
+    except CfgError as exc:
+        print_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERRORS)
+    except (OSError, ValueError) as exc:
+        fail(f"{image_path}: {getattr(exc, 'strerror', None) or exc}")
+    classes = max((s.params.get("classes", 0) for s in exe.steps if hasattr(s.op, "decode")), default=0)
+    if names and len(names) != classes:
+        stderr().print(Text(f"warning: {names_path} has {len(names)} names but the network has classes={classes}"))
+    out = stdout()
+    out.print(_detections_table(result, names))
+    w, h = result.image_size
+    out.print(f"{len(result.detections)} detection(s) above {thresh:g} in {image_path} ({w}x{h}"
+              f"{', letterboxed' if result.letter else ''}); forward {result.seconds * 1e3:.1f} ms")
+    if output_path:
+        try:
+            write_atomic(output_path, annotated(image_path, result.detections, names, classes, Path(output_path).suffix))
+        except (OSError, ValueError) as exc:
+            fail(f"{output_path}: {getattr(exc, 'strerror', None) or exc}")
+        out.print(f"wrote {output_path}")
+
+
+def _detections_table(result, names: list[str]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, justify in (("class", "left"), ("prob", "right"), ("left", "right"), ("top", "right"),
+                         ("width", "right"), ("height", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    w, h = result.image_size
+    for d in result.detections:
+        box = [str(v) for v in d.pixels(w, h)]
+        for k, prob in d.classes:
+            table.add_row(names[k] if k < len(names) else str(k), f"{prob * 100:.0f}%", *box)
+    return table
 
 
 def _dump(folder: Path, exe: Executor, outs: dict[int, np.ndarray]) -> None:

@@ -18,6 +18,7 @@ from ..shapes import Shapes, infer_shapes
 from ..syntax import Document, parse_file
 from . import compat, heads, net, options, references, shapes, syntax
 from .base import LintContext, Rule
+from .suppress import suppressor
 from .targets import DEFAULT_TARGET, TARGETS, get_target
 
 RULES: tuple[type[Rule], ...] = (
@@ -58,6 +59,7 @@ def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, sele
           shapes: Shapes | None = None) -> list[Diagnostic]:
     """Every diagnostic for a document (or a file: I/O errors raise OSError), sorted by position.
 
+    Diagnostics suppressed inline (``# cfgtool: ignore[CODES]``, see lint/suppress.py) are left out.
     ``select``/``ignore``: codes, code prefixes (``W3``) or rule names; ``width``/``height``
     override [net]'s for the shape checks. ``shapes``: the document's shapes (at ``width``/
     ``height``) when the caller has inferred them already.
@@ -79,7 +81,8 @@ def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, sele
     for rule in RULES:
         if selected(rule, select, ignore):
             found.extend(rule().check(ctx))
-    return _finish([d for d in found if not ctx.is_explained(d)], tgt, select, ignore)
+    suppressed = suppressor(doc, _matches)
+    return _finish([d for d in found if not ctx.is_explained(d) and not suppressed(d)], tgt, select, ignore)
 
 
 def _finish(diags, tgt, select, ignore) -> list[Diagnostic]:

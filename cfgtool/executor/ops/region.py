@@ -15,6 +15,8 @@ without un-transposing it).
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..activations import activate, gradient
 from ._util import softmax, softmax_backward
 
@@ -54,3 +56,31 @@ def backward(p, w, dout, cache):
     if soft is not None:
         d[..., 5:5 + classes] = softmax_backward(soft, d[..., 5:5 + classes], axis=-1)
     return [d.reshape(b, h * wd, c).transpose(0, 2, 1).reshape(dout.shape)], {}
+
+
+def decode(p, out, net_w: int, net_h: int, thresh: float):
+    """Darknet's ``custom_get_region_detections`` / ``get_region_boxes`` for one image (see
+    :func:`.yolo.decode` for the result): every (cell, anchor) is a detection with objectness
+    1 (so NMS keeps them all in play); x = (col + logistic(tx)) / w, w = exp(tw) * anchor_w / w
+    (anchors in grid cells); a class probability is ``objectness * class`` (both already
+    activated by the forward), 0 when not above ``thresh``; with ``classfix=-1`` an
+    objectness below 0.5 counts as 0. ``out`` is the forward's transposed record buffer."""
+    n, classes = p["n"], p["classes"]
+    if p.get("coords", 4) != 4:
+        raise ValueError(f"coords={p['coords']}: Darknet decodes [region] records at a hard-coded stride of "
+                         "classes+5, which misreads records of another size")
+    _, h, w = out.shape
+    rec = out.reshape(h * w * n, -1)[:, : classes + 5].astype(np.float64)
+    index = np.arange(h * w * n)
+    cell, anchor = np.divmod(index, n)
+    row, col = np.divmod(cell, w)
+    biases = np.asarray(p["anchors"], np.float64).reshape(-1, 2)[anchor]
+    xy = 1 / (1 + np.exp(-rec[:, :2]))
+    xywh = np.stack([(col + xy[:, 0]) / w, (row + xy[:, 1]) / h,
+                     np.exp(rec[:, 2]) * biases[:, 0] / w, np.exp(rec[:, 3]) * biases[:, 1] / h], axis=1)
+    scale = rec[:, 4].astype(np.float32)
+    if p.get("classfix", 0) == -1:
+        scale[scale < 0.5] = 0
+    probs = scale[:, None] * rec[:, 5:5 + classes].astype(np.float32)
+    probs[probs <= thresh] = 0
+    return xywh.astype(np.float32), np.ones(len(rec), np.float32), probs
