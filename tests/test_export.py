@@ -390,10 +390,15 @@ def corpus_selection():
 
 @pytest.mark.parametrize("cfg", corpus_selection())
 def test_corpus_cfg_every_layer_equals_the_executor(cfg):
-    from cfgtool.cli.run import smoke_size
+    from cfgtool.executor.smoke import smoke_size
     from cfgtool.export import load_network
 
-    net_, base = load_network(cfg)
+    try:
+        net_, base = load_network(cfg)
+    except CfgError as exc:  # Darknet aborts on these too (resnet50: a shortcut of two sizes)
+        if all(d.code.startswith("S2") for d in exc.diagnostics):
+            pytest.skip(f"the cfg has shape errors: {exc.diagnostics[0].message}")
+        raise
     size = smoke_size(net_, base, 64) if base.net.get("width") else None
     net_, shapes = load_network(cfg, size, size)
     try:

@@ -8,12 +8,10 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from ..fileio import write_atomic
-from ..fmt import split_lines, unified_diff
 from ..rewrite import BlockError, Template, insert_blocks
 from ..selection import SelectionError, select
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, print_diagnostics, read_editable_document, \
-    refuse_existing, stderr, stdout, write_text
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, read_editable_document, \
+    refuse_existing, write_edit
 
 HELP = """Insert {what} after layers of CFG and renumber every layer reference.
 
@@ -104,45 +102,17 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
     except BlockError as exc:
         print_diagnostics(exc.diagnostics)
         fail(exc.message, EXIT_ERRORS)
-    text = new.dumps()
 
-    if in_place:
-        dest = Path(cfg)
-    elif output is not None and output != "-":
-        dest = Path(output)
-    else:
-        source = Path(cfg)
-        dest = source.with_name(f"{source.stem}-{suffix}.cfg")
-    to_stdout = dry_run or output == "-"
-    console = stderr() if to_stdout else stdout()
+    def carry(dest, console):
+        from .transplant import carry_weights  # numpy only when weights are asked for
 
-    if report.errors:
-        shown = f"{dest} (not written)" if output != "-" else "<result>"
-        lines = text.split("\n")
-        for d in report.errors:
-            stderr().print(frame(d.at(shown), lines))
-        fail(f"the result would have {len(report.errors)} new error(s); nothing was written", EXIT_ERRORS)
+        weights_dest = Path(weights_out) if weights_out else dest.with_suffix(".weights")
+        refuse_existing(weights_dest, force, " or --weights-out")
+        carry_weights(doc, new, weights_in, weights_dest, init, inserted=report, console=console)
 
-    if dry_run:
-        before = doc.dumps()
-        pairs = report.line_pairs(len(split_lines(before)), len(split_lines(text)))
-        write_text(unified_diff(before, text, str(cfg), str(dest), pairs=pairs))
-    elif output == "-":
-        write_text(text)
-    else:
-        if not in_place:
-            refuse_existing(dest, force, ", -o to choose another file or --in-place")
-        if weights_in is not None:
-            from .transplant import carry_weights  # numpy only when weights are asked for
-
-            weights_dest = Path(weights_out) if weights_out else dest.with_suffix(".weights")
-            refuse_existing(weights_dest, force, " or --weights-out")
-            carry_weights(doc, new, weights_in, weights_dest, init, inserted=report, console=console)
-        try:
-            write_atomic(dest, text)
-        except OSError as exc:
-            fail(f"{dest}: {exc.strerror or exc}", EXIT_USAGE)
-    _print_report(console, template, report, selection.notes, None if to_stdout else dest, keep_refs)
+    console, dest = write_edit(cfg, doc, new, report.errors, output, in_place, force, dry_run, suffix,
+                               carry if weights_in is not None else None, report.line_pairs)
+    _print_report(console, template, report, selection.notes, dest, keep_refs)
     sys.exit(EXIT_OK)
 
 

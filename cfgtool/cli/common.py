@@ -166,6 +166,48 @@ def refuse_existing(path: str | Path, force: bool, hint: str = "") -> None:
         fail(f"{path} exists; use --force to overwrite it{hint}", EXIT_USAGE)
 
 
+def write_edit(cfg, doc: Document, new: Document, new_errors: list[Diagnostic], output: str | None, in_place: bool,
+               force: bool, dry_run: bool, suffix: str, weights=None, line_pairs=None):
+    """Write an edited cfg the way every editing command does: a result with ``new_errors`` is
+    refused (shown, exit 1); --dry-run prints a unified diff (``line_pairs(n_before, n_after)``:
+    the lines an edit keeps, for a linear diff); "-o -" prints the text; otherwise the output
+    (CFG's stem + "-SUFFIX.cfg" beside it unless -o; CFG itself with --in-place; an existing
+    file only with ``force``) is written atomically, after ``weights(dest, console)`` when
+    given. Returns (the console for the report, the file written or None)."""
+    from ..fileio import write_atomic
+    from ..fmt import split_lines, unified_diff
+
+    if output is not None and in_place:
+        fail("use either -o/--output or --in-place", EXIT_USAGE)
+    source = Path(cfg)
+    dest = source if in_place else Path(output) if output not in (None, "-") else \
+        source.with_name(f"{source.stem}-{suffix}.cfg")
+    console = stderr() if dry_run or output == "-" else stdout()
+    text = new.dumps()
+    if new_errors:
+        lines = text.split("\n")
+        for d in new_errors:
+            stderr().print(frame(d.at("<result>" if output == "-" else f"{dest} (not written)"), lines))
+        fail(f"the result would have {len(new_errors)} new error(s); nothing was written", EXIT_ERRORS)
+    if dry_run:
+        before = doc.dumps()
+        pairs = line_pairs(len(split_lines(before)), len(split_lines(text))) if line_pairs else None
+        write_text(unified_diff(before, text, str(cfg), str(dest), pairs=pairs))
+        return console, None
+    if output == "-":
+        write_text(text)
+        return console, None
+    if not in_place:
+        refuse_existing(dest, force, ", -o to choose another file or --in-place")
+    if weights is not None:
+        weights(dest, console)
+    try:
+        write_atomic(dest, text)
+    except OSError as exc:
+        fail(f"{dest}: {exc.strerror or exc}", EXIT_USAGE)
+    return console, dest
+
+
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
     return any(d.severity == ERROR for d in diagnostics)
 

@@ -88,8 +88,8 @@ def refusals(exe: Executor) -> list[Diagnostic]:
         layer = step.layer
         module = lowering_for(layer.spec)
         if module is None:
-            why = " (recurrent layers run in the executor but are not exported)" if layer.spec.recurrent else ""
-            out.append(_refuse(exe.network, layer, f"[{layer.type}] has no ONNX lowering{why}"))
+            why = "is recurrent: the export lowers feed-forward layers" if layer.spec.recurrent else "has no ONNX lowering"
+            out.append(_refuse(exe.network, layer, f"[{layer.type}] {why}"))
             continue
         why = getattr(module, "unsupported", lambda p, s: None)(step.params, step.shape)
         if why:

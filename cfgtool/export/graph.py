@@ -230,6 +230,3 @@ def check(model) -> None:
 def serialize(model) -> bytes:
     return model.SerializeToString()
 
-
-def load(path_or_bytes):
-    return onnx.load_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) else onnx.load(path_or_bytes)

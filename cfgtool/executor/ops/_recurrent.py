@@ -20,6 +20,8 @@ from types import ModuleType
 
 import numpy as np
 
+from ...layers.connected import ConnectedParams
+from ...layers.convolutional import ConvolutionalParams
 from .. import activations, kernels
 from . import connected, convolutional
 
@@ -30,7 +32,7 @@ class Inner:
 
     name: str
     op: ModuleType
-    p: dict
+    p: ConnectedParams | ConvolutionalParams
 
     def weights(self, w: dict) -> dict:
         """This inner layer's tensors out of the outer layer's (and its prepared ones)."""
@@ -58,15 +60,16 @@ class Inner:
 
 
 def connected_inner(name: str, activation: str, bn: int) -> Inner:
-    return Inner(name, connected, {"activation": activation, "batch_normalize": bn})
+    return Inner(name, connected, ConnectedParams(activation=activation, batch_normalize=bn))
 
 
 def conv_inner(name: str, n: int, p: dict) -> Inner:
     """A convolution to ``n`` channels with the outer layer's geometry (size, stride, dilation,
     pad, groups), activation, batch_normalize and xnor."""
-    inner_p = {"n": n, "size": p["size"], "stride_x": p["stride"], "stride_y": p["stride"], "dilation": p["dilation"],
-               "pad": p["pad"], "groups": p.get("groups", 1), "batch_normalize": p.get("batch_normalize", 0),
-               "activation": p["activation"], "xnor": p.get("xnor", 0)}
+    inner_p = ConvolutionalParams(n=n, size=p["size"], stride_x=p["stride"], stride_y=p["stride"],
+                                  dilation=p["dilation"], pad=p["pad"], groups=p.get("groups", 1),
+                                  batch_normalize=p.get("batch_normalize", 0), activation=p["activation"],
+                                  xnor=p.get("xnor", 0))
     return Inner(name, convolutional, inner_p)
 
 

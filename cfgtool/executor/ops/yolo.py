@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...layers.yolo import anchor_boxes
 from ..activations import activate, gradient
 
 
@@ -26,7 +27,7 @@ def anchor_view(x: np.ndarray, n: int) -> np.ndarray:
 def logistic_entries(p, entries: int) -> np.ndarray:
     """Mask over an anchor's ``entries``: which go through the logistic."""
     mask = np.ones(entries, bool)
-    if p.get("new_coords", 0):
+    if p.new_coords:
         mask[:] = False
     else:
         mask[2:4] = False  # w, h
@@ -55,27 +56,22 @@ def transform_backward(dout, n, logistic_mask, scaled, scale_x_y, act):
 
 def forward(p, w, xs, train):
     x = xs[0]
-    n = p.get("n", 1)
+    n = p.n
     mask = logistic_entries(p, x.shape[1] // n)
-    return transform(x, n, mask, [0, 1], p.get("scale_x_y", 1.0))
+    return transform(x, n, mask, [0, 1], p.scale_x_y)
 
 
 def backward(p, w, dout, cache):
-    n = p.get("n", 1)
+    n = p.n
     mask = logistic_entries(p, dout.shape[1] // n)
-    return [transform_backward(dout, n, mask, [0, 1], p.get("scale_x_y", 1.0), cache)], {}
+    return [transform_backward(dout, n, mask, [0, 1], p.scale_x_y, cache)], {}
 
 
 def anchors_of(p) -> np.ndarray:
-    """The (w, h) anchor of each of this layer's ``n`` masks, in pixels of the network input.
-    A mask index at or beyond ``num`` reads past Darknet's biases: refused here."""
-    biases = np.asarray(p["anchors"], np.float64).reshape(-1, 2)
-    mask = np.asarray(p["mask"], np.int64)
-    bad = mask[(mask < 0) | (mask >= len(biases))]
-    if bad.size:
-        raise ValueError(f"mask index {int(bad[0])} is outside the {len(biases)} anchors (num={p['total']}): "
-                         "Darknet reads past its anchors there; fix mask= or num=")
-    return biases[mask]
+    """The (w, h) anchor of each of this layer's ``n`` masks, in pixels of the network input
+    (:func:`cfgtool.layers.yolo.anchor_boxes`: 0.5 past the given anchors, like Darknet).
+    A mask index at or beyond ``num`` reads past Darknet's biases: refused (ValueError)."""
+    return np.asarray(anchor_boxes(p["anchors"], p["mask"], p["total"]), np.float64).reshape(-1, 2)
 
 
 def records(out: np.ndarray, n: int) -> np.ndarray:
