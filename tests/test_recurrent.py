@@ -5,6 +5,7 @@ gradients over several steps, time steps in the executor and the CLI, .weights a
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import re
 
 import numpy as np
@@ -232,7 +233,7 @@ def test_conv_lstm_clamps_the_carried_cell_and_vo_reads_the_new_cell():
     xs = x.reshape((T, B) + x.shape[1:])
     out = out.reshape((T, B, 2, 3, 4))
     np.testing.assert_allclose(out, ref_conv_lstm(p, w, xs), rtol=1e-10)
-    assert not np.allclose(out, ref_conv_lstm(dict(p, state_constrain=0), w, xs))
+    assert not np.allclose(out, ref_conv_lstm(replace(p, state_constrain=0), w, xs))
     assert not np.allclose(out, ref_conv_lstm(p, w, xs, vo_reads_new_cell=False))
 
 
