@@ -17,6 +17,7 @@ from .layers.base import Context, LayerShape, MissingInput, Reader, ShapeError
 from .layers.common import read_common
 from .layers.network import net_values
 from .model import Layer, Network
+from .nogc import paused
 from .syntax import Line, Section
 
 
@@ -59,6 +60,7 @@ def _diagnostic(exc: ShapeError, section: Section, path: str | None, layer: int 
     return Diagnostic(exc.code, exc.name, ERROR, exc.message, section.value_span(exc.key), path, layer)
 
 
+@paused
 def infer_shapes(network: Network, width: int | None = None, height: int | None = None) -> Shapes:
     """Shapes of every layer of ``network``; ``width``/``height`` override the [net] size."""
     path = network.path

@@ -25,6 +25,9 @@ from ..shapes import Shapes, infer_shapes
 from ..weights import read_weights
 from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, refuse_existing, stderr, \
     stdout
+THREADS_HELP = ("BLAS threads (default: chosen before each pass from the usable cores, the cgroup CPU quota and "
+                "how busy the machine is; the report says how many were used and why).")
+
 
 def _network(cfg: str, width: int | None = None, height: int | None = None) -> tuple[Network, Shapes]:
     """Parse and infer shapes; print the errors and exit 1 when there are any."""
@@ -101,8 +104,9 @@ def _load_input(path: str, exe: Executor, dtype) -> np.ndarray:
               help="Run the forward N times and report the median and minimum time.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init.")
 @click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
 def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_path, force, dump_dir, width, height,
-        use_float64, repeat, seed, max_memory):
+        use_float64, repeat, seed, max_memory, threads):
     """Run CFG forward (inference) on an input array or an image.
 
     --input X.npy: print the output layers' statistics. --dump writes DIR/layer_000.npy ...
@@ -131,7 +135,7 @@ def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_pa
     dtype = np.float64 if use_float64 else np.float32
     net, shapes = _network(cfg, width, height)
     batch = 1 if image_path else _batch_of(input_path)
-    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
+    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory, threads=threads)
     x = None if image_path else _load_input(input_path, exe, dtype)
     if weights_path:
         _load_weights(exe, weights_path, net, shapes)
@@ -139,7 +143,13 @@ def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_pa
         _run_image(exe, image_path, names_path, thresh, output_path)
     else:
         _run_array(exe, x, dump_dir, repeat)
+    stdout().print(threads_line(exe))
     sys.exit(EXIT_OK)
+
+
+def threads_line(exe: Executor) -> str:
+    used = exe.threads.used
+    return f"threads: {used.threads} ({used.why})" if used else "threads: none used"
 
 
 def _batch_of(input_path: str) -> int:
@@ -272,7 +282,8 @@ def _dump(folder: Path, exe: Executor, outs: dict[int, np.ndarray]) -> None:
 @click.option("--samples", type=click.IntRange(min=1), default=24, show_default=True,
               help="Parameter entries the gradient check samples (plus a third as many input entries).")
 @click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
-def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def smoke(cfg, size, batch, seed, grad_check, samples, max_memory, threads):
     """Run CFG forward (training mode) and backward on random data at a small size.
 
     Checks that every layer's output and gradient is finite and has the expected shape and
@@ -297,7 +308,7 @@ def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
 
     with progress:
         try:
-            result = run_smoke(net, shapes, size, batch, seed, samples if grad_check else None, max_memory,
+            result = run_smoke(net, shapes, size, batch, seed, samples if grad_check else None, max_memory, threads,
                                phase, lambda: progress.advance(tasks[-1]), started)
         except CfgError as exc:
             progress.stop()
@@ -321,6 +332,7 @@ def _render_smoke(result: SmokeResult, cfg: str, out) -> None:
         fwd = sum(s.seconds for s in exe.stats) * 1e3
         bwd = sum(s.backward_seconds for s in exe.stats) * 1e3
         out.print(f"ok: {len(exe.steps)} layers, forward {fwd:.1f} ms, backward {bwd:.1f} ms, every value finite")
+    out.print(threads_line(exe))
     check = result.grad
     if check is not None:
         line = (f"gradient check: max relative error {check.worst:.3g} (differences under the rounding noise "

@@ -31,6 +31,7 @@ from ..layers.base import LayerShape, Params, Tensor
 from ..model import Layer, Network
 from . import kernels
 from .ops import op_for
+from .threads import Threads
 
 NETWORK_INPUT = -1  # the index standing for the network's input in wiring and gradients
 
@@ -136,8 +137,11 @@ def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
 
 class Executor:
     def __init__(self, network: Network, shapes, dtype=np.float32, batch: int = 1, seed: int = 0,
-                 max_memory: int | None = None):
+                 max_memory: int | None = None, threads: int | None = None):
+        """``threads``: BLAS threads for every pass; None chooses them before each pass from the
+        usable cores and the machine's load (:mod:`cfgtool.executor.threads`)."""
         self.network = network
+        self.threads = Threads(threads)
         self.shapes = shapes
         self.dtype = np.dtype(dtype)
         self.batch = int(batch)
@@ -349,7 +353,7 @@ class Executor:
         caches: dict[int, Any] = {}
         self._caches, self._outputs = None, {}
         self._pool.reclaim()  # the buffers of earlier runs nobody holds any more
-        with kernels.using(self._pool):
+        with kernels.using(self._pool), self.threads.limit():
             self._forward_steps(outs, caches, readers, train, keep_all, progress)
         outs.pop(NETWORK_INPUT, None)
         self._caches = caches if train else None
@@ -400,7 +404,7 @@ class Executor:
         deltas = {i: np.asarray(d, dtype=self.dtype).reshape(self._outputs[i].shape) for i, d in douts.items()}
         grads: dict[int, dict[str, np.ndarray]] = {}
         self._pool.reclaim()
-        with kernels.using(self._pool):
+        with kernels.using(self._pool), self.threads.limit():
             self._backward_steps(deltas, grads, inspect)
         return deltas.get(NETWORK_INPUT), grads
 

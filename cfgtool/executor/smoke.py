@@ -173,15 +173,16 @@ def _backward_problem(exe: Executor, outs, seed: int, advance: Callable[[], None
 
 
 def smoke(network: Network, shapes: Shapes, size: int | None = None, batch: int = 2, seed: int = 0,
-          grad_samples: int | None = None, max_memory: int | None = None,
+          grad_samples: int | None = None, max_memory: int | None = None, threads: int | None = None,
           progress: Callable[[str, int], None] = lambda phase, total: None,
           advance: Callable[[], None] = lambda: None, started: Callable[[int, np.dtype], None] = lambda s, d: None
           ) -> SmokeResult:
     """Smoke-test ``network`` (its ``shapes`` at [net]'s size) at ``size`` x ``size`` (default: the
     smallest multiple of its total stride >= 64, or >= twice the stride for a gradient check).
     ``grad_samples``: run the float64 gradient check on that many parameter entries (and a
-    third as many input entries). ``started(size, dtype)`` is called before running,
-    ``progress(phase, total)`` when a phase starts and ``advance()`` per step. Raises CfgError
+    third as many input entries); ``max_memory``, ``threads``: the Executor's. ``started(size,
+    dtype)`` is called before running, ``progress(phase, total)`` when a phase starts and
+    ``advance()`` per step. Raises CfgError
     (a layer that cannot run, the memory limit, a layer failing)."""
     grad = grad_samples is not None
     if size is None:
@@ -189,7 +190,7 @@ def smoke(network: Network, shapes: Shapes, size: int | None = None, batch: int 
     if shapes.net.get("width"):
         shapes = infer_shapes(network, size, size)
     dtype = np.dtype(np.float64 if grad else np.float32)
-    exe = Executor(network, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
+    exe = Executor(network, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory, threads=threads)
     started(size, dtype)
     x = np.random.default_rng(seed).normal(size=exe.input_shape).astype(dtype)
     progress("forward", len(exe.steps))

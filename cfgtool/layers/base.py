@@ -129,9 +129,14 @@ class Reader:
         self.used: set[str] = set()
         # key -> the line Darknet reads, as Section.option finds it, built in one pass
         self._lines: dict[str, Line] = {}
+        self._values: dict[str, str | None] = {}
         for ln in section.body:
-            if ln.kind == "bare" or (ln.kind == "option" and ln.value != ""):
-                self._lines.setdefault(ln.key, ln)
+            kind = ln.kind
+            if kind == "bare" or kind == "option":
+                value = ln.value
+                if value != "" and ln.key not in self._lines:
+                    self._lines[ln.key] = ln
+                    self._values[ln.key] = value
 
     def line(self, key: str) -> Line | None:
         return self._lines.get(key)
@@ -139,8 +144,7 @@ class Reader:
     def raw(self, key: str) -> str | None:
         """The value Darknet reads for ``key`` (the first occurrence), marking it used."""
         self.used.add(key)
-        ln = self._lines.get(key)
-        return None if ln is None else ln.value
+        return self._values.get(key)
 
     def has(self, key: str) -> bool:
         return key in self._lines
@@ -148,16 +152,18 @@ class Reader:
     def get(self, key: str, default: Any = ...) -> Any:
         """The typed value of ``key`` (Darknet's atoi/atof reading), or the default."""
         opt = self.spec.option(key)
-        raw = self.raw(key)
+        self.used.add(key)
+        raw = self._values.get(key)
         if raw is None:
             return opt.default if default is ... else default
-        if opt.kind == INT:
+        kind = opt.kind
+        if kind == INT:
             return atoi(raw)
-        if opt.kind == FLOAT:
+        if kind == FLOAT:
             return atof(raw)
-        if opt.kind == INTS:
+        if kind == INTS:
             return int_list(raw)
-        if opt.kind == FLOATS:
+        if kind == FLOATS:
             return float_list(raw)
         return raw
 
@@ -333,6 +339,10 @@ class HeadNeed:
     formula: str
 
 
+# spec class -> key -> Opt, built at the first lookup
+_OPTION_TABLES: dict[type, dict[str, Opt]] = {}
+
+
 class EveryAnchor(Sequence):
     """The mask of a head without ``mask=``: 0..num-1, like Darknet, never materialised (``num``
     may be 1e9); equal to the tuple of the same indices."""
@@ -462,10 +472,9 @@ class LayerSpec:
 
     @classmethod
     def option(cls, key: str) -> Opt:
-        table = cls.__dict__.get("_option_table")
+        table = _OPTION_TABLES.get(cls)
         if table is None:
-            table = {opt.key: opt for opt in cls.options}
-            cls._option_table = table
+            table = _OPTION_TABLES[cls] = {opt.key: opt for opt in cls.options}
         try:
             return table[key]
         except KeyError:

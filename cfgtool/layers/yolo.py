@@ -78,6 +78,18 @@ def read_anchors(r, total: int, limit: int | None, stop_at_hash: bool) -> list[f
     return values
 
 
+def anchor_boxes(anchors, mask, total: int) -> list[tuple[float, float]]:
+    """Darknet's ``(biases[2*m], biases[2*m+1])`` for each anchor index ``m`` of ``mask``: the
+    anchors= values, 0.5 past them (make_yolo_layer and make_region_layer set every bias to .5).
+    ValueError for an index outside 0..total-1 (Darknet reads past its buffer: H402)."""
+    bad = [m for m in mask if not 0 <= m < total]
+    if bad:
+        raise ValueError(f"mask index {bad[0]} is outside the {total} anchors (num={total}): Darknet reads past "
+                         "its anchors there; fix mask= or num=")
+    bias = (lambda i: anchors[i] if i < len(anchors) else 0.5)
+    return [(bias(2 * m), bias(2 * m + 1)) for m in mask]
+
+
 def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tuple[str, ...]
               ) -> tuple[dict, tuple[int, int, int]]:
     """What parse_yolo and parse_gaussian_yolo share: (params up to nms_kind, the head's

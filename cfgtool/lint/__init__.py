@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..diagnostics import CfgError, Diagnostic
 from ..model import build
+from ..nogc import paused
 from ..shapes import Shapes, infer_shapes
 from ..syntax import Document, parse_file
 from . import compat, heads, net, options, references, shapes, syntax
@@ -54,6 +55,7 @@ def selected(item, select: Iterable[str] | None = None, ignore: Iterable[str] | 
     return not (ignore and _matches(item, ignore))
 
 
+@paused
 def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, select: Iterable[str] | None = None,
           ignore: Iterable[str] | None = None, width: int | None = None, height: int | None = None,
           shapes: Shapes | None = None) -> list[Diagnostic]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...layers.yolo import anchor_boxes
 from ..activations import activate, gradient
 from ._util import softmax, softmax_backward
 
@@ -74,7 +75,7 @@ def decode(p, out, net_w: int, net_h: int, thresh: float):
     index = np.arange(h * w * n)
     cell, anchor = np.divmod(index, n)
     row, col = np.divmod(cell, w)
-    biases = np.asarray(p["anchors"], np.float64).reshape(-1, 2)[anchor]
+    biases = np.asarray(anchor_boxes(p["anchors"], range(n), n), np.float64).reshape(-1, 2)[anchor]
     xy = 1 / (1 + np.exp(-rec[:, :2]))
     xywh = np.stack([(col + xy[:, 0]) / w, (row + xy[:, 1]) / h,
                      np.exp(rec[:, 2]) * biases[:, 0] / w, np.exp(rec[:, 3]) * biases[:, 1] / h], axis=1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...layers.yolo import anchor_boxes
 from ..activations import activate, gradient
 
 
@@ -67,15 +68,10 @@ def backward(p, w, dout, cache):
 
 
 def anchors_of(p) -> np.ndarray:
-    """The (w, h) anchor of each of this layer's ``n`` masks, in pixels of the network input.
-    A mask index at or beyond ``num`` reads past Darknet's biases: refused here."""
-    biases = np.asarray(p["anchors"], np.float64).reshape(-1, 2)
-    mask = np.asarray(p["mask"], np.int64)
-    bad = mask[(mask < 0) | (mask >= len(biases))]
-    if bad.size:
-        raise ValueError(f"mask index {int(bad[0])} is outside the {len(biases)} anchors (num={p['total']}): "
-                         "Darknet reads past its anchors there; fix mask= or num=")
-    return biases[mask]
+    """The (w, h) anchor of each of this layer's ``n`` masks, in pixels of the network input
+    (:func:`cfgtool.layers.yolo.anchor_boxes`: 0.5 past the given anchors, like Darknet).
+    A mask index at or beyond ``num`` reads past Darknet's biases: refused (ValueError)."""
+    return np.asarray(anchor_boxes(p["anchors"], p["mask"], p["total"]), np.float64).reshape(-1, 2)
 
 
 def records(out: np.ndarray, n: int) -> np.ndarray:
