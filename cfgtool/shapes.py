@@ -94,5 +94,5 @@ def infer_layer(layer: Layer, net: dict, done: list[LayerShape | None], path: st
         return None, r.used, None
     except ShapeError as exc:
         return None, r.used, _diagnostic(exc, layer.section, path, layer.index)
-    shape.params.update(read_common(r))
+    shape.params = layer.spec.Params(**shape.params, **read_common(r))  # the spec's typed parameters
     return shape, r.used, None

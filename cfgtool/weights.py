@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import ERROR, CfgError, Diagnostic
+from .codes import diagnostic
+from .diagnostics import CfgError
 from .fileio import write_atomic
 from .layers.base import Tensor, atoi
 from .model import Layer, Network
@@ -66,7 +67,7 @@ def _layer_shapes(network: Network, shapes) -> list:
     layers = getattr(shapes, "layers", shapes)
     for layer in network.layers:
         if layer.spec is None or layers[layer.index] is None:
-            raise CfgError([Diagnostic("X101", "no-layer-shape", ERROR,
+            raise CfgError([diagnostic("X101",
                                        f"layer {layer.index} ({layer.section.name}) has no valid shape: "
                                        "fix the cfg before reading or writing weights",
                                        layer.section.header.span(), network.path, layer.index)])
@@ -101,11 +102,10 @@ def read_header(data: bytes) -> WeightsHeader | None:
     return WeightsHeader(probe.major, probe.minor, probe.revision, seen)
 
 
-def _error(code: str, name: str, message: str, network: Network, layer: Layer | None, notes=()) -> CfgError:
+def _error(code: str, message: str, network: Network, layer: Layer | None, notes=()) -> CfgError:
     span = layer.section.header.span() if layer is not None else (
         network.net.header.span() if network.net is not None else None)
-    return CfgError([Diagnostic(code, name, ERROR, message, span, network.path,
-                                layer.index if layer is not None else None, tuple(notes))])
+    return CfgError([diagnostic(code, message, span, network.path, layer.index if layer is not None else None, notes)])
 
 
 def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool = False
@@ -121,7 +121,7 @@ def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool
     plan = layout(network, shapes)
     header = read_header(data)
     if header is None:
-        raise _error("X102", "weights-size", f"{path}: {len(data)} bytes is shorter than a .weights header",
+        raise _error("X102", f"{path}: {len(data)} bytes is shorter than a .weights header",
                      network, None)
     need = header.size + 4 * sum(t.count for _, ts in plan for t in ts)
     result: dict[int, dict[str, np.ndarray]] = {}
@@ -134,7 +134,7 @@ def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool
             if allow_partial and at_boundary:
                 break
             where = "ends before" if at_boundary else "ends inside"
-            raise _error("X102", "weights-size",
+            raise _error("X102",
                          f"{path} is too short: {len(data)} bytes, the cfg needs {need}; it {where} layer {index} "
                          f"({layer.type}, {size} bytes from offset {offset}), the first layer not covered",
                          network, layer,
@@ -150,7 +150,7 @@ def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool
             offset += 4 * t.count
         result[index] = tensors_out
     if len(data) > need:
-        raise _error("X102", "weights-size",
+        raise _error("X102",
                      f"{path} is too long: {len(data)} bytes, the cfg needs {need} ({len(data) - need} bytes left "
                      "over after the last layer)", network, None,
                      ["weights for a different (larger) cfg, or a cfg missing layers"])

@@ -390,7 +390,7 @@ def corpus_selection():
 
 @pytest.mark.parametrize("cfg", corpus_selection())
 def test_corpus_cfg_every_layer_equals_the_executor(cfg):
-    from cfgtool.cli.run import smoke_size
+    from cfgtool.executor.smoke import smoke_size
     from cfgtool.export import load_network
 
     try:

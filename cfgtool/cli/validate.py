@@ -9,9 +9,10 @@ from pathlib import Path
 
 import click
 
+from ..codes import catalogue, diagnostic
 from ..config import Config, ConfigError, config_for, read_config
 from ..diagnostics import ERROR, INFO, WARNING, CfgError, Diagnostic, Span
-from ..lint import RULES, check, selected
+from ..lint import check, selected
 from ..lint.targets import DEFAULT_TARGET, TARGETS
 from ..model import Network, build
 from ..report import FORMATS as REPORT_FORMATS
@@ -33,8 +34,8 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
 
 def _check_patterns(patterns, where: str) -> None:
     for p in patterns or ():
-        if p.upper() != "ALL" and not any(selected(r, [p]) for r in RULES):
-            fail(f"{where}: {p!r} matches no rule (see cfgtool validate --list-rules)")
+        if p.upper() != "ALL" and not any(selected(c, [p]) for c in catalogue()):
+            fail(f"{where}: {p!r} matches no code (see cfgtool validate --list-rules)")
 
 
 def cfg_files(paths: tuple[str, ...], stdin_filename: str | None = None) -> list:
@@ -96,7 +97,7 @@ def check_file(path: Path, s: Settings, width, height, weights: Path | None, dat
     shapes = infer_shapes(network, width=width, height=height)
     found = check(doc, shapes=shapes, **kw)
     if weights is not None and not any(d.severity == ERROR for d in found):
-        found += weights_diagnostics(path, weights, network, shapes)
+        found += [d for d in weights_diagnostics(path, weights, network, shapes) if selected(d, s.select, s.ignore)]
     return found
 
 
@@ -119,8 +120,7 @@ def weights_diagnostics(cfg_path: Path, weights: Path, network: Network, shapes:
     header = read_header(head)
     span = network.net.header.span() if network.net is not None else Span(1, 1, 1, 1)
     if header is None:
-        return [Diagnostic("X102", "weights-size", ERROR, f"{weights}: {size} bytes is too short for a .weights header",
-                           span, str(cfg_path))]
+        return [diagnostic("X102", f"{weights}: {size} bytes is too short for a .weights header", span, str(cfg_path))]
     offset = header.size
     first_missing = None
     for index, tensors in plan:
@@ -131,11 +131,11 @@ def weights_diagnostics(cfg_path: Path, weights: Path, network: Network, shapes:
         return []
     if size < offset:
         layer = network.layers[first_missing]
-        return [Diagnostic("X102", "weights-size", ERROR,
+        return [diagnostic("X102",
                            f"{weights} has {size} bytes but this cfg needs {offset}: it ends before the end of layer "
                            f"{first_missing} ({layer.type}); weights for another cfg (filters=, classes=) or a "
                            "truncated file", layer.section.header.span(), str(cfg_path), first_missing)]
-    return [Diagnostic("X102", "weights-size", ERROR,
+    return [diagnostic("X102",
                        f"{weights} has {size} bytes but this cfg needs {offset} ({size - offset} bytes left over): "
                        "weights for a larger cfg, or layers missing from this one", span, str(cfg_path))]
 
@@ -151,16 +151,18 @@ def internal_error(path: Path, exc: Exception) -> Diagnostic:
 
 
 def list_rules(fmt: str) -> None:
+    """Every code of the catalogue (lint rules, and the codes other commands report)."""
+    codes = catalogue()
     if fmt == "json":
         import json
 
-        rows = [{"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary(), "help": r.help()}
-                for r in RULES]
+        rows = [{"code": c.code, "name": c.name, "severity": c.severity, "summary": c.summary, "help": c.help()}
+                for c in codes]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    width = max(len(r.name) for r in RULES)
-    for r in RULES:
-        sys.stdout.write(f"{r.code}  {r.name:<{width}}  {r.severity:<7}  {r.summary()}\n")
+    width = max(len(c.name) for c in codes)
+    for c in codes:
+        sys.stdout.write(f"{c.code}  {c.name:<{width}}  {c.severity:<7}  {c.summary}\n")
 
 
 @click.command()

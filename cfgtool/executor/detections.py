@@ -162,7 +162,7 @@ def detect(exe, outs: dict[int, np.ndarray], image_size: tuple[int, int], thresh
         try:
             xywh, obj, probs = step.op.decode(step.params, outs[step.layer.index][batch_index], net_w, net_h, thresh)
         except ValueError as exc:  # what Darknet would misread (a mask past the anchors ...)
-            raise layer_error(exe.network, step.layer, "X003", "cannot-decode", str(exc)) from None
+            raise layer_error(exe.network, step.layer, "X004", str(exc)) from None
         parts.append(Boxes(correct_boxes(xywh, *image_size, net_w, net_h, letter), obj, probs))
     classes = max(p.probs.shape[1] for p in parts)
     boxes = Boxes(np.concatenate([p.xywh for p in parts]), np.concatenate([p.objectness for p in parts]),

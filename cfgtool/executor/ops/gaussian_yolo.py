@@ -23,13 +23,13 @@ def _mask(entries: int) -> np.ndarray:
 
 def forward(p, w, xs, train):
     x = xs[0]
-    n = p.get("n", 1)
-    return transform(x, n, _mask(x.shape[1] // n), SCALED, p.get("scale_x_y", 1.0))
+    n = p.n
+    return transform(x, n, _mask(x.shape[1] // n), SCALED, p.scale_x_y)
 
 
 def backward(p, w, dout, cache):
-    n = p.get("n", 1)
-    return [transform_backward(dout, n, _mask(dout.shape[1] // n), SCALED, p.get("scale_x_y", 1.0), cache)], {}
+    n = p.n
+    return [transform_backward(dout, n, _mask(dout.shape[1] // n), SCALED, p.scale_x_y, cache)], {}
 
 
 def decode(p, out, net_w: int, net_h: int, thresh: float):

@@ -24,10 +24,10 @@ from ._util import softmax, softmax_backward
 
 def unsupported(p) -> str | None:
     """Why this layer cannot run here, or None."""
-    if p.get("tree"):
-        return f"tree={p['tree']} (hierarchical softmax) is not supported by the numpy executor"
-    if p.get("coords", 4) < 4:
-        return f"coords={p['coords']} < 4: Darknet's hard-coded entry offsets 4 and 5 overrun each record"
+    if p.tree:
+        return f"tree={p.tree} (hierarchical softmax) is not supported by the numpy executor"
+    if p.coords < 4:
+        return f"coords={p.coords} < 4: Darknet's hard-coded entry offsets 4 and 5 overrun each record"
     return None
 
 
@@ -37,12 +37,12 @@ def forward(p, w, xs, train):
         raise ValueError(why)
     x = xs[0]
     b, c, h, wd = x.shape
-    classes, n = p.get("classes", 20), p.get("n", 1)
+    classes, n = p.classes, p.n
     rec = x.reshape(b, c, h * wd).transpose(0, 2, 1).reshape(b, h * wd * n, c // n).copy()
     obj, act = activate("logistic", rec[..., 4].copy())
     rec[..., 4] = obj
     soft = None
-    if p.get("softmax", 0):
+    if p.softmax:
         soft = softmax(rec[..., 5:5 + classes], axis=-1)
         rec[..., 5:5 + classes] = soft
     return rec.reshape(x.shape), (act, soft)
@@ -51,7 +51,7 @@ def forward(p, w, xs, train):
 def backward(p, w, dout, cache):
     act, soft = cache
     b, c, h, wd = dout.shape
-    classes, n = p.get("classes", 20), p.get("n", 1)
+    classes, n = p.classes, p.n
     d = dout.reshape(b, h * wd * n, c // n).copy()
     d[..., 4] = gradient("logistic", d[..., 4], act)
     if soft is not None:

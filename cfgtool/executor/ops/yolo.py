@@ -27,7 +27,7 @@ def anchor_view(x: np.ndarray, n: int) -> np.ndarray:
 def logistic_entries(p, entries: int) -> np.ndarray:
     """Mask over an anchor's ``entries``: which go through the logistic."""
     mask = np.ones(entries, bool)
-    if p.get("new_coords", 0):
+    if p.new_coords:
         mask[:] = False
     else:
         mask[2:4] = False  # w, h
@@ -56,15 +56,15 @@ def transform_backward(dout, n, logistic_mask, scaled, scale_x_y, act):
 
 def forward(p, w, xs, train):
     x = xs[0]
-    n = p.get("n", 1)
+    n = p.n
     mask = logistic_entries(p, x.shape[1] // n)
-    return transform(x, n, mask, [0, 1], p.get("scale_x_y", 1.0))
+    return transform(x, n, mask, [0, 1], p.scale_x_y)
 
 
 def backward(p, w, dout, cache):
-    n = p.get("n", 1)
+    n = p.n
     mask = logistic_entries(p, dout.shape[1] // n)
-    return [transform_backward(dout, n, mask, [0, 1], p.get("scale_x_y", 1.0), cache)], {}
+    return [transform_backward(dout, n, mask, [0, 1], p.scale_x_y, cache)], {}
 
 
 def anchors_of(p) -> np.ndarray:
