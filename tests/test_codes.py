@@ -114,3 +114,20 @@ def test_no_cli_function_is_longer_than_60_lines():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
                 long.append(f"{path.name}:{node.name} {node.end_lineno - node.lineno + 1} lines")
     assert not long, long
+
+
+def test_validate_and_read_weights_share_one_size_check(tmp_path):
+    cfg, bad = weights_case(tmp_path)
+    from cfgtool.diagnostics import CfgError
+    from cfgtool.model import build
+    from cfgtool.shapes import infer_shapes
+    from cfgtool.syntax import parse_file
+    from cfgtool.weights import read_weights
+
+    network = build(parse_file(cfg))
+    with pytest.raises(CfgError) as exc:
+        read_weights(bad, network, infer_shapes(network))
+    result = CliRunner().invoke(main, ["validate", "--format", "json", str(cfg), "--weights", str(bad)])
+    reported = [d for d in json.loads(result.output) if d["code"] == "X102"]
+    assert [d["message"] for d in reported] == [exc.value.diagnostics[0].message]
+    assert "ends inside layer 0" in reported[0]["message"]

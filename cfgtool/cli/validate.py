@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..codes import catalogue, diagnostic
+from ..codes import catalogue
 from ..config import Config, ConfigError, config_for, read_config
 from ..diagnostics import ERROR, INFO, WARNING, CfgError, Diagnostic, Span
 from ..lint import check, selected
@@ -105,39 +105,19 @@ def weights_diagnostics(cfg_path: Path, weights: Path, network: Network, shapes:
     """A weights-size error when ``weights`` does not have exactly the bytes the cfg implies
     (checked only for a cfg without errors). Only the header is read; numpy (through
     cfgtool.weights) is imported only here."""
-    from ..weights import layout, read_header
+    from ..weights import read_header, size_error
 
-    try:
-        plan = layout(network, shapes)
-    except CfgError as exc:
-        return [d if d.path else d.at(str(cfg_path)) for d in exc.diagnostics]
     try:
         with open(weights, "rb") as fh:
             head = fh.read(20)
         size = weights.stat().st_size
     except OSError as exc:
         fail(f"{weights}: {exc.strerror or exc}")
-    header = read_header(head)
-    span = network.net.header.span() if network.net is not None else Span(1, 1, 1, 1)
-    if header is None:
-        return [diagnostic("X102", f"{weights}: {size} bytes is too short for a .weights header", span, str(cfg_path))]
-    offset = header.size
-    first_missing = None
-    for index, tensors in plan:
-        offset += 4 * sum(t.count for t in tensors)
-        if first_missing is None and offset > size:
-            first_missing = index
-    if offset == size:
-        return []
-    if size < offset:
-        layer = network.layers[first_missing]
-        return [diagnostic("X102",
-                           f"{weights} has {size} bytes but this cfg needs {offset}: it ends before the end of layer "
-                           f"{first_missing} ({layer.type}); weights for another cfg (filters=, classes=) or a "
-                           "truncated file", layer.section.header.span(), str(cfg_path), first_missing)]
-    return [diagnostic("X102",
-                       f"{weights} has {size} bytes but this cfg needs {offset} ({size - offset} bytes left over): "
-                       "weights for a larger cfg, or layers missing from this one", span, str(cfg_path))]
+    try:
+        problem = size_error(weights, size, read_header(head), network, shapes)
+    except CfgError as exc:  # a layer without a shape (X101)
+        problem = exc
+    return [d if d.path else d.at(str(cfg_path)) for d in problem.diagnostics] if problem else []
 
 
 def internal_error(path: Path, exc: Exception) -> Diagnostic:
