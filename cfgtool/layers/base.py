@@ -429,6 +429,8 @@ class LayerSpec:
     named: ClassVar[bool] = True
     # keys Darknet's parse_* reads but its CPU forward and backward never use (its GPU code may)
     cpu_ignored: ClassVar[tuple[str, ...]] = ()
+    # a layer section (parse_network_cfg_custom reads COMMON after its options); [net] is not
+    layer: ClassVar[bool] = True
     # the module of this type in the per-type folders (executor/ops/<module>.py, ...):
     # by default the name of the spec's own module (layers/<module>.py)
     module: ClassVar[str]
@@ -466,7 +468,7 @@ class LayerSpec:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "options" in cls.__dict__:  # a type's own options, then the ones every section reads
+        if "options" in cls.__dict__ and cls.layer:  # a type's own options, then the ones every layer reads
             cls.options = tuple(cls.options) + COMMON
         if "module" not in cls.__dict__:
             cls.module = cls.__module__.rsplit(".", 1)[-1]
