@@ -25,6 +25,8 @@ import numpy as np
 
 from .diagnostics import ERROR, WARNING, Diagnostic, Span
 
+SAMPLE = 20000  # restarts on larger sets run on a sample this size; the best is refined on every box
+TOLERANCE = 1e-4  # k-means stops when no centre moves by more than this times the largest size
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 
 
@@ -175,39 +177,51 @@ def _seed(boxes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _lloyd_iou(boxes: np.ndarray, centres: np.ndarray, iterations: int) -> np.ndarray:
-    """Assign each box to its highest-IoU centre, move each centre to the mean of its boxes;
-    an empty cluster takes the box worst served."""
+    """Assign each box to its highest-IoU centre, move each centre to the mean of its boxes,
+    until no assignment changes or no centre moves by more than TOLERANCE (relative); an empty
+    cluster takes the box worst served."""
+    k = len(centres)
+    assign = None
     for _ in range(iterations):
         m = iou(boxes, centres)
-        assign = m.argmax(axis=1)
-        new = centres.copy()
-        for j in range(len(centres)):
-            members = boxes[assign == j]
-            if len(members):
-                new[j] = members.mean(axis=0)
-            else:
-                new[j] = boxes[m.max(axis=1).argmin()]
-        if np.allclose(new, centres, rtol=0, atol=1e-9):
+        new_assign = m.argmax(axis=1)
+        if assign is not None and np.array_equal(new_assign, assign):
             break
+        assign = new_assign
+        counts = np.bincount(assign, minlength=k)
+        sums = np.stack([np.bincount(assign, boxes[:, 0], k), np.bincount(assign, boxes[:, 1], k)], axis=1)
+        empty = counts == 0
+        new = sums / np.maximum(counts, 1)[:, None]
+        if empty.any():
+            worst = np.argsort(m.max(axis=1))[: int(empty.sum())]
+            new[empty] = boxes[worst]
+            assign = None  # the reseeded centres change the assignment
+        elif np.abs(new - centres).max() <= TOLERANCE * np.abs(centres).max():
+            return new
         centres = new
     return centres
 
 
 def cluster(boxes: np.ndarray, k: int, seed: int = 0, restarts: int = 10, iterations: int = 300) -> Clusters:
     """Anchors for ``boxes`` ((n, 2) sizes in pixels): the best of ``restarts`` k-means runs
-    on 1 - IoU seeded with k-means++. Raises ValueError when there are fewer distinct box
-    sizes than ``k``."""
+    on 1 - IoU seeded with k-means++ (on more than SAMPLE boxes the runs use a random sample of
+    SAMPLE boxes and the best is then refined on all of them). Raises ValueError when there are
+    fewer distinct box sizes than ``k``."""
     boxes = np.asarray(boxes, dtype=np.float64)
     distinct = len(np.unique(boxes, axis=0)) if len(boxes) else 0
     if distinct < k:
         raise ValueError(f"{len(boxes)} boxes with {distinct} distinct sizes cannot make {k} anchors")
     rng = np.random.default_rng(seed)
-    best: Clusters | None = None
+    sample = boxes[rng.choice(len(boxes), SAMPLE, replace=False)] if len(boxes) > SAMPLE else boxes
+    best, best_iou = None, -1.0
     for _ in range(restarts):
-        found = summarize(boxes, _lloyd_iou(boxes, _seed(boxes, k, rng), iterations))
-        if best is None or found.avg_iou > best.avg_iou:
-            best = found
-    return best
+        centres = _lloyd_iou(sample, _seed(sample, k, rng), iterations)
+        score = float(iou(sample, centres).max(axis=1).mean())
+        if score > best_iou:
+            best, best_iou = centres, score
+    if sample is not boxes:
+        best = _lloyd_iou(boxes, best, iterations)
+    return summarize(boxes, best)
 
 
 @dataclass

@@ -289,7 +289,8 @@ def select(network: Network, shapes: Shapes, spec: str = "backbone-end") -> Sele
             if not chosen and _known_type(item):
                 raise SelectionError(f"--at {_shown(item)}: the network has no [{_shown(item)}] layer")
             if not chosen:
-                raise SelectionError(f"--at {_shown(item)}: unknown preset or layer type (presets: {', '.join(PRESETS)})",
+                raise SelectionError(f"--at {_shown(item)}: unknown preset or layer type "
+                                     f"(presets: {', '.join(PRESETS)})",
                                      usage=True)
             points.update(chosen)
         else:

@@ -10,6 +10,7 @@ from cfgtool import parse
 from cfgtool.lint import check
 
 TINY = (EXAMPLES / "yolov4-tiny.cfg").read_text()
+ANCHORS = "anchors=10,14, 23,27, 37,58, 81,82, 135,169, 344,319"
 
 
 def variant(old: str, new: str, nth: int = 0) -> tuple[str, int]:
@@ -53,7 +54,7 @@ def test_mask_index_past_num_is_an_error_explaining_the_read(tmp_path):
 
 
 def test_too_few_anchors_is_an_error(tmp_path):
-    text, line = variant("anchors=10,14, 23,27, 37,58, 81,82, 135,169, 344,319", "anchors=10,14, 23,27, 37,58, 81,82, 135,169")
+    text, line = variant(ANCHORS, "anchors=10,14, 23,27, 37,58, 81,82, 135,169")
     (d,), result = located(text, tmp_path, "H403")
     assert (d.severity, d.span.line, d.span.column) == ("error", line, 9)
     assert "anchors has 10 values but num=6 needs 12" in d.message and "0.5" in d.message
@@ -61,13 +62,13 @@ def test_too_few_anchors_is_an_error(tmp_path):
 
 
 def test_a_missing_comma_between_anchors_is_named(tmp_path):
-    text, _ = variant("anchors=10,14, 23,27, 37,58, 81,82, 135,169, 344,319", "anchors=10,14, 23,27 37,58, 81,82, 135,169, 344,319")
+    text, _ = variant(ANCHORS, ANCHORS.replace("23,27,", "23,27"))
     (d,), _ = located(text, tmp_path, "H403")
     assert "'27 37' lacks a comma" in d.message and "reads 2737" in d.message
 
 
 def test_too_many_anchors_stays_a_warning(tmp_path):
-    text, line = variant("anchors=10,14, 23,27, 37,58, 81,82, 135,169, 344,319", "anchors=10,14, 23,27, 37,58, 81,82, 135,169, 344,319, 400,400")
+    text, line = variant(ANCHORS, ANCHORS + ", 400,400")
     (d,), result = located(text, tmp_path, "H405")
     assert (d.severity, d.span.line) == ("warning", line)
     assert "anchors has 14 values but num=6 reads only 12" in d.message

@@ -398,3 +398,17 @@ def test_anchor_table_on_a_terminal_and_progress():
     small = _progress(Console(file=quiet, force_terminal=True, width=80))
     small(1, 10)
     assert quiet.getvalue() == ""
+
+
+def test_large_label_sets_cluster_on_a_sample_then_refine(monkeypatch):
+    import cfgtool.anchors as anchors_module
+
+    rng = np.random.default_rng(4)
+    boxes = synthetic(rng, TRUE, 200)
+    full = cluster(boxes, 9, seed=1)
+    monkeypatch.setattr(anchors_module, "SAMPLE", 300)  # restarts on 300 of the 1800 boxes
+    sampled = cluster(boxes, 9, seed=1)
+    assert sampled.boxes == len(boxes) and sum(sampled.counts) == len(boxes)
+    assert iou(TRUE, sampled.anchors).max(axis=1).min() >= 0.95
+    assert sampled.avg_iou >= full.avg_iou - 0.005
+    assert cluster(boxes, 9, seed=1).anchors.tolist() == sampled.anchors.tolist()

@@ -3,8 +3,9 @@
 Quirks kept: ``outputs`` is the sum of the inputs' outputs divided by ``groups`` (C integer
 division); the output is the first input's w x h with the channels summed, divided by
 ``groups`` (each input is cut into ``groups`` equal runs of w*h*c/groups values: a ``groups``
-that does not divide an input's channels makes a slice that cuts through a channel, an error here); ``input`` is ``first.w x first.h x out_c`` where w/h are the *input* size of the
-first referenced layer. Inputs of different w x h make Darknet build a 0x0x0 layer: an error here.
+that does not divide an input's channels makes a slice that cuts through a channel, an error
+here); ``input`` is ``first.w x first.h x out_c`` where w/h are the *input* size of the first
+referenced layer. Inputs of different w x h make Darknet build a 0x0x0 layer: an error here.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 Input and output are the previous layer's w x h with c = n*(classes+5), n = len(mask) (or num
 when there is no mask); Darknet errors when that differs from the previous layer's outputs.
-``mask`` counting stops at '#', as in parse_yolo_mask (without a mask, ``range(num)``); Darknet does not check that mask
-indices are below ``num`` (cspx-p7-mish.cfg has mask=16 with num=16: it reads past the
-anchors), so neither does this module (lint's H402 error). ``anchors`` are read up to total*2
-values (params keep those; Darknet's other biases stay 0.5). params: the loss/NMS settings by their struct names, iou_loss /
-iou_thresh_kind / nms_kind as the names Darknet resolves them to (mse, iou, giou, diou, ciou;
-default, greedynms, diounms).
+``mask`` counting stops at '#', as in parse_yolo_mask (without a mask, ``range(num)``, never
+materialised); Darknet does not check that mask indices are below ``num`` (cspx-p7-mish.cfg has
+mask=16 with num=16: it reads past the anchors), so neither does this module (lint's H402 error).
+``anchors`` are read up to total*2 values (params keep those; Darknet's other biases stay 0.5).
+params: the loss/NMS settings by their struct names, iou_loss / iou_thresh_kind / nms_kind as the
+names Darknet resolves them to (mse, iou, giou, diou, ciou; default, greedynms, diounms).
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ class HeadFilters(Rule):
                 if have == need:
                     continue
                 ctx.explain("S209", index)
-                fix = f"set filters={need}" if need <= INT_MAX else "no filters= can: C's int stops at 2147483647, lower num or classes"
+                fix = (f"set filters={need}" if need <= INT_MAX
+                       else "no filters= can: C's int stops at 2147483647, lower num or classes")
                 yield ctx.diag(self, f"filters={have} feeds the {layer.section.name} layer {index}, which needs "
                                f"{head.formula()} = {need}; {fix}", feeder.section.value_span("filters"),
                                feeder.index)
