@@ -7,10 +7,10 @@ group named after the line's alternative (``lastgroup``) says which one matched,
 
 import re
 
-GRAMMAR_SHA256 = 'bbcbca1947de4d07de6aa91ff702c3283a0dd83887ca5bcec6184d3b1d1cd923'
+GRAMMAR_SHA256 = '186fa11bb9b6a7c961fd94bfc1acfbb4f7ff895d8d20fd6173c71a2294faa15a'
 
 BOM = '\ufeff'
 
-LINE = re.compile('(?:(?:(?P<blank>(?P<blank__BLANKS>(?:[ \t]|\r(?!\n))+))|(?P<header>(?:(?P<header__BLANKS>(?:[ \t]|\r(?!\n))+))?(?P<header__HEADER>\\[(?:[^\r\n\x00]|\r(?!\n))*))|(?P<comment>(?:(?P<comment__BLANKS>(?:[ \t]|\r(?!\n))+))?(?P<comment__COMMENT>[#;](?:[^\r\n\x00]|\r(?!\n))*))|(?P<option>(?:(?:(?:[ \t]|\r(?!\n))+))?(?P<option__KEY>[^ \t\r\n\x00\\[#;=](?:(?:[^=\r\n\x00]|\r(?!\n))*[^ \t\r\n\x00=])?)(?:(?:(?:[ \t]|\r(?!\n))+))?(?P<option__EQ>=)(?:(?:(?:[ \t]|\r(?!\n))+))?(?:(?P<option__VALUE>[^ \t\r\n\x00](?:(?:[^\r\n\x00]|\r(?!\n))*[^ \t\r\n\x00])?))?(?:(?:(?:[ \t]|\r(?!\n))+))?)|(?P<option_nokey>(?:(?:(?:[ \t]|\r(?!\n))+))?(?P<option_nokey__EQ>=)(?:(?:(?:[ \t]|\r(?!\n))+))?(?:(?P<option_nokey__VALUE>[^ \t\r\n\x00](?:(?:[^\r\n\x00]|\r(?!\n))*[^ \t\r\n\x00])?))?(?:(?:(?:[ \t]|\r(?!\n))+))?)|(?P<bare>(?:(?:(?:[ \t]|\r(?!\n))+))?(?P<bare__KEY>[^ \t\r\n\x00\\[#;=](?:(?:[^=\r\n\x00]|\r(?!\n))*[^ \t\r\n\x00=])?)(?:(?:(?:[ \t]|\r(?!\n))+))?)))?(?:\r?\n|\\Z)')
+LINE = re.compile('(?:(?:(?P<blank>(?P<blank__BLANKS>(?:[ \t]|\r(?!\n))+))|(?P<header>(?:(?P<header__BLANKS>(?:[ \t]|\r(?!\n))+))?(?P<header__HEADER>\\[[^\r\n\x00]*(?:\r(?!\n)[^\r\n\x00]*)*))|(?P<comment>(?:(?P<comment__BLANKS>(?:[ \t]|\r(?!\n))+))?(?P<comment__COMMENT>[#;][^\r\n\x00]*(?:\r(?!\n)[^\r\n\x00]*)*))|(?P<option>(?:(?:(?:[ \t]|\r(?!\n))+))?(?P<option__KEY>[^ \t\r\n\x00\\[#;=](?:[^=\n\x00]*[^ \t\r\n\x00=])?)(?:(?:(?:[ \t]|\r(?!\n))+))?(?P<option__EQ>=)(?:(?:(?:[ \t]|\r(?!\n))+))?(?:(?P<option__VALUE>[^ \t\r\n\x00](?:[^\n\x00]*[^ \t\r\n\x00])?))?(?:(?:(?:[ \t]|\r(?!\n))+))?)|(?P<option_nokey>(?:(?:(?:[ \t]|\r(?!\n))+))?(?P<option_nokey__EQ>=)(?:(?:(?:[ \t]|\r(?!\n))+))?(?:(?P<option_nokey__VALUE>[^ \t\r\n\x00](?:[^\n\x00]*[^ \t\r\n\x00])?))?(?:(?:(?:[ \t]|\r(?!\n))+))?)|(?P<bare>(?:(?:(?:[ \t]|\r(?!\n))+))?(?P<bare__KEY>[^ \t\r\n\x00\\[#;=](?:[^=\n\x00]*[^ \t\r\n\x00=])?)(?:(?:(?:[ \t]|\r(?!\n))+))?)))?(?:\r?\n|\\Z)')
 
 TOKENS = {'blank': {'BLANKS': 2}, 'header': {'BLANKS': 4, 'HEADER': 5}, 'comment': {'BLANKS': 7, 'COMMENT': 8}, 'option': {'KEY': 10, 'EQ': 11, 'VALUE': 12}, 'option_nokey': {'EQ': 14, 'VALUE': 15}, 'bare': {'KEY': 17}}

@@ -236,7 +236,7 @@ class Result:
 
 def anchors(paths: Iterable[str | Path], k: int, width: int | None = None, height: int | None = None,
             seed: int = 0, doc=None, restarts: int = 10,
-            progress: Callable[[int, int], None] | None = None) -> Result:
+            progress: Callable[[int, int], None] | None = None, input_errors=None) -> Result:
     """Read the labels, cluster their sizes at ``width`` x ``height`` (default: ``doc``'s
     [net] size) into ``k`` anchors rounded to whole pixels as Darknet writes them (the
     statistics are those of the rounded anchors); with ``doc`` also the edit that writes them
@@ -256,7 +256,8 @@ def anchors(paths: Iterable[str | Path], k: int, width: int | None = None, heigh
     found = cluster(boxes, k, seed, restarts)
     result = Result(labels, summarize(boxes, np.maximum(1.0, np.round(found.anchors))), width, height)
     if doc is not None:
-        result.edit, result.heads = set_anchors(doc, [(float(w), float(h)) for w, h in result.clusters.anchors])
+        result.edit, result.heads = set_anchors(doc, [(float(w), float(h)) for w, h in result.clusters.anchors],
+                                                input_errors)
         if (width, height) != size:
             result.edit.notes.append(f"the anchors are for {width}x{height} but the cfg's [net] is "
                                      f"{size[0]}x{size[1]}: resize it (cfgtool resize) or recompute at its size")

@@ -1,18 +1,22 @@
 """``[tool.cfgtool]`` settings from the nearest pyproject.toml above a cfg file.
 
 Keys: ``select`` and ``ignore`` (lists of codes, code prefixes or rule names), ``target``
-(alexeyab, hank-ai, opencv) and ``strict`` (warnings fail the run). Command-line options
-win over the file.
+(alexeyab, hank-ai, opencv), ``strict`` (warnings fail the run) and the table
+``[tool.cfgtool.per-file-ignores]`` (glob -> codes ignored in the files it matches, globs
+relative to the file's folder; a glob without '/' also matches a file name anywhere).
+Command-line options win over the file. ``--config FILE`` names the file instead: a
+pyproject.toml, or any TOML file with these keys at the top (or under [tool.cfgtool]).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-KEYS = ("select", "ignore", "target", "strict")
+KEYS = ("select", "ignore", "target", "strict", "per-file-ignores")
 
 
 class ConfigError(Exception):
@@ -26,6 +30,24 @@ class Config:
     target: str | None = None
     strict: bool | None = None
     source: Path | None = None  # the pyproject.toml these came from
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, codes)
+
+    def ignores_for(self, path: str | Path) -> tuple[str, ...]:
+        """The per-file-ignores codes that apply to the cfg ``path``."""
+        if not self.per_file_ignores:
+            return ()
+        path = Path(path).resolve()
+        base = self.source.resolve().parent if self.source else Path.cwd()
+        try:
+            rel = path.relative_to(base).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        out: list[str] = []
+        for glob, codes in self.per_file_ignores:
+            target = rel if "/" in glob else path.name
+            if fnmatch.fnmatchcase(target, glob):
+                out.extend(codes)
+        return tuple(out)
 
 
 def find_pyproject(start: str | Path) -> Path | None:
@@ -63,6 +85,8 @@ def read_config(pyproject: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pyproject}: invalid TOML: {exc}") from None
     table = data.get("tool", {}).get("cfgtool")
+    if table is None and pyproject.name != "pyproject.toml":  # --config cfgtool.toml: keys at the top
+        table = {k: v for k, v in data.items() if k != "tool"}
     if table is None:
         return Config(source=pyproject)
     if not isinstance(table, dict):
@@ -81,7 +105,12 @@ def read_config(pyproject: Path) -> Config:
     strict = table.get("strict")
     if strict is not None and not isinstance(strict, bool):
         raise ConfigError(f"{pyproject}: [tool.cfgtool] strict must be true or false")
-    return Config(select, ignore, target, strict, pyproject)
+    per_file = table.get("per-file-ignores", {})
+    if not isinstance(per_file, dict):
+        raise ConfigError(f"{pyproject}: [tool.cfgtool.per-file-ignores] must be a table of glob = [codes]")
+    per_file_ignores = tuple((glob, _codes(codes, f"per-file-ignores.{glob!r}", pyproject))
+                             for glob, codes in per_file.items())
+    return Config(select, ignore, target, strict, pyproject, per_file_ignores)
 
 
 def config_for(path: str | Path) -> Config:

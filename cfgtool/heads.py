@@ -67,8 +67,9 @@ class Edit:
 class _Editor:
     """A copy of the document being edited, with every change recorded."""
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, input_errors: list[Diagnostic] | None = None):
         self.doc = doc
+        self.input_errors = input_errors  # the input's errors when the caller has them
         self.network = build(doc)
         # copy on write: a section is copied when an edit first touches it
         self.new = copy.copy(doc)
@@ -161,7 +162,8 @@ class _Editor:
         for c in self.changes:
             if c.new is not None:
                 c.line = lines[c.layer].option(c.key).lineno
-        before = errors(self.doc, self.shapes if self._shapes is not None else None)
+        before = self.input_errors if self.input_errors is not None else \
+            errors(self.doc, self.shapes if self._shapes is not None else None)
         return Edit(new, self.changes, self.notes, new_errors(before, new, NO_CHANGE), before,
                     refitted=sorted(self.refitted))
 
@@ -171,13 +173,15 @@ def _net(ed: _Editor) -> None:
         raise EditError(f"{ed.network.path or '<cfg>'}: the file has no [net] section")
 
 
-def set_classes(doc: Document, classes: int, train_schedule: bool = False) -> Edit:
+def set_classes(doc: Document, classes: int, train_schedule: bool = False,
+                input_errors: list[Diagnostic] | None = None) -> Edit:
     """``classes=`` in every layer that reads it, and the filters Darknet requires in the layer
     feeding each detection head. ``train_schedule``: [net] max_batches = max(6000, 2000 *
-    classes) and steps at 80% and 90% of it (Darknet's README)."""
+    classes) and steps at 80% and 90% of it (Darknet's README). ``input_errors``: ``doc``'s
+    errors when the caller has them (they are computed otherwise), as for every edit here."""
     if classes < 1:
         raise EditError(f"classes must be at least 1, not {classes}")
-    ed = _Editor(doc)
+    ed = _Editor(doc, input_errors)
     readers = [layer for layer in ed.network.layers if layer.spec is not None and layer.spec.classes_key]
     if not readers:
         raise EditError(f"{ed.network.path or '<cfg>'}: no layer reads classes= ([yolo], [Gaussian_yolo], [region], "
@@ -261,11 +265,12 @@ def nearest_sizes(network: Network, value: int, stride: int, axis: str, other: i
     return [v for v in (below, above) if v is not None]
 
 
-def resize(doc: Document, width: int | None, height: int | None) -> Edit:
+def resize(doc: Document, width: int | None, height: int | None,
+           input_errors: list[Diagnostic] | None = None) -> Edit:
     """[net] width/height set after checking the size against the network's total stride, the
     shape pass at the new size, and that no layer's tensors change with the size. Raises
     EditError naming the nearest valid sizes."""
-    ed = _Editor(doc)
+    ed = _Editor(doc, input_errors)
     _net(ed)
     network, shapes = ed.network, ed.shapes
     if not shapes.ok:
@@ -357,11 +362,12 @@ def format_anchors(anchors) -> str:
     return ", ".join(f"{w:g},{h:g}" for w, h in anchors)
 
 
-def set_anchors(doc: Document, anchors: list[tuple[float, float]]) -> tuple[Edit, list[HeadAnchors]]:
+def set_anchors(doc: Document, anchors: list[tuple[float, float]], input_errors: list[Diagnostic] | None = None
+                ) -> tuple[Edit, list[HeadAnchors]]:
     """``anchors=`` (sorted by area), ``num=`` and ``mask=`` in every head whose anchors are
     pixels picked by mask ([yolo], [Gaussian_yolo]), the masks by stride (the largest anchors
     to the coarsest head), then the filters of the layer feeding each head."""
-    ed = _Editor(doc)
+    ed = _Editor(doc, input_errors)
     _net(ed)
     network, shapes = ed.network, ed.shapes
     read = {layer.index: layer.spec.head(Reader(layer.section, layer.spec)) for layer in network.layers

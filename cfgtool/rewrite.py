@@ -143,6 +143,19 @@ class Report:
     input_errors: list[Diagnostic] = field(default_factory=list)  # errors the input had (the output keeps them)
 
 
+    def line_pairs(self, before_lines: int, after_lines: int) -> list[tuple[int, int]] | None:
+        """(input line, output line) 0-based indices of every line the edit kept (values may be
+        renumbered in place): all output lines outside the inserted blocks, in order. None if
+        the counts do not add up (then a diff matches what it can)."""
+        inserted = set()
+        for ins in self.insertions:
+            inserted.update(range(ins.lines[0] - 1, ins.lines[1]))
+        kept = [j for j in range(after_lines) if j not in inserted]
+        if len(kept) != before_lines:
+            return None
+        return list(zip(range(before_lines), kept))
+
+
 @dataclass(frozen=True)
 class Mapping:
     """Original layer index -> output index, for blocks of ``sizes[p]`` layers after each point p."""
@@ -215,11 +228,14 @@ def _read_keys(layer) -> set[str]:
 
 
 def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = False, reduction: int = 16,
-                  shapes: Shapes | None = None) -> tuple[Document, Report]:
+                  shapes: Shapes | None = None, input_errors: list[Diagnostic] | None = None
+                  ) -> tuple[Document, Report]:
     """A new document with ``block`` inserted after each layer in ``points`` (original indices);
     ``doc`` is not changed. Raises BlockError for a point a block cannot follow or a bad
     template. ``Report.errors`` lists the errors the result has that ``doc`` had not: a
-    caller must not write such a result. ``shapes``: ``doc``'s shapes if already inferred."""
+    caller must not write such a result; a result without new errors whose blocks change the
+    w x h x C of their insertion point raises BlockError. ``shapes``: ``doc``'s shapes if already inferred;
+    ``input_errors``: ``errors(doc, shapes)`` if already found."""
     network = build(doc)
     if shapes is None:
         shapes = infer_shapes(network)
@@ -263,21 +279,42 @@ def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = Fals
         before, count = added[p]
         start = new.sections[first + 1].header.lineno - before
         report.insertions.append(Insertion(p, mapping.new(p), first, last, channels[p], (start, start + count - 1)))
-    report.input_errors = errors(doc, shapes)
-    report.errors = new_errors(report.input_errors, new, mapping)
+    report.input_errors = errors(doc, shapes) if input_errors is None else list(input_errors)
+    new_shapes = infer_shapes(build(new))
+    report.errors = new_errors(report.input_errors, new, mapping, new_shapes)
+    if not report.errors:  # a result Darknet takes, but with another network around the block
+        _check_contract(block, report.insertions, shapes, new_shapes)
     return new, report
+
+
+def _check_contract(block: Template, insertions: list[Insertion], before: Shapes, after: Shapes) -> None:
+    """A block's output keeps the w x h x C of the layer it follows (so the network around it
+    is unchanged): a BlockError when it does not."""
+    for ins in insertions:
+        want = before.layers[ins.point]
+        got = after.layers[ins.last] if ins.last < len(after.layers) else None
+        if want is None or got is None:
+            continue  # a shape error: new_errors reports it
+        want_whc, got_whc = tuple(want.feeds or want.output), tuple(got.feeds or got.output)
+        if want_whc != got_whc:
+            raise BlockError(
+                f"block template {block.path or block.name}: after layer {ins.point} its output is "
+                f"{'x'.join(map(str, got_whc))} but the layer it follows outputs {'x'.join(map(str, want_whc))}: "
+                "a block must keep w x h x C (its last layer should give {C} channels at the same size); "
+                "nothing was written")
 
 
 def errors(doc: Document, shapes: Shapes | None = None) -> list[Diagnostic]:
     return [d for d in check(doc, shapes=shapes) if d.severity == ERROR]
 
 
-def new_errors(before: list[Diagnostic], after: Document, mapping: Mapping) -> list[Diagnostic]:
-    """The errors of ``after`` not among the input's errors ``before`` (matched by code and
-    layer, mapped to the output's numbering)."""
+def new_errors(before: list[Diagnostic], after: Document, mapping: Mapping, shapes: Shapes | None = None
+               ) -> list[Diagnostic]:
+    """The errors of ``after`` (whose shapes are ``shapes``, if inferred) not among the
+    input's errors ``before`` (matched by code and layer, mapped to the output's numbering)."""
     old = Counter((d.code, None if d.layer is None else mapping.new(d.layer)) for d in before)
     out = []
-    for d in errors(after):
+    for d in errors(after, shapes):
         key = (d.code, d.layer)
         if old[key]:
             old[key] -= 1

@@ -17,6 +17,7 @@ from .layers.base import Context, LayerShape, MissingInput, Reader, ShapeError
 from .layers.common import read_common
 from .layers.network import net_values
 from .model import Layer, Network
+from .nogc import paused
 from .syntax import Line, Section
 
 
@@ -59,6 +60,7 @@ def _diagnostic(exc: ShapeError, section: Section, path: str | None, layer: int 
     return Diagnostic(exc.code, exc.name, ERROR, exc.message, section.value_span(exc.key), path, layer)
 
 
+@paused
 def infer_shapes(network: Network, width: int | None = None, height: int | None = None) -> Shapes:
     """Shapes of every layer of ``network``; ``width``/``height`` override the [net] size."""
     path = network.path
@@ -92,5 +94,5 @@ def infer_layer(layer: Layer, net: dict, done: list[LayerShape | None], path: st
         return None, r.used, None
     except ShapeError as exc:
         return None, r.used, _diagnostic(exc, layer.section, path, layer.index)
-    shape.params.update(read_common(r))
+    shape.params = layer.spec.Params(**shape.params, **read_common(r))  # the spec's typed parameters
     return shape, r.used, None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import _lines
 from .diagnostics import ERROR, WARNING, CfgError, Diagnostic, Span
+from .nogc import paused
 
 GRAMMAR_NAME = "darknet_cfg.lark"
 
@@ -49,35 +50,21 @@ class Line:
     value_len: int = 0
     col_offset: int = 0  # 1 on the first line of a file with a BOM
 
-    # (text, Darknet's reading of it, key, value): recomputed when ``text`` is replaced
-    _read: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    # Darknet's reading of the line, computed once: the text without blanks, the key (option,
+    # bare), the value ('' for ``key=``; None for a line without '='). A Line is not edited in
+    # place: with_value() makes a new one.
+    stripped: str = field(init=False, repr=False, compare=False)
+    key: str | None = field(init=False, repr=False, compare=False)
+    value: str | None = field(init=False, repr=False, compare=False)
 
-    def _darknet(self) -> tuple:
-        read = self._read
-        if read is None or read[0] is not self.text:
-            stripped = self.text.translate(_STRIP)
-            key, eq, value = stripped.partition("=")
-            read = self._read = (self.text, stripped, key, value if eq else None)
-        return read
-
-    @property
-    def stripped(self) -> str:
-        return self._darknet()[1]
-
-    @property
-    def key(self) -> str | None:
+    def __post_init__(self):
+        stripped = self.stripped = self.text.translate(_STRIP)
         if self.kind == "option":
-            return self._darknet()[2]
-        if self.kind == "bare":
-            return self._darknet()[1]
-        return None
-
-    @property
-    def value(self) -> str | None:
-        """Darknet's value: '' for ``key=``, None for a line without '='."""
-        if self.kind != "option":
-            return None
-        return self._darknet()[3]
+            key, _, self.value = stripped.partition("=")
+            self.key = key
+        else:
+            self.key = stripped if self.kind == "bare" else None
+            self.value = None
 
     @property
     def raw_value(self) -> str | None:
@@ -115,10 +102,8 @@ class Line:
             end = start
         else:
             start, end = self.value_col, self.value_col + self.value_len
-        new = copy.copy(self)
-        new.text = self.text[:start] + value + self.text[end:]
-        new.value_col, new.value_len = start, len(value)
-        return new
+        return Line(self.text[:start] + value + self.text[end:], self.ending, self.kind, self.lineno, self.key_col,
+                    start, len(value), self.col_offset)
 
 
 @dataclass
@@ -237,6 +222,7 @@ class Document:
         return self.sections.pop(position)
 
 
+@paused
 def parse(text: str, path: str | None = None) -> Document:
     """Parse cfg text; Darknet-level problems are in ``Document.diagnostics``.
 
@@ -253,26 +239,29 @@ def parse(text: str, path: str | None = None) -> Document:
     if text.startswith(_lines.BOM):
         doc.bom = _lines.BOM
         pos = len(_lines.BOM)
-    match = _lines.LINE.match
+    match, kinds = _lines.LINE.match, _KINDS
     lines: list[Line] = []
     lineno = 1
     while pos < end:
         m = match(text, pos)
         kind = m.lastgroup if m else None
         stop = m.end(kind) if kind else pos
-        if m is None or (m.end() == stop and m.end() < end):  # pragma: no cover - the grammar reads any text without NUL
+        after = m.end() if m else pos
+        if after == stop and after < end:  # pragma: no cover - the grammar reads any text without NUL
             raise CfgError([_at_offset(text, stop, "P000", "syntax-error", "text the cfg grammar cannot read", path)])
-        line = Line(text[pos:stop], text[stop:m.end()], _KIND.get(kind, kind) or "blank", lineno)
-        if kind:
-            for group, attr in _COLUMNS[kind]:
-                at = m.start(group)
-                if at >= 0:
-                    setattr(line, attr, at - pos)
-                    if attr == "value_col":
-                        line.value_len = m.end(group) - at
-        lines.append(line)
+        if kind is None:
+            lines.append(Line("", text[pos:after], "blank", lineno))
+        else:
+            line_kind, key_group, value_group = kinds[kind]
+            key_col = m.start(key_group) - pos if key_group else 0
+            value_col = m.start(value_group) if value_group else -1
+            if value_col < 0:
+                lines.append(Line(text[pos:stop], text[stop:after], line_kind, lineno, key_col))
+            else:
+                lines.append(Line(text[pos:stop], text[stop:after], line_kind, lineno, key_col, value_col - pos,
+                                  m.end(value_group) - value_col))
         lineno += 1
-        pos = m.end()
+        pos = after
     if doc.bom and lines:
         lines[0].col_offset = 1
     current: Section | None = None
@@ -288,14 +277,13 @@ def parse(text: str, path: str | None = None) -> Document:
     return doc
 
 
-# the grammar's line alternatives that are the same kind of Line
-_KIND = {"option_nokey": "option"}
-# where a Line's columns come from: the start of these terminals (``=value`` has its key column at '=')
-_COLUMN_OF = {"KEY": "key_col", "HEADER": "key_col", "COMMENT": "key_col", "VALUE": "value_col"}
-_COLUMNS = {
-    kind: [(group, _COLUMN_OF.get(term) or "key_col") for term, group in terms.items()
-           if term in _COLUMN_OF or (term == "EQ" and "KEY" not in terms)]
-    for kind, terms in _lines.TOKENS.items()
+# each alternative of the grammar's line rule: (Line.kind, group of the terminal whose start is
+# key_col, group of the VALUE terminal); ``=value`` (option_nokey) is an option whose key column is its '='
+_KINDS = {
+    alt: ("option" if alt == "option_nokey" else alt,
+          next((terms[t] for t in ("KEY", "HEADER", "COMMENT", "EQ") if t in terms), 0),
+          terms.get("VALUE", 0))
+    for alt, terms in _lines.TOKENS.items()
 }
 
 

@@ -2,8 +2,8 @@
 
 The grammar is the single source of the cfg syntax. It describes a regular language (lines
 separated by NL, each line one of a few token sequences), so instead of running lark's LALR
-parser at every start, this module (run at development time; owned by cfgtool.syntax, the
-only other module that may import lark) turns it into one Python regular expression per
+parser at every start, this module (run at development time and by the tests; owned by
+cfgtool.syntax, and the only module that imports lark) turns it into one Python regular expression per
 line: every alternative of the ``line`` rule becomes a named group (its alias), and each
 terminal that occurs once in an alternative a group ``<alias>__<TERMINAL>`` so the reader
 knows where the key, value, header or comment starts. The terminals' regular expressions are

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import ERROR, CfgError, Diagnostic
+from .codes import diagnostic
+from .diagnostics import CfgError
 from .fileio import write_atomic
 from .layers.base import Tensor, atoi
 from .model import Layer, Network
@@ -66,7 +67,7 @@ def _layer_shapes(network: Network, shapes) -> list:
     layers = getattr(shapes, "layers", shapes)
     for layer in network.layers:
         if layer.spec is None or layers[layer.index] is None:
-            raise CfgError([Diagnostic("X101", "no-layer-shape", ERROR,
+            raise CfgError([diagnostic("X101",
                                        f"layer {layer.index} ({layer.section.name}) has no valid shape: "
                                        "fix the cfg before reading or writing weights",
                                        layer.section.header.span(), network.path, layer.index)])
@@ -101,11 +102,10 @@ def read_header(data: bytes) -> WeightsHeader | None:
     return WeightsHeader(probe.major, probe.minor, probe.revision, seen)
 
 
-def _error(code: str, name: str, message: str, network: Network, layer: Layer | None, notes=()) -> CfgError:
+def _error(code: str, message: str, network: Network, layer: Layer | None, notes=()) -> CfgError:
     span = layer.section.header.span() if layer is not None else (
         network.net.header.span() if network.net is not None else None)
-    return CfgError([Diagnostic(code, name, ERROR, message, span, network.path,
-                                layer.index if layer is not None else None, tuple(notes))])
+    return CfgError([diagnostic(code, message, span, network.path, layer.index if layer is not None else None, notes)])
 
 
 def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool = False
@@ -120,27 +120,14 @@ def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool
     data = Path(path).read_bytes()
     plan = layout(network, shapes)
     header = read_header(data)
-    if header is None:
-        raise _error("X102", "weights-size", f"{path}: {len(data)} bytes is shorter than a .weights header",
-                     network, None)
-    need = header.size + 4 * sum(t.count for _, ts in plan for t in ts)
+    problem = size_error(path, len(data), header, network, shapes, allow_partial)
+    if problem is not None:
+        raise problem
     result: dict[int, dict[str, np.ndarray]] = {}
     offset = header.size
     for index, tensors in plan:
-        size = 4 * sum(t.count for t in tensors)
-        if offset + size > len(data):
-            layer = network.layers[index]
-            at_boundary = offset == len(data)
-            if allow_partial and at_boundary:
-                break
-            where = "ends before" if at_boundary else "ends inside"
-            raise _error("X102", "weights-size",
-                         f"{path} is too short: {len(data)} bytes, the cfg needs {need}; it {where} layer {index} "
-                         f"({layer.type}, {size} bytes from offset {offset}), the first layer not covered",
-                         network, layer,
-                         ["a truncated download, or weights for a different cfg (compare filters= and classes=)"]
-                         + (["Darknet's partial files (e.g. *.conv.137) end between layers: read them as a prefix"]
-                            if at_boundary else []))
+        if offset + 4 * sum(t.count for t in tensors) > len(data):
+            break  # a partial file (allow_partial) ends here
         tensors_out = {}
         for t in tensors:
             arr = np.frombuffer(data, "<f4", t.count, offset)
@@ -149,12 +136,42 @@ def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool
             tensors_out[t.name] = np.ascontiguousarray(arr.reshape(t.shape), dtype=np.float32)
             offset += 4 * t.count
         result[index] = tensors_out
-    if len(data) > need:
-        raise _error("X102", "weights-size",
-                     f"{path} is too long: {len(data)} bytes, the cfg needs {need} ({len(data) - need} bytes left "
-                     "over after the last layer)", network, None,
-                     ["weights for a different (larger) cfg, or a cfg missing layers"])
     return header, result
+
+
+def size_error(path, size: int, header: WeightsHeader | None, network: Network, shapes,
+               allow_partial: bool = False) -> CfgError | None:
+    """The X102 error of a .weights file of ``size`` bytes starting with ``header`` (None: too
+    short for one) that does not hold exactly the tensors the cfg needs: which layer is the
+    first one not covered, or how many bytes are left over. With ``allow_partial`` a file that
+    ends between two layers is fine. ``read_weights`` and ``validate --weights`` both ask this."""
+    if header is None:
+        return _error("X102", f"{path}: {size} bytes is shorter than a .weights header", network, None)
+    plan = layout(network, shapes)
+    need = header.size + 4 * sum(t.count for _, ts in plan for t in ts)
+    offset = header.size
+    for index, tensors in plan:
+        nbytes = 4 * sum(t.count for t in tensors)
+        if offset + nbytes > size:
+            layer = network.layers[index]
+            at_boundary = offset == size
+            if allow_partial and at_boundary:
+                return None
+            where = "ends before" if at_boundary else "ends inside"
+            return _error("X102",
+                          f"{path} is too short: {size} bytes, the cfg needs {need}; it {where} layer {index} "
+                          f"({layer.type}, {nbytes} bytes from offset {offset}), the first layer not covered",
+                          network, layer,
+                          ["a truncated download, or weights for a different cfg (compare filters= and classes=)"]
+                          + (["Darknet's partial files (e.g. *.conv.137) end between layers: read them as a prefix"]
+                             if at_boundary else []))
+        offset += nbytes
+    if size > need:
+        return _error("X102",
+                      f"{path} is too long: {size} bytes, the cfg needs {need} ({size - need} bytes left "
+                      "over after the last layer)", network, None,
+                      ["weights for a different (larger) cfg, or a cfg missing layers"])
+    return None
 
 
 def write_weights(path: str | Path, header: WeightsHeader, tensors: dict[int, dict[str, np.ndarray]],
@@ -180,3 +197,11 @@ def write_weights(path: str | Path, header: WeightsHeader, tensors: dict[int, di
     return len(data)
 
 
+def initial_weights(network: Network, shapes, seed: int = 0) -> dict[int, dict[str, np.ndarray]]:
+    """Darknet-like fresh tensors for every layer of the file layout (fan-in scaled uniform
+    weights, zero biases, unit batch-norm scales and variances), reproducible from ``seed``."""
+    from .executor.network import init_tensor
+
+    rng = np.random.default_rng(seed)
+    return {index: {t.name: init_tensor(t, shapes.layers[index].params, rng, np.float32) for t in plan}
+            for index, plan in layout(network, shapes)}

@@ -27,12 +27,24 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
 
 
+def typed(op, p):
+    """Kernel ``op``'s typed params from a dict written in a test (the spec whose module is
+    named like the kernel's); typed params pass through."""
+    if not isinstance(p, dict):
+        return p
+    from cfgtool.layers import SPECS
+
+    name = op.__name__.rsplit(".", 1)[-1]
+    return next(spec for spec in SPECS if spec.module == name).Params(**p)
+
+
 def check_gradients(op, p: dict, w: dict, xs: list, train: bool = False, learnable=(), seed: int = 0) -> None:
     """Backward against central differences (float64) for every input and learnable tensor.
 
     The loss is ``sum(out * R)`` with a fixed random ``R``, so ``dout = R``.
     """
     copies = [x.copy() for x in xs]
+    p = typed(op, p)
     out, cache = op.forward(p, w, xs, train)
     for x, original in zip(xs, copies):
         assert np.array_equal(x, original), "forward modified its input"

@@ -57,7 +57,7 @@ def test_refuses_to_overwrite_without_force(work):
     cfg, out = work / "yolov4.cfg", work / "yolov4-se.cfg"
     out.write_text("keep me\n")
     result = invoke("add-se", cfg)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, as the README reserves
     assert "exists" in result.stderr and "--force" in result.stderr
     assert out.read_text() == "keep me\n"
     result = invoke("add-se", cfg, "--force")

@@ -4,6 +4,7 @@ written from Darknet's C, gradients against central differences in float64."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from cfgtool.executor.ops import activation, avgpool, connected, convolutional, 
 from cfgtool.layers.base import LayerShape
 from cfgtool.layers.connected import Connected
 from cfgtool.layers.convolutional import Convolutional
-from opcheck import numeric_gradient, tensor_shapes
+from opcheck import numeric_gradient, tensor_shapes, typed
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -26,7 +27,7 @@ def conv_params(**kw):
     p = dict(n=4, size=3, stride_x=1, stride_y=1, dilation=1, pad=1, groups=1, batch_normalize=0,
              activation="linear")
     p.update(kw)
-    return p
+    return Convolutional.Params(**p)
 
 
 def random_weights(rng, p, c, dtype=np.float64, shapes=None):
@@ -160,7 +161,7 @@ def gradient_check(forward, backward, p, w, xs, rng, skip=()):
 
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv_gradients(case):
-    p = dict(CONV_CASES[case], activation="mish")
+    p = replace(CONV_CASES[case], activation="mish")
     rng = np.random.default_rng(3)
     x = rng.normal(size=(2, 6, 5, 6))
     w = random_weights(rng, p, 6)
@@ -195,7 +196,7 @@ def test_conv_unsupported_features_are_named():
 def pool_params(**kw):
     p = dict(size=2, stride_x=2, stride_y=2, pad=1, maxpool_depth=0, out_channels=1, antialiasing=0)
     p.update(kw)
-    return p
+    return typed(maxpool, p)
 
 
 def naive_maxpool(p, x):
@@ -268,7 +269,7 @@ def test_maxpool_float32_preserved():
 def test_avgpool_forward_and_gradient():
     rng = np.random.default_rng(8)
     x = rng.normal(size=(2, 3, 4, 5))
-    out, _ = avgpool.forward({}, {}, [x], False)
+    out, _ = avgpool.forward(typed(avgpool, {}), {}, [x], False)
     assert out.shape == (2, 3, 1, 1)
     for bi, ch in itertools.product(range(2), range(3)):
         assert out[bi, ch, 0, 0] == pytest.approx(sum(x[bi, ch].ravel()) / 20)
@@ -280,12 +281,12 @@ def test_activation_layer(name):
     rng = np.random.default_rng(9)
     x = rng.normal(size=(2, 3, 4, 4)) + 0.05
     from cfgtool.executor.activations import activate
-    np.testing.assert_array_equal(activation.forward({"activation": name}, {}, [x], False)[0], activate(name, x)[0])
-    assert gradient_check(activation.forward, activation.backward, {"activation": name}, {}, [x], rng) < 1e-6
+    np.testing.assert_array_equal(activation.forward(typed(activation, {"activation": name}), {}, [x], False)[0], activate(name, x)[0])
+    assert gradient_check(activation.forward, activation.backward, typed(activation, {"activation": name}), {}, [x], rng) < 1e-6
 
 
 def connected_case(rng, bn, act="tanh"):
-    p = {"batch_normalize": bn, "activation": act, "output": 5}
+    p = Connected.Params(batch_normalize=bn, activation=act, n=5, outputs=5)
     shape = LayerShape((2, 3, 2), (1, 1, 5), 5)
     w = random_weights(rng, p, 2, shapes=tensor_shapes(Connected(), p, shape))
     return p, w, rng.normal(size=(4, 2, 3, 2))

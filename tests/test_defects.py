@@ -116,3 +116,13 @@ def test_atoi_reads_like_glibc_without_converting_every_digit(text, value, fits)
     from cfgtool.layers.base import atoi, c_int
 
     assert c_int(text) == (value, fits) and atoi(text) == value
+
+
+def test_anchor_boxes_are_darknets_biases_without_a_list_of_num():
+    from cfgtool.layers.yolo import anchor_boxes
+
+    # make_yolo_layer sets every bias to .5: anchors past the given values are 0.5-pixel boxes
+    assert anchor_boxes([10, 14, 23, 27], [0, 1, 2], 3) == [(10, 14), (23, 27), (0.5, 0.5)]
+    assert anchor_boxes([10, 14], range(10**9 - 1, 10**9), 10**9) == [(0.5, 0.5)]
+    with pytest.raises(ValueError, match="mask index 3 is outside the 3 anchors"):
+        anchor_boxes([10, 14], [0, 3], 3)

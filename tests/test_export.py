@@ -93,15 +93,19 @@ def test_yolov4_tiny_every_layer_and_a_lean_graph():
     assert [o.name for o in exp.model.graph.output] == [f"layer_{i:03d}" for i in range(38)]
 
 
-def test_dynamic_batch_runs_two_images():
-    exp, data = export(net() + conv(4) + "[maxpool]\nsize=2\nstride=1\n" + "[route]\nlayers=-1,-2\n",
-                       dynamic_batch=True, outputs="heads")
+@pytest.mark.parametrize("text", [
+    conv(4) + "[maxpool]\nsize=2\nstride=1\n" + "[route]\nlayers=-1,-2\n",
+    conv(4) + "[implicit]\nfilters=4\n" + "[scale_channels]\nfrom=-2\n" + "[reorg3d]\nstride=2\n" + "[cost]\n",
+])
+def test_dynamic_batch_runs_two_images(text):
+    exp, data = export(net() + text, dynamic_batch=True, outputs="heads")
     dims = exp.model.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param == "N"
     x = np.random.default_rng(1).normal(size=(2, 3, 16, 16)).astype(np.float32)
     (y,) = session(data).run(None, {"input": x})
     exe = exp.executor
-    ref = np.concatenate([exe.forward(x[i:i + 1])[exe.output_layers[-1]] for i in range(2)])
+    (head,) = exp.outputs.values()
+    ref = np.concatenate([exe.forward(x[i:i + 1], keep=[head])[head] for i in range(2)])
     assert y.shape == ref.shape and np.abs(y - ref).max() < TOL
 
 
@@ -180,6 +184,9 @@ def test_convolutional_options(extra):
 def test_route_groups_and_concat():
     assert_parity(net() + conv(8) + conv(6) + "[route]\nlayers=-2\ngroups=2\ngroup_id=1\n"
                   + "[route]\nlayers=-1,-2,-3\n" + "[route]\nlayers=-4\n")
+    # vectors ([connected] outputs) concatenated on their flat buffers
+    assert_parity(net(8, 8) + conv(4) + "[connected]\noutput=6\n" + "[connected]\noutput=4\n"
+                  + "[route]\nlayers=-1,-2\n" + "[route]\nlayers=-1\ngroups=2\ngroup_id=1\n")
 
 
 @pytest.mark.parametrize("from_block", [
@@ -286,6 +293,8 @@ def test_connected_softmax_groups_temperature_cost():
         (1, 12), (1, 10), (1, 10)]  # vectors, as run --dump writes them
     # the conv map flattened for Gemm, softmax's groups view and back: the vectors stay flat between
     assert ops(exp).count("Reshape") + ops(exp).count("Flatten") == 3
+    heads, _ = export(net(8, 8) + conv(4) + "[connected]\noutput=10\n[softmax]\n[cost]\n", outputs="heads")
+    assert [o.name for o in heads.model.graph.output] == ["layer_002"]  # Darknet's output: the last before [cost]
 
 
 @pytest.mark.parametrize("text", [
@@ -381,10 +390,15 @@ def corpus_selection():
 
 @pytest.mark.parametrize("cfg", corpus_selection())
 def test_corpus_cfg_every_layer_equals_the_executor(cfg):
-    from cfgtool.cli.run import smoke_size
+    from cfgtool.executor.smoke import smoke_size
     from cfgtool.export import load_network
 
-    net_, base = load_network(cfg)
+    try:
+        net_, base = load_network(cfg)
+    except CfgError as exc:  # Darknet aborts on these too (resnet50: a shortcut of two sizes)
+        if all(d.code.startswith("S2") for d in exc.diagnostics):
+            pytest.skip(f"the cfg has shape errors: {exc.diagnostics[0].message}")
+        raise
     size = smoke_size(net_, base, 64) if base.net.get("width") else None
     net_, shapes = load_network(cfg, size, size)
     try:
@@ -475,3 +489,12 @@ def test_opsets(opset):
                         + conv(5, size=1) + YOLO.replace("classes=2", "classes=0").replace("mask=0,1", "mask=0"),
                         opset=opset)
     assert exp.model.opset_import[0].version == opset
+
+
+def test_an_output_that_is_another_layers_value_keeps_both_names():
+    """The head is a one-input [route] of layer 0, which another route reads too: an Identity
+    names the output, layer 0's value keeps its name for its reader."""
+    exp = assert_parity(net() + conv(4) + conv(4) + "[route]\nlayers=-1,-2\n" + "[route]\nlayers=-3\n",
+                        outputs="heads")
+    assert [o.name for o in exp.model.graph.output] == ["layer_003"]
+    assert ops(exp).count("Identity") == 1

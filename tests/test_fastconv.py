@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -69,7 +71,7 @@ def test_winograd_float32_close_to_float64():
     p, shape = WINOGRAD_CASES["pad1_odd"]
     rng = np.random.default_rng(4)
     x = rng.normal(size=(1, 64, 13, 13))
-    p = dict(p, n=32)
+    p = replace(p, n=32)
     w = random_weights(rng, p, 64)
     ref, _ = convolutional.forward(p, w, [x], False)
     got, _ = convolutional.forward(p, {k: v.astype(np.float32) for k, v in w.items()}, [x.astype(np.float32)], False)
@@ -80,7 +82,7 @@ def test_winograd_float32_close_to_float64():
 @pytest.mark.parametrize("case", ["pad1_odd", "pad0", "pad2"])
 def test_winograd_gradients(case, monkeypatch):
     p, shape = WINOGRAD_CASES[case]
-    p = dict(p, activation="linear", batch_normalize=0)
+    p = replace(p, activation="linear", batch_normalize=0)
     rng = np.random.default_rng(5)
     x = rng.normal(size=(1, shape[1], 4, 5))
     w = random_weights(rng, p, shape[1])

@@ -113,7 +113,7 @@ def test_set_classes_dry_run_and_stdout(tmp_path):
     written = invoke("set-classes", 3, cfg)
     assert written.exit_code == 0 and (tmp_path / "tiny-classes3.cfg").is_file()
     again = invoke("set-classes", 3, cfg)
-    assert again.exit_code == 1 and "exists" in again.output
+    assert again.exit_code == 2 and "exists" in again.output  # a usage error (issue 19)
 
 
 def _random_weights(network, shapes, seed=0):

@@ -24,6 +24,7 @@ kept and exact.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def calibrated_weights(net, shapes, x, seed=0):
             if "scales" in w:
                 w["scales"] = rng.uniform(0.2, 0.6, w["scales"].shape)
             if step.layer.type == "convolutional" and step.params.get("batch_normalize"):
-                p = dict(step.params, batch_normalize=0, activation="linear")
+                p = replace(step.params, batch_normalize=0, activation="linear")
                 bare = {"weights": w["weights"], "biases": np.zeros_like(w["biases"])}
                 z = convolutional.forward(p, bare, xs, False)[0].astype(np.float64)
                 gain = 10 / np.sqrt(z.var(axis=(0, 2, 3)).mean())

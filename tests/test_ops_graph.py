@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from opcheck import check_gradients, tensor_shapes
+from opcheck import check_gradients, tensor_shapes, typed
 
 from cfgtool.executor.ops import empty, implicit, reorg, reorg_old, route, sam, scale_channels, shortcut, upsample
 from cfgtool.layers.base import LayerShape
@@ -63,7 +63,7 @@ ROUTE_CASES = {
 def test_route_forward(case):
     shapes, groups, gid = ROUTE_CASES[case]
     xs = [rand(*s, seed=i) for i, s in enumerate(shapes)]
-    out, _ = route.forward({"groups": groups, "group_id": gid}, {}, xs, False)
+    out, _ = route.forward(typed(route, {"groups": groups, "group_id": gid}), {}, xs, False)
     b, _, h, w = shapes[0]
     assert out.shape == (b, sum(s[1] for s in shapes) // groups, h, w)
     np.testing.assert_array_equal(out.ravel(), route_ref(xs, groups, gid))
@@ -77,7 +77,7 @@ def test_route_gradient(case):
 
 def test_route_groups_not_dividing_channels_slices_the_flat_buffer():
     x = rand(1, 3, 2, 2)
-    out, _ = route.forward({"groups": 2, "group_id": 1}, {}, [x], False)
+    out, _ = route.forward(typed(route, {"groups": 2, "group_id": 1}), {}, [x], False)
     np.testing.assert_array_equal(out.ravel(), route_ref([x], 2, 1))
 
 
@@ -144,8 +144,8 @@ SHORTCUT_CASES = {
 
 def shortcut_setup(case, dtype=np.float64):
     prev, froms, wtype, wnorm, act = SHORTCUT_CASES[case]
-    p = {"input_layers": list(range(len(froms))), "n": len(froms), "weights_type": wtype,
-         "weights_normalization": wnorm, "activation": act}
+    p = Shortcut.Params(input_layers=list(range(len(froms))), n=len(froms), weights_type=wtype,
+                        weights_normalization=wnorm, activation=act)
     xs = [rand(*s, seed=i).astype(dtype) for i, s in enumerate([prev] + froms)]
     shape = LayerShape(prev[:0:-1], prev[:0:-1], int(np.prod(prev[1:])))
     w = {}
@@ -218,7 +218,7 @@ SCALE_CASES = {
 def test_scale_channels_forward(case):
     wh, s_shape, x_shape, act = SCALE_CASES[case]
     s, x = rand(*s_shape, seed=1), rand(*x_shape, seed=2)
-    out, _ = scale_channels.forward({"scale_wh": wh, "activation": act}, {}, [s, x], False)
+    out, _ = scale_channels.forward(typed(scale_channels, {"scale_wh": wh, "activation": act}), {}, [s, x], False)
     assert out.shape == x.shape
     np.testing.assert_allclose(out.ravel(), scale_channels_ref(s, x, wh, act), rtol=1e-12)
 
@@ -233,7 +233,7 @@ def test_scale_channels_gradient(case):
 @pytest.mark.parametrize("act", ["linear", "logistic", "leaky"])
 def test_sam_forward_and_gradient(act):
     s, x = rand(2, 3, 2, 2, seed=1), rand(2, 3, 2, 2, seed=2)
-    out, _ = sam.forward({"activation": act}, {}, [s, x], False)
+    out, _ = sam.forward(typed(sam, {"activation": act}), {}, [s, x], False)
     expected = np.array([act_ref(act, a * b) for a, b in zip(s.ravel(), x.ravel())])
     np.testing.assert_allclose(out.ravel(), expected, rtol=1e-12)
     check_gradients(sam, {"activation": act}, {}, [s, x])
@@ -277,7 +277,7 @@ UPSAMPLE_CASES = {
 
 
 def upsample_params(stride, scale):
-    return {"stride": abs(stride), "reverse": int(stride < 0), "scale": scale}
+    return typed(upsample, {"stride": abs(stride), "reverse": int(stride < 0), "scale": scale})
 
 
 @pytest.mark.parametrize("case", UPSAMPLE_CASES)
@@ -293,7 +293,7 @@ def test_upsample_forward(case):
 
 def test_upsample_negative_stride_in_params_means_reverse():
     x = rand(1, 2, 4, 4)
-    out, _ = upsample.forward({"stride": -2, "scale": 1.0}, {}, [x], False)
+    out, _ = upsample.forward(typed(upsample, {"stride": -2, "scale": 1.0}), {}, [x], False)
     np.testing.assert_allclose(out.ravel(), upsample_ref(x, -2, 1.0))
 
 
@@ -354,7 +354,7 @@ REORG_CASES = {
 def test_reorg3d_forward(case):
     stride, reverse, shape = REORG_CASES[case]
     x = rand(*shape)
-    out, _ = reorg.forward({"stride": stride, "reverse": reverse}, {}, [x], False)
+    out, _ = reorg.forward(typed(reorg, {"stride": stride, "reverse": reverse}), {}, [x], False)
     expected, out_shape = reorg3d_ref(x, stride, reverse)
     assert out.shape == out_shape
     np.testing.assert_array_equal(out.ravel(), expected)
@@ -362,7 +362,7 @@ def test_reorg3d_forward(case):
 
 def test_reorg3d_is_space_to_depth():
     x = rand(1, 2, 4, 6)
-    out, _ = reorg.forward({"stride": 2, "reverse": 0}, {}, [x], False)
+    out, _ = reorg.forward(typed(reorg, {"stride": 2, "reverse": 0}), {}, [x], False)
     for c, y, xx, dy, dx in np.ndindex(2, 2, 3, 2, 2):
         assert out[0, (dy * 2 + dx) * 2 + c, y, xx] == x[0, c, y * 2 + dy, xx * 2 + dx]
 
@@ -376,7 +376,7 @@ def test_reorg3d_gradient(case):
 def test_reorg3d_reverse_with_too_few_channels_is_an_error():
     # Darknet's reorg_cpu divides by out_c/(stride*stride) = 0 here
     with pytest.raises(ValueError, match="stride"):
-        reorg.forward({"stride": 2, "reverse": 1}, {}, [rand(1, 8, 2, 2)], False)
+        reorg.forward(typed(reorg, {"stride": 2, "reverse": 1}), {}, [rand(1, 8, 2, 2)], False)
 
 
 REORG_OLD_CASES = {
@@ -390,7 +390,7 @@ REORG_OLD_CASES = {
 def test_reorg_old_forward(case):
     stride, reverse, shape = REORG_OLD_CASES[case]
     x = rand(*shape)
-    out, _ = reorg_old.forward({"stride": stride, "reverse": reverse}, {}, [x], False)
+    out, _ = reorg_old.forward(typed(reorg_old, {"stride": stride, "reverse": reverse}), {}, [x], False)
     b, c, h, w = shape
     s2 = stride * stride
     assert out.shape == ((b, c // s2, h * stride, w * stride) if reverse else (b, c * s2, h // stride, w // stride))
@@ -407,7 +407,7 @@ def test_reorg_old_gradient(case):
 
 def test_empty_is_identity():
     x = rand(2, 3, 2, 2)
-    out, _ = empty.forward({}, {}, [x], False)
+    out, _ = empty.forward(typed(empty, {}), {}, [x], False)
     np.testing.assert_array_equal(out, x)
     check_gradients(empty, {}, {}, [x])
 
@@ -417,13 +417,13 @@ def test_implicit_forward_and_gradient():
     assert tensor_shapes(Implicit(), {}, shape) == [("weights", (4, 3, 1))]
     w = {"weights": rand(4, 3, 1)}
     x = rand(2, 5, 2, 2)
-    out, _ = implicit.forward({}, w, [x], False)
+    out, _ = implicit.forward(typed(implicit, {}), w, [x], False)
     assert out.shape == (2, 4, 3, 1)
     flat = w["weights"].ravel()
     for i, v in enumerate(out.ravel()):  # forward_implicit_layer: output[i] = weights[i % nweights]
         assert v == flat[i % flat.size]
     check_gradients(implicit, {}, w, [x], learnable=["weights"])
-    out, cache = implicit.forward({"batch": 3}, w, [], False)
+    out, cache = implicit.forward(typed(implicit, {"batch": 3}), w, [], False)
     assert out.shape == (3, 4, 3, 1)
-    grads, dws = implicit.backward({}, w, np.ones_like(out), cache)
+    grads, dws = implicit.backward(typed(implicit, {}), w, np.ones_like(out), cache)
     assert grads == [] and np.array_equal(dws["weights"], np.full((4, 3, 1), 3.0))

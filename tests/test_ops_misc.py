@@ -5,11 +5,12 @@ gradients against central differences in float64."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 import math
 
 import numpy as np
 import pytest
-from opcheck import check_gradients, tensor_shapes
+from opcheck import check_gradients, tensor_shapes, typed
 
 from cfgtool.executor.ops import (batchnorm, cost, crop, detection, dropout, gaussian_yolo, local_avgpool,
                                   normalization, region, softmax, yolo)
@@ -70,7 +71,7 @@ YOLO_CASES = {
 
 def yolo_setup(case):
     n, classes, scale, new_coords = YOLO_CASES[case]
-    p = {"n": n, "classes": classes, "scale_x_y": scale, "new_coords": new_coords}
+    p = typed(yolo, {"n": n, "classes": classes, "scale_x_y": scale, "new_coords": new_coords})
     return p, rand(2, n * (classes + 5), 2, 3)
 
 
@@ -120,7 +121,7 @@ def gaussian_yolo_ref(x, n, classes, scale_x_y):
 
 @pytest.mark.parametrize("scale", [1.0, 1.1])
 def test_gaussian_yolo_forward_and_gradient(scale):
-    p = {"n": 2, "classes": 2, "scale_x_y": scale}
+    p = typed(gaussian_yolo, {"n": 2, "classes": 2, "scale_x_y": scale})
     x = rand(2, 2 * 11, 2, 2)
     out, _ = gaussian_yolo.forward(p, {}, [x], False)
     np.testing.assert_allclose(out.ravel(), gaussian_yolo_ref(x, 2, 2, scale), rtol=1e-12, atol=1e-15)
@@ -153,7 +154,7 @@ REGION_CASES = {"softmax": (2, 3, 4, 1), "no_softmax": (3, 2, 4, 0), "coords5": 
 @pytest.mark.parametrize("case", REGION_CASES)
 def test_region_forward_and_gradient(case):
     n, classes, coords, use_softmax = REGION_CASES[case]
-    p = {"n": n, "classes": classes, "coords": coords, "softmax": use_softmax, "tree": None}
+    p = typed(region, {"n": n, "classes": classes, "coords": coords, "softmax": use_softmax, "tree": None})
     x = rand(2, n * (classes + coords + 1), 2, 3)
     out, _ = region.forward(p, {}, [x], False)
     assert out.shape == x.shape
@@ -163,15 +164,15 @@ def test_region_forward_and_gradient(case):
 
 @pytest.mark.parametrize("op", [region, softmax])
 def test_hierarchical_softmax_is_refused(op):
-    p = {"n": 1, "classes": 1, "coords": 4, "softmax": 1, "groups": 1, "tree": "data/9k.tree"}
+    p = typed(region, {"n": 1, "classes": 1, "coords": 4, "softmax": 1, "tree": "data/9k.tree"})
     assert "tree=data/9k.tree" in op.unsupported(p)
-    assert op.unsupported(dict(p, tree=None)) is None
+    assert op.unsupported(replace(p, tree=None)) is None
     with pytest.raises(ValueError, match="tree"):
         op.forward(p, {}, [rand(1, 6, 1, 1)], False)
 
 
 def test_region_with_fewer_than_4_coords_is_refused():
-    assert "coords=3" in region.unsupported({"coords": 3})
+    assert "coords=3" in region.unsupported(typed(region, {"coords": 3}))
 
 
 def detection_ref(x, side, classes, use_softmax):
@@ -187,7 +188,7 @@ def detection_ref(x, side, classes, use_softmax):
 @pytest.mark.parametrize("use_softmax", [0, 1])
 def test_detection_forward_and_gradient(use_softmax):
     side, classes, coords, n = 2, 3, 4, 2
-    p = {"side": side, "classes": classes, "coords": coords, "n": n, "softmax": use_softmax}
+    p = typed(detection, {"side": side, "classes": classes, "coords": coords, "n": n, "softmax": use_softmax})
     x = rand(2, side * side * ((1 + coords) * n + classes), 1, 1)
     out, _ = detection.forward(p, {}, [x], False)
     np.testing.assert_allclose(out.ravel(), detection_ref(x, side, classes, use_softmax), rtol=1e-12)
@@ -216,7 +217,7 @@ SOFTMAX_CASES = {"plain": (1, 1.0, 0), "groups": (3, 1.0, 0), "temperature": (2,
 @pytest.mark.parametrize("case", SOFTMAX_CASES)
 def test_softmax_forward_and_gradient(case):
     groups, temp, spatial = SOFTMAX_CASES[case]
-    p = {"groups": groups, "temperature": temp, "spatial": spatial}
+    p = typed(softmax, {"groups": groups, "temperature": temp, "spatial": spatial})
     x = rand(2, 3, 2, 2)
     out, _ = softmax.forward(p, {}, [x], False)
     np.testing.assert_allclose(out.ravel(), softmax_ref(x, groups, temp, spatial), rtol=1e-12)
@@ -227,28 +228,28 @@ def test_softmax_forward_and_gradient(case):
 
 def test_dropout_inference_is_identity():
     x = rand(2, 3, 2, 2)
-    out, cache = dropout.forward({"probability": 0.5}, {}, [x], False)
+    out, cache = dropout.forward(typed(dropout, {"probability": 0.5}), {}, [x], False)
     np.testing.assert_array_equal(out, x)
-    np.testing.assert_array_equal(dropout.backward({"probability": 0.5}, {}, x, cache)[0][0], x)
+    np.testing.assert_array_equal(dropout.backward(typed(dropout, {"probability": 0.5}), {}, x, cache)[0][0], x)
 
 
 def test_dropout_training_mask():
     x = rand(4, 10, 25, 10, low=0.5, high=1.0)
-    p = {"probability": 0.3, "seed": 5}
+    p = typed(dropout, {"probability": 0.3, "seed": 5})
     out, _ = dropout.forward(p, {}, [x], True)
     dropped = out == 0
     np.testing.assert_allclose(out[~dropped], x[~dropped] / 0.7)
     assert abs(dropped.mean() - 0.3) < 0.02
     np.testing.assert_array_equal(dropout.forward(p, {}, [x], True)[0], out)  # seeded: reproducible
-    other, _ = dropout.forward({"probability": 0.3, "seed": 6}, {}, [x], True)
+    other, _ = dropout.forward(typed(dropout, {"probability": 0.3, "seed": 6}), {}, [x], True)
     assert not np.array_equal(other, out)
-    assert np.array_equal(dropout.forward({"probability": 0.0}, {}, [x], True)[0], x)
+    assert np.array_equal(dropout.forward(typed(dropout, {"probability": 0.0}), {}, [x], True)[0], x)
 
 
 def test_dropout_rng_from_params():
     x = rand(2, 3, 4, 4, low=0.5, high=1.0)
-    a, _ = dropout.forward({"probability": 0.5, "rng": np.random.default_rng(1)}, {}, [x], True)
-    b, _ = dropout.forward({"probability": 0.5, "rng": np.random.default_rng(1)}, {}, [x], True)
+    a, _ = dropout.forward(typed(dropout, {"probability": 0.5, "rng": np.random.default_rng(1)}), {}, [x], True)
+    b, _ = dropout.forward(typed(dropout, {"probability": 0.5, "rng": np.random.default_rng(1)}), {}, [x], True)
     np.testing.assert_array_equal(a, b)
 
 
@@ -275,7 +276,7 @@ def crop_ref(x, out_h, out_w, dh, dw, flip, noadjust):
 @pytest.mark.parametrize("size", [(3, 2), (4, 5), (2, 2)])
 def test_crop_inference_is_centred(size, noadjust):
     oh, ow = size
-    p = {"crop_height": oh, "crop_width": ow, "flip": 1, "noadjust": noadjust}
+    p = typed(crop, {"crop_height": oh, "crop_width": ow, "flip": 1, "noadjust": noadjust})
     x = rand(2, 2, 4, 5)
     out, _ = crop.forward(p, {}, [x], False)
     assert out.shape == (2, 2, oh, ow)
@@ -287,7 +288,7 @@ def test_crop_training_draws_a_window_and_flip():
     x = rand(1, 2, 5, 6)
     seen = set()
     for seed in range(40):
-        p = {"crop_height": 3, "crop_width": 3, "flip": 1, "noadjust": 0, "seed": seed}
+        p = typed(crop, {"crop_height": 3, "crop_width": 3, "flip": 1, "noadjust": 0, "seed": seed})
         out, _ = crop.forward(p, {}, [x], True)
         matches = [(dh, dw, f) for dh, dw, f in itertools.product(range(3), range(4), (0, 1))
                    if np.allclose(out.ravel(), crop_ref(x, 3, 3, dh, dw, f, 0))]
@@ -299,14 +300,14 @@ def test_crop_training_draws_a_window_and_flip():
 
 def test_crop_larger_than_input_is_an_error():
     with pytest.raises(ValueError, match="larger"):
-        crop.forward({"crop_height": 5, "crop_width": 2}, {}, [rand(1, 1, 4, 4)], False)
+        crop.forward(typed(crop, {"crop_height": 5, "crop_width": 2}), {}, [rand(1, 1, 4, 4)], False)
 
 
 # ---------------------------------------------------------------- cost
 
 def test_cost_output_is_darknets_untouched_buffer():
     x = rand(2, 5, 1, 1)
-    out, cache = cost.forward({"cost_type": "sse", "scale": 1.0}, {}, [x], False)
+    out, cache = cost.forward(typed(cost, {"cost_type": "sse", "scale": 1.0}), {}, [x], False)
     assert out.shape == x.shape and not out.any()
     check_gradients(cost, {}, {}, [x])
 
@@ -344,7 +345,7 @@ POOL_CASES = {
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_local_avgpool_forward_and_gradient(case):
     size, sx, sy, pad, shape = POOL_CASES[case]
-    p = {"size": size, "stride": sx, "stride_x": sx, "stride_y": sy, "pad": pad}
+    p = typed(local_avgpool, {"size": size, "stride": sx, "stride_x": sx, "stride_y": sy, "pad": pad})
     x = rand(*shape)
     out, _ = local_avgpool.forward(p, {}, [x], False)
     expected, out_shape = local_avgpool_ref(x, size, sx, sy, pad)
@@ -356,7 +357,7 @@ def test_local_avgpool_forward_and_gradient(case):
 def test_local_avgpool_window_of_padding_only_is_nan():
     # size 3, stride 2, pad 5 on 4x4: the last window row/column lies wholly in the padding;
     # Darknet divides 0 by a zero count there
-    out, _ = local_avgpool.forward({"size": 3, "stride_x": 2, "stride_y": 2, "pad": 5}, {}, [rand(1, 1, 4, 4)], False)
+    out, _ = local_avgpool.forward(typed(local_avgpool, {"size": 3, "stride_x": 2, "stride_y": 2, "pad": 5}), {}, [rand(1, 1, 4, 4)], False)
     assert out.shape == (1, 1, 4, 4)
     assert np.isnan(out[0, 0, 3]).all() and np.isnan(out[0, 0, :, 3]).all()
     assert not np.isnan(out[0, 0, :3, :3]).any()
@@ -401,7 +402,7 @@ def test_batchnorm_forward_and_gradient(train):
     x = rand(2, 3, 2, 3)
     w = batchnorm_weights(3)
     before = {k: v.copy() for k, v in w.items()}
-    out, _ = batchnorm.forward({}, w, [x], train)
+    out, _ = batchnorm.forward(typed(batchnorm, {}), w, [x], train)
     np.testing.assert_allclose(out.ravel(), batchnorm_ref(x, w, train), rtol=1e-12)
     assert all(np.array_equal(w[k], before[k]) for k in w)
     check_gradients(batchnorm, {}, w, [x], train=train, learnable=["biases", "scales"])
@@ -411,10 +412,10 @@ def test_batchnorm_float32():
     x = rand(2, 3, 2, 3)
     w64, w32 = batchnorm_weights(3), batchnorm_weights(3, np.float32)
     for train in (False, True):
-        out, cache = batchnorm.forward({}, w32, [x.astype(np.float32)], train)
+        out, cache = batchnorm.forward(typed(batchnorm, {}), w32, [x.astype(np.float32)], train)
         assert out.dtype == np.float32
-        assert batchnorm.backward({}, w32, np.ones_like(out), cache)[0][0].dtype == np.float32
-        np.testing.assert_allclose(out, batchnorm.forward({}, w64, [x], train)[0], rtol=1e-5, atol=1e-5)
+        assert batchnorm.backward(typed(batchnorm, {}), w32, np.ones_like(out), cache)[0][0].dtype == np.float32
+        np.testing.assert_allclose(out, batchnorm.forward(typed(batchnorm, {}), w64, [x], train)[0], rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------- normalization (lrn)
@@ -447,7 +448,7 @@ LRN_CASES = {"size5_c7": (5, 7), "size3_c4": (3, 4), "size4_c6": (4, 6), "size5_
 @pytest.mark.parametrize("case", LRN_CASES)
 def test_normalization_forward_and_gradient(case):
     size, c = LRN_CASES[case]
-    p = {"size": size, "alpha": 0.1, "beta": 0.75, "kappa": 2.0}
+    p = typed(normalization, {"size": size, "alpha": 0.1, "beta": 0.75, "kappa": 2.0})
     x = rand(2, c, 2, 2, low=-1, high=1)
     out, _ = normalization.forward(p, {}, [x], False)
     np.testing.assert_allclose(out.ravel(), lrn_ref(x, size, 0.1, 0.75, 2.0), rtol=1e-12)
@@ -470,6 +471,7 @@ FLOAT32_CASES = {
 @pytest.mark.parametrize("case", FLOAT32_CASES)
 def test_float32_matches_float64(case):
     op, p, shape = FLOAT32_CASES[case]
+    p = typed(op, p)
     x = rand(*shape)
     out32, cache = op.forward(p, {}, [x.astype(np.float32)], False)
     assert out32.dtype == np.float32

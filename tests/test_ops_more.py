@@ -6,11 +6,12 @@ that use them, and .weights round trips for cfgs with local/XNOR layers."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from opcheck import check_gradients, numeric_gradient, relative_error, tensor_shapes
+from opcheck import check_gradients, numeric_gradient, relative_error, tensor_shapes, typed
 
 from cfgtool.cli import main
 from cfgtool.diagnostics import CfgError
@@ -89,9 +90,9 @@ def test_local_tensors_match_the_weights_file_layout():
 
 
 def test_local_misaligned_geometry_is_refused():
-    p = dict(n=2, size=5, stride=1, pad=1, activation="linear", w=6, h=6, c=1)
+    p = typed(local, dict(n=2, size=5, stride=1, pad=1, activation="linear", w=6, h=6, c=1))
     assert "misaligned" in local.unsupported(p)
-    assert local.unsupported(dict(p, size=3)) is None
+    assert local.unsupported(replace(p, size=3)) is None
     with pytest.raises(ValueError, match="misaligned"):
         local.forward(p, {}, [np.zeros((1, 1, 6, 6))], False)
 
@@ -103,10 +104,10 @@ def test_contrastive_output_is_darknets_untouched_buffer():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2, 6, 3, 4))
     for train in (False, True):
-        out, _ = contrastive.forward({}, {}, [x], train)
+        out, _ = contrastive.forward(typed(contrastive, {}), {}, [x], train)
         assert out.shape == (2, 72, 1, 1) and not out.any()
     check_gradients(contrastive, {}, {}, [x], train=True)
-    (dx,), dws = contrastive.backward({}, {}, np.ones((2, 72, 1, 1)), contrastive.forward({}, {}, [x], True)[1])
+    (dx,), dws = contrastive.backward(typed(contrastive, {}), {}, np.ones((2, 72, 1, 1)), contrastive.forward(typed(contrastive, {}), {}, [x], True)[1])
     assert dx.shape == x.shape and not dx.any() and dws == {}
 
 
@@ -139,7 +140,7 @@ def binary_params(**kw):
     p = dict(n=4, size=3, stride_x=1, stride_y=1, dilation=1, pad=1, groups=1, batch_normalize=0,
              activation="leaky", binary=0, xnor=0)
     p.update(kw)
-    return p
+    return Convolutional.Params(**p)
 
 
 def binary_weights(rng, p, c):
@@ -263,7 +264,7 @@ def test_antialiased_maxpool(aa, k, s):
     shape = shapes.layers[0]
     p = shape.params
     x = rng.normal(size=(2, 3, 6, 7))
-    pooled, _ = maxpool.forward(dict(p, antialiasing=0), {}, [x], False)
+    pooled, _ = maxpool.forward(replace(p, antialiasing=0), {}, [x], False)
     out, _ = maxpool.forward(p, {}, [x], False)
     assert out.shape[2:] == shape.feeds[1::-1]
     np.testing.assert_allclose(out, blur_ref(pooled, 2 if aa == 2 else 3, s), rtol=1e-12, atol=1e-12)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cfgtool.layers import spec_for
 from cfgtool.lint import check
 from cfgtool.model import build
-from cfgtool.fmt import unified_diff
+from cfgtool.fmt import split_lines, unified_diff
 from cfgtool.rewrite import BUILTIN, BlockError, Template, insert_blocks
 from cfgtool.selection import SelectionError, find_backbone, point_problem, select
 from cfgtool.syntax import parse, parse_file
@@ -396,7 +396,10 @@ def test_golden_diffs(cfg, block, at):
     new, report = insert_blocks(doc, select(network, shapes, at).points, template)
     assert report.errors == []
     stem = Path(cfg).stem
-    diff = unified_diff(doc.dumps(), new.dumps(), f"a/{cfg}", f"b/{stem}-{block}.cfg")
+    before, after = doc.dumps(), new.dumps()
+    pairs = report.line_pairs(len(split_lines(before)), len(split_lines(after)))
+    assert pairs is not None
+    diff = unified_diff(before, after, f"a/{cfg}", f"b/{stem}-{block}.cfg", pairs=pairs)
     golden = GOLDEN / f"{stem}-{block}.diff"
     if UPDATE:
         golden.write_text(diff, encoding="utf-8", newline="")

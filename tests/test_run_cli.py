@@ -8,6 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from opcheck import typed
 
 from cfgtool.cli import main
 from cfgtool.executor.ops import convolutional
@@ -146,8 +147,8 @@ def test_run_with_weights_written_by_cfgtool(tiny, tmp_path):
     first = np.load(tmp_path / "a" / "layer_000.npy")
     # layer 0 by hand from the written tensors: conv + inference batch norm + leaky
     t = tensors[0]
-    z = convolutional.forward({"n": 8, "size": 3, "stride_x": 1, "stride_y": 1, "pad": 1, "groups": 1,
-                               "activation": "linear"}, {"weights": t["weights"], "biases": np.zeros(8)},
+    z = convolutional.forward(typed(convolutional, {"n": 8, "size": 3, "stride_x": 1, "stride_y": 1, "pad": 1, "groups": 1,
+                               "activation": "linear"}), {"weights": t["weights"], "biases": np.zeros(8)},
                               [np.load(x).astype(np.float64)], False)[0]
     z = (z - t["rolling_mean"].reshape(8, 1, 1)) / np.sqrt(t["rolling_variance"].reshape(8, 1, 1) + 1e-5)
     z = z * t["scales"].reshape(8, 1, 1) + t["biases"].reshape(8, 1, 1)

@@ -79,7 +79,8 @@ def test_shape_error_exit_1_and_partial_table(tmp_path):
     data = json.loads(result.stdout)
     assert data["layers"][1]["output"] == [8, 8, 8]
     assert data["layers"][2]["output"] is None
-    assert "S203" in result.stderr and "route-size-mismatch" not in result.stdout
+    assert "S203" in result.stderr and "Traceback" not in result.stdout
+    assert [d["code"] for d in data["diagnostics"]] == ["S203"]  # the JSON carries them too (issue 19)
     table = invoke("summary", cfg)
     assert table.exit_code == 1 and "maxpool" in table.stdout and "S203" in table.stderr
 

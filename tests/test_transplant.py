@@ -440,7 +440,7 @@ def test_cli_identity_message(tmp_path):
     assert result.exit_code == 0, result.output
     assert "up to 2 gate(s) in series" in result.stdout and f"{1 - sigmoid(10) ** 2:.2e}" in result.stdout
     assert "gate (bias 10)" in result.stdout
-    result = invoke("transplant", src, weights, new, "-o", tmp_path / "out.weights", "--gate-bias", "8")
+    result = invoke("transplant", src, weights, new, "-o", tmp_path / "out.weights", "--gate-bias", "8", "--force")
     assert result.exit_code == 0, result.output
     assert f"sigmoid(8)^2 = {1 - sigmoid(8) ** 2:.2e}" in result.stdout and "gate (bias 8)" in result.stdout
 
@@ -508,7 +508,7 @@ def test_add_se_with_weights_writes_cfg_and_identity_weights(sources, tmp_path):
     assert deviation(src.reference, got) < 1e-3
     # a second run refuses to overwrite either file
     again = invoke("add-se", cfg, "--weights", src.weights, "-o", tmp_path / "other.cfg", "--weights-out", new_weights)
-    assert again.exit_code == 1 and "exists" in again.output
+    assert again.exit_code == 2 and "exists" in again.output  # a usage error (issue 19)
     assert not (tmp_path / "other.cfg").exists()
 
 

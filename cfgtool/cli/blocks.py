@@ -8,14 +8,10 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from ..fileio import write_atomic
-from ..model import build
-from ..fmt import unified_diff
 from ..rewrite import BlockError, Template, insert_blocks
 from ..selection import SelectionError, select
-from ..shapes import infer_shapes
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, print_diagnostics, read_valid_document, stderr, \
-    stdout, write_text
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, read_editable_document, \
+    refuse_existing, write_edit
 
 HELP = """Insert {what} after layers of CFG and renumber every layer reference.
 
@@ -43,8 +39,9 @@ References inside a block stay as its template wrote them.
   residuals                the layer before each backbone [shortcut] (scales the branch)
 
 \b
-The result is checked (cfgtool validate's rules) before anything is written: if it has
-errors the input has not, nothing is written. The input file is only replaced with
+A CFG with errors (cfgtool validate's) is refused, with the errors shown, unless --force.
+The result is checked before anything is written: if it has errors the input has not,
+nothing is written. The input file is only replaced with
 --in-place. Output: CFG's stem + "-{suffix}.cfg" beside it unless -o; "-o -" writes to stdout.
 
 \b
@@ -53,7 +50,8 @@ default: the new cfg's name with .weights); every original layer's tensors move 
 position and the inserted layers start as (nearly) the identity (--init identity), so the
 edited network computes what the original did before fine-tuning.
 
-Exit codes: 0 done, 1 bad selection / template or invalid result, 2 usage or I/O.
+Exit codes: 0 done, 1 an input with errors, a bad selection / template or an invalid result,
+2 usage or I/O (an existing output file without --force).
 
 Example: cfgtool {name} examples/yolov4.cfg{example}
 """
@@ -72,7 +70,8 @@ def _options(f):
                      help="Only the next layer reads the block; other references keep the original layer."),
         click.option("-o", "--output", metavar="OUT", help="Output file ('-': stdout)."),
         click.option("--in-place", is_flag=True, help="Replace CFG itself (atomically)."),
-        click.option("--force", is_flag=True, help="Overwrite an existing output file."),
+        click.option("--force", is_flag=True, help="Overwrite an existing output file; edit a CFG that has errors "
+                     "(refused without it: nothing is written)."),
         click.option("--dry-run", is_flag=True, help="Print a unified diff of the change; write nothing."),
         click.option("--weights", "weights_in", type=click.Path(dir_okay=False), metavar="IN.weights",
                      help="Carry these weights (for CFG; partial files too) over to the new cfg."),
@@ -92,57 +91,28 @@ def _add(cfg, suffix, template_name, at, reduction, block_file, keep_refs, outpu
         fail("use either -o/--output or --in-place", EXIT_USAGE)
     if weights_in is not None and (dry_run or output == "-"):
         fail("--weights writes a weights file beside the new cfg: it does not go with --dry-run or -o -", EXIT_USAGE)
-    doc = read_valid_document(cfg)
-    network = build(doc)
-    shapes = infer_shapes(network)
+    doc, network, shapes, input_errors = read_editable_document(cfg, force)
     try:
         template = _template(block_file, template_name)
         selection = select(network, shapes, at)
         new, report = insert_blocks(doc, selection.points, template, keep_refs=keep_refs, reduction=reduction,
-                                    shapes=shapes)
+                                    shapes=shapes, input_errors=input_errors)
     except SelectionError as exc:
         fail(exc.message, EXIT_USAGE if exc.usage else EXIT_ERRORS)
     except BlockError as exc:
         print_diagnostics(exc.diagnostics)
         fail(exc.message, EXIT_ERRORS)
-    text = new.dumps()
 
-    if in_place:
-        dest = Path(cfg)
-    elif output is not None and output != "-":
-        dest = Path(output)
-    else:
-        source = Path(cfg)
-        dest = source.with_name(f"{source.stem}-{suffix}.cfg")
-    to_stdout = dry_run or output == "-"
-    console = stderr() if to_stdout else stdout()
+    def carry(dest, console):
+        from .transplant import carry_weights  # numpy only when weights are asked for
 
-    if report.errors:
-        shown = f"{dest} (not written)" if output != "-" else "<result>"
-        lines = text.split("\n")
-        for d in report.errors:
-            stderr().print(frame(d.at(shown), lines))
-        fail(f"the result would have {len(report.errors)} new error(s); nothing was written", EXIT_ERRORS)
+        weights_dest = Path(weights_out) if weights_out else dest.with_suffix(".weights")
+        refuse_existing(weights_dest, force, " or --weights-out")
+        carry_weights(doc, new, weights_in, weights_dest, init, inserted=report, console=console)
 
-    if dry_run:
-        write_text(unified_diff(doc.dumps(), text, str(cfg), str(dest)))
-    elif output == "-":
-        write_text(text)
-    else:
-        if dest.is_file() and not in_place and not force:
-            fail(f"{dest} exists; use --force to overwrite it, -o to choose another file or --in-place", EXIT_ERRORS)
-        if weights_in is not None:
-            from .transplant import carry_weights  # numpy only when weights are asked for
-
-            weights_dest = Path(weights_out) if weights_out else dest.with_suffix(".weights")
-            if weights_dest.exists() and not force:
-                fail(f"{weights_dest} exists; use --force to overwrite it or --weights-out", EXIT_ERRORS)
-            carry_weights(doc, new, weights_in, weights_dest, init, inserted=report, console=console)
-        try:
-            write_atomic(dest, text)
-        except OSError as exc:
-            fail(f"{dest}: {exc.strerror or exc}", EXIT_USAGE)
-    _print_report(console, template, report, selection.notes, None if to_stdout else dest, keep_refs)
+    console, dest = write_edit(cfg, doc, new, report.errors, output, in_place, force, dry_run, suffix,
+                               carry if weights_in is not None else None, report.line_pairs)
+    _print_report(console, template, report, selection.notes, dest, keep_refs)
     sys.exit(EXIT_OK)
 
 

@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from ..diagnostics import ERROR, CfgError, Diagnostic
 from ..syntax import Document, encode, parse_file, printable
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+REPORT_URL = "the cfgtool issue tracker"
+
+
+def internal_error_message(exc: BaseException) -> str:
+    """The one line printed for a bug in cfgtool (exit 3)."""
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    return (f"cfgtool: internal error ({what}); this is a bug in cfgtool, not necessarily in your file: "
+            f"please report it to {REPORT_URL} with the command and its input (cfgtool --debug ... shows the traceback)")
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _FRAME = 80  # characters of a source line shown before, in and after the span
 
 
-def stdout():
-    """A rich Console on stdout (for tables and progress bars; imports rich)."""
+PIPE_WIDTH = 10_000  # piped output never wraps: a table row stays one line
+
+
+def _console(**kw):
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, **kw)
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console
+
+
+def stdout():
+    """A rich Console on stdout (for tables and progress bars; imports rich); never wraps in a pipe."""
+    return _console()
 
 
 def stderr():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console(stderr=True)
 
 
 class Styled:
@@ -83,6 +100,20 @@ def fail(message: str, code: int = EXIT_USAGE):
     sys.exit(code)
 
 
+def cfg_paths(raw: str) -> list[Path]:
+    """A command-line path as files: a file as given, a directory as every *.cfg below it
+    (sorted); a missing path or a directory without cfgs exits 2."""
+    path = Path(raw)
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*.cfg") if p.is_file())
+        if not found:
+            fail(f"{raw}: no .cfg files in this directory")
+        return found
+    if not path.exists():
+        fail(f"{raw}: no such file or directory")
+    return [path]
+
+
 def read_document(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
     """Parse a file: (document, diagnostics). I/O failures exit 2 with a message."""
     try:
@@ -97,12 +128,84 @@ def read_document(path: str | Path) -> tuple[Document | None, list[Diagnostic]]:
 
 
 def read_valid_document(path: str | Path) -> Document:
-    """A file's document; when it has syntax errors they are printed and the command exits 1."""
+    """A file's document for a command that only reads it; when it has syntax errors they
+    are printed and the command exits 1 (editing commands: :func:`read_editable_document`)."""
     doc, diags = read_document(path)
     if doc is None or has_errors(diags):
         print_diagnostics(diags)
         fail(f"{path}: the file has syntax errors; fix them first (cfgtool validate)", EXIT_ERRORS)
     return doc
+
+
+def read_editable_document(path: str | Path, force: bool):
+    """(document, network, shapes, errors) of a file an editing command will rewrite. An
+    input with errors is refused (they are printed, located; exit 1, nothing written) unless
+    ``force``: an edit would build on a network Darknet rejects or misreads."""
+    from ..model import build
+    from ..rewrite import errors
+    from ..shapes import infer_shapes
+
+    doc, diags = read_document(path)
+    if doc is None:
+        print_diagnostics(diags)
+        fail(f"{path}: the file cannot be read as a cfg; nothing was written", EXIT_ERRORS)
+    network = build(doc)
+    shapes = infer_shapes(network)
+    found = errors(doc, shapes)
+    if found and not force:
+        print_diagnostics(found)
+        fail(f"{path} has {len(found)} error(s) (above): an edit would build on them. Fix them (cfgtool validate), "
+             "or use --force to edit it anyway; nothing was written", EXIT_ERRORS)
+    return doc, network, shapes, found
+
+
+def refuse_existing(path: str | Path, force: bool, hint: str = "") -> None:
+    """An existing regular output file is a usage error (exit 2) unless ``force``."""
+    path = Path(path)
+    if path.is_file() and not force:
+        fail(f"{path} exists; use --force to overwrite it{hint}", EXIT_USAGE)
+
+
+def write_edit(cfg, doc: Document, new: Document, new_errors: list[Diagnostic], output: str | None, in_place: bool,
+               force: bool, dry_run: bool, suffix: str, weights=None, line_pairs=None):
+    """Write an edited cfg the way every editing command does: a result with ``new_errors`` is
+    refused (shown, exit 1); --dry-run prints a unified diff (``line_pairs(n_before, n_after)``:
+    the lines an edit keeps, for a linear diff); "-o -" prints the text; otherwise the output
+    (CFG's stem + "-SUFFIX.cfg" beside it unless -o; CFG itself with --in-place; an existing
+    file only with ``force``) is written atomically, after ``weights(dest, console)`` when
+    given. Returns (the console for the report, the file written or None)."""
+    from ..fileio import write_atomic
+    from ..fmt import split_lines, unified_diff
+
+    if output is not None and in_place:
+        fail("use either -o/--output or --in-place", EXIT_USAGE)
+    source = Path(cfg)
+    dest = source if in_place else Path(output) if output not in (None, "-") else \
+        source.with_name(f"{source.stem}-{suffix}.cfg")
+    console = stderr() if dry_run or output == "-" else stdout()
+    text = new.dumps()
+    if new_errors:
+        lines = text.split("\n")
+        for d in new_errors:
+            stderr().print(frame(d.at("<result>" if output == "-" else f"{dest} (not written)"), lines))
+        fail(f"the result would have {len(new_errors)} new error(s); nothing was written", EXIT_ERRORS)
+    if dry_run:
+        before = doc.dumps()
+        pairs = line_pairs(len(split_lines(before)), len(split_lines(text))) if line_pairs else None
+        write_text(unified_diff(before, text, str(cfg), str(dest), pairs=pairs))
+        return console, None
+    if output == "-":
+        write_text(text)
+        return console, None
+    if not in_place:
+        refuse_existing(dest, force, ", -o to choose another file or --in-place")
+    if weights is not None:
+        weights(dest, console)
+    try:
+        write_atomic(dest, text)
+    except OSError as exc:
+        fail(f"{dest}: {exc.strerror or exc}", EXIT_USAGE)
+    return console, dest
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
@@ -141,11 +244,12 @@ def frame(diag: Diagnostic, source_lines: list[str] | None) -> Styled:
     return out
 
 
-def print_diagnostics(diagnostics: list[Diagnostic], console=None) -> None:
+def print_diagnostics(diagnostics: list[Diagnostic], console=None, sources: dict[str, list[str]] | None = None) -> None:
     """Text format with code frames (colour on a terminal, plain otherwise) on ``console``
-    (a Terminal or a rich Console; stderr by default)."""
+    (a Terminal or a rich Console; stderr by default); ``sources``: the lines of texts that
+    are not files (stdin), by their diagnostics' path."""
     console = console or Terminal(err=True)
-    cache: dict[str, list[str] | None] = {}
+    cache: dict[str, list[str] | None] = dict(sources or {})
     for d in diagnostics:
         if d.path not in cache:
             try:
@@ -153,3 +257,40 @@ def print_diagnostics(diagnostics: list[Diagnostic], console=None) -> None:
             except OSError:
                 cache[d.path] = None
         console.print(frame(d, cache[d.path]))
+
+
+class Progressive:
+    """A progress bar over ``total`` items on a terminal, shown only once the work has taken
+    a second (nothing when piped, or when not ``enabled``); what is printed to stdout
+    meanwhile goes above the bar."""
+
+    DELAY = 1.0
+
+    def __init__(self, total: int, enabled: bool = True, what: str = "checked"):
+        self.total, self.what = total, what
+        self.enabled = enabled and sys.stdout.isatty() and total > 1
+        self.done = 0
+        self.bar = None
+        self.start = time.perf_counter()
+
+    def __enter__(self):
+        return self
+
+    def advance(self, item) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if self.bar is None and time.perf_counter() - self.start > self.DELAY and self.done < self.total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn(self.what), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.description}"), console=stdout(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=self.total, completed=self.done)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done, description=str(item))
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False

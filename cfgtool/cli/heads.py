@@ -10,13 +10,12 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from ..fileio import write_atomic
-from ..fmt import unified_diff
 from ..heads import EditError, resize as resize_cfg, set_classes as set_classes_cfg
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, frame, print_diagnostics, read_valid_document, stderr, \
-    stdout
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, read_editable_document, \
+    refuse_existing, stderr, stdout, write_edit
 
 WRITING = """\b
+    A CFG with errors (cfgtool validate's) is refused, with the errors shown, unless --force.
     The result is checked (cfgtool validate's rules) before anything is written: if it has
     errors the input has not, nothing is written. The input file is only replaced with
     --in-place. Output: CFG's stem + "-{suffix}.cfg" beside it unless -o; "-o -" writes to
@@ -36,20 +35,12 @@ def _output_options(f):
     for decorator in reversed([
         click.option("-o", "--output", metavar="OUT", help="Output file ('-': stdout)."),
         click.option("--in-place", is_flag=True, help="Replace CFG itself (atomically)."),
-        click.option("--force", is_flag=True, help="Overwrite an existing output file."),
+        click.option("--force", is_flag=True, help="Overwrite an existing output file; edit a CFG that has errors "
+                     "(refused without it: nothing is written)."),
         click.option("--dry-run", is_flag=True, help="Print a unified diff of the change; write nothing."),
     ]):
         f = decorator(f)
     return f
-
-
-def _destination(cfg: str, output: str | None, in_place: bool, suffix: str) -> Path:
-    if in_place:
-        return Path(cfg)
-    if output is not None and output != "-":
-        return Path(output)
-    source = Path(cfg)
-    return source.with_name(f"{source.stem}-{suffix}.cfg")
 
 
 def _edit_failed(exc: EditError):
@@ -57,46 +48,14 @@ def _edit_failed(exc: EditError):
     fail(exc.message, EXIT_ERRORS)
 
 
-def _edited(cfg, function, *args):
-    """(CFG's document, ``function(document, *args)``); an EditError is printed, exit 1."""
-    doc = read_valid_document(cfg)
+def _edited(cfg, force, function, *args):
+    """(CFG's document, ``function(document, *args)``); a CFG with errors is refused unless
+    ``force``; an EditError is printed, exit 1."""
+    doc, _, _, found = read_editable_document(cfg, force)
     try:
-        return doc, function(doc, *args)
+        return doc, function(doc, *args, input_errors=found)
     except EditError as exc:
         _edit_failed(exc)
-
-
-def emit(cfg, doc, edit, output, in_place, force, dry_run, suffix, weights=None):
-    """Write an Edit like add-se does: refuse a result with new errors, --dry-run diff, -o -,
-    an existing file only with --force, atomically. ``weights(dest, console)`` runs before the
-    cfg is written. Returns (console for the report, the file written or None)."""
-    if output is not None and in_place:
-        fail("use either -o/--output or --in-place", EXIT_USAGE)
-    dest = _destination(cfg, output, in_place, suffix)
-    to_stdout = dry_run or output == "-"
-    console = stderr() if to_stdout else stdout()
-    text = edit.doc.dumps()
-    if edit.errors:
-        lines = text.split("\n")
-        for d in edit.errors:
-            stderr().print(frame(d.at("<result>" if output == "-" else f"{dest} (not written)"), lines))
-        fail(f"the result would have {len(edit.errors)} new error(s); nothing was written", EXIT_ERRORS)
-    if dry_run:
-        sys.stdout.write(unified_diff(doc.dumps(), text, str(cfg), str(dest)))
-        return console, None
-    if output == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return console, None
-    if dest.is_file() and not in_place and not force:
-        fail(f"{dest} exists; use --force to overwrite it, -o to choose another file or --in-place", EXIT_ERRORS)
-    if weights is not None:
-        weights(dest, console)
-    try:
-        write_atomic(dest, text)
-    except OSError as exc:
-        fail(f"{dest}: {exc.strerror or exc}", EXIT_USAGE)
-    return console, dest
 
 
 def _short(value: str | None, width: int = 40) -> str:
@@ -156,20 +115,19 @@ def print_changes(console, edit, dest) -> None:
 def set_classes(classes, cfg, output, in_place, force, dry_run, train_schedule, weights_in, weights_out, seed):
     if weights_in is not None and (dry_run or output == "-"):
         fail("--weights writes a weights file beside the new cfg: it does not go with --dry-run or -o -", EXIT_USAGE)
-    doc, edit = _edited(cfg, set_classes_cfg, classes, train_schedule)
+    doc, edit = _edited(cfg, force, set_classes_cfg, classes, train_schedule)
 
     def carry(dest, console):
         from .transplant import carry_weights  # numpy only when weights are asked for
 
         target = Path(weights_out) if weights_out else dest.with_suffix(".weights")
-        if target.exists() and not force:
-            fail(f"{target} exists; use --force to overwrite it or --weights-out", EXIT_ERRORS)
+        refuse_existing(target, force, " or --weights-out")
         carry_weights(doc, edit.doc, weights_in, target, "random", seed, console=console)
         console.print(Text(f"fresh init (seed {seed}) of the layer(s) whose filters changed: "
                            f"{', '.join(map(str, edit.refitted)) or 'none'}; every other layer copied"))
 
-    console, dest = emit(cfg, doc, edit, output, in_place, force, dry_run, f"classes{classes}",
-                         carry if weights_in is not None else None)
+    console, dest = write_edit(cfg, doc, edit.doc, edit.errors, output, in_place, force, dry_run,
+                               f"classes{classes}", carry if weights_in is not None else None)
     print_changes(console, edit, dest)
     sys.exit(EXIT_OK)
 
@@ -196,8 +154,9 @@ def set_classes(classes, cfg, output, in_place, force, dry_run, train_schedule, 
 def resize(cfg, width, height, output, in_place, force, dry_run):
     if width is None and height is None:
         fail("give --width and/or --height", EXIT_USAGE)
-    doc, edit = _edited(cfg, resize_cfg, width, height)
-    console, dest = emit(cfg, doc, edit, output, in_place, force, dry_run, "x".join(map(str, edit.size)))
+    doc, edit = _edited(cfg, force, resize_cfg, width, height)
+    console, dest = write_edit(cfg, doc, edit.doc, edit.errors, output, in_place, force, dry_run,
+                               "x".join(map(str, edit.size)))
     console.print(Text(f"total stride {edit.stride[0]}x{edit.stride[1]}"))
     print_changes(console, edit, dest)
     sys.exit(EXIT_OK)
@@ -292,9 +251,9 @@ def anchors(cfg, labels, k, width, height, seed, restarts, strict, fmt, output, 
         fail("-o, --in-place and --dry-run need a CFG to write the anchors into", EXIT_USAGE)
     if fmt == "json" and (output == "-" or dry_run):
         fail("--format json prints to stdout: it does not go with -o - or --dry-run", EXIT_USAGE)
-    doc = read_valid_document(cfg) if cfg is not None else None
+    doc, _, _, found = read_editable_document(cfg, force) if cfg is not None else (None, None, None, None)
     try:
-        result = compute(labels, k, width, height, seed, doc, restarts, _progress(stderr()))
+        result = compute(labels, k, width, height, seed, doc, restarts, _progress(stderr()), found)
     except EditError as exc:
         _edit_failed(exc)
     except ValueError as exc:
@@ -309,7 +268,8 @@ def anchors(cfg, labels, k, width, height, seed, restarts, strict, fmt, output, 
         stderr().print(Text(f"cfgtool: skipped {len(problems)} label line(s) with problems (--strict refuses them)"))
     console, dest = stdout(), None
     if doc is not None:
-        console, dest = emit(cfg, doc, result.edit, output, in_place, force, dry_run, "anchors")
+        console, dest = write_edit(cfg, doc, result.edit.doc, result.edit.errors, output, in_place, force, dry_run,
+                                   "anchors")
     if fmt == "json":
         c = result.clusters
         sys.stdout.write(json.dumps({"anchors": c.anchors.tolist(), "avg_iou": c.avg_iou, "counts": c.counts,

@@ -4,7 +4,6 @@ forward and backward at a small size, checking every value is finite and every s
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import sys
 import time
@@ -17,13 +16,18 @@ from rich.table import Table
 from rich.text import Text
 
 from ..diagnostics import CfgError
-from ..executor.activations import BranchLog, branch_log
 from ..executor.network import NETWORK_INPUT, Executor, dump_shape
+from ..executor.smoke import SmokeResult
+from ..executor.smoke import smoke as run_smoke
 from ..fileio import write_atomic
 from ..model import Network, build
 from ..shapes import Shapes, infer_shapes
 from ..weights import read_weights
-from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, stderr, stdout
+from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, refuse_existing, stderr, \
+    stdout
+THREADS_HELP = ("BLAS threads (default: chosen before each pass from the usable cores, the cgroup CPU quota and "
+                "how busy the machine is; the report says how many were used and why).")
+
 
 def _network(cfg: str, width: int | None = None, height: int | None = None) -> tuple[Network, Shapes]:
     """Parse and infer shapes; print the errors and exit 1 when there are any."""
@@ -81,8 +85,17 @@ def _load_input(path: str, exe: Executor, dtype) -> np.ndarray:
 @click.command()
 @click.argument("cfg", type=click.Path(dir_okay=False))
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False), help="Darknet .weights (else random init).")
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
               help="float32 .npy array (batch, channels, height, width).")
+@click.option("--image", "image_path", type=click.Path(dir_okay=False),
+              help="An image file (PNG, JPEG ...; needs Pillow): detect objects like darknet detector test.")
+@click.option("--names", "names_path", type=click.Path(dir_okay=False),
+              help="With --image: class names, one a line (coco.names); else class numbers are shown.")
+@click.option("--thresh", type=click.FloatRange(min=0), default=0.25, show_default=True,
+              help="With --image: the smallest class probability shown.")
+@click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False),
+              help="With --image: write the image with the detections drawn on it here.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
 @click.option("--dump", "dump_dir", type=click.Path(file_okay=False), help="Write every layer's output here.")
 @click.option("--width", type=click.IntRange(min=1), help="Run at this width instead of [net]'s.")
 @click.option("--height", type=click.IntRange(min=1), help="Run at this height instead of [net]'s.")
@@ -91,35 +104,81 @@ def _load_input(path: str, exe: Executor, dtype) -> np.ndarray:
               help="Run the forward N times and report the median and minimum time.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init.")
 @click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
-def run(cfg, weights_path, input_path, dump_dir, width, height, use_float64, repeat, seed, max_memory):
-    """Run CFG forward (inference) on an input array and print the output layers.
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_path, force, dump_dir, width, height,
+        use_float64, repeat, seed, max_memory, threads):
+    """Run CFG forward (inference) on an input array or an image.
 
-    --dump writes DIR/layer_000.npy ... for every layer, (batch, c, h, w) or (batch, n) for
-    vector outputs, and DIR/index.json (layer -> type, shape, cfg line). Exit 1 for errors in
-    the cfg or the weights, 2 for an unreadable or wrongly shaped input.
+    --input X.npy: print the output layers' statistics. --dump writes DIR/layer_000.npy ...
+    for every layer, (batch, c, h, w) or (batch, n) for vector outputs, and DIR/index.json
+    (layer -> type, shape, cfg line).
+
+    --image FILE: what `darknet detector test` does: the image resized to [net]'s size
+    (letter_box=1 in [net]: keeping its aspect ratio), the [yolo]/[region] heads decoded,
+    Darknet's NMS (the last head's nms_kind, beta_nms; threshold 0.45), then a table of the
+    detections above --thresh; -o writes the annotated image. Needs Pillow
+    (pip install 'cfgtool[image]').
+
+    Exit 1 for errors in the cfg or the weights, 2 for an unreadable or wrongly shaped input.
 
     \b
-    Example:
+    Examples:
       cfgtool run yolov4.cfg --weights yolov4.weights --input x.npy --dump out/
+      cfgtool run yolov4-tiny.cfg --weights yolov4-tiny.weights --image dog.jpg --names coco.names -o out.png
     """
+    if (input_path is None) == (image_path is None):
+        fail("give either --input X.npy or --image FILE")
+    if image_path is None and (names_path or output_path):
+        fail("--names and -o go with --image")
+    if output_path:
+        refuse_existing(output_path, force)
     dtype = np.float64 if use_float64 else np.float32
     net, shapes = _network(cfg, width, height)
+    batch = 1 if image_path else _batch_of(input_path)
+    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory, threads=threads)
+    x = None if image_path else _load_input(input_path, exe, dtype)
+    if weights_path:
+        _load_weights(exe, weights_path, net, shapes)
+    if image_path:
+        _run_image(exe, image_path, names_path, thresh, output_path)
+    else:
+        _run_array(exe, x, dump_dir, repeat)
+    stdout().print(threads_line(exe))
+    sys.exit(EXIT_OK)
+
+
+def threads_line(exe: Executor) -> str:
+    used = exe.threads.used
+    return f"threads: {used.threads} ({used.why})" if used else "threads: none used"
+
+
+def _batch_of(input_path: str) -> int:
+    try:
+        with open(input_path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        fail(f"{input_path}: {exc.strerror or exc}")
+    if magic != b"\x93NUMPY":
+        fail(f"{input_path}: not a .npy array; for an image use --image {input_path}")
     try:
         x_peek = np.load(input_path, mmap_mode="r", allow_pickle=False)
-        batch = int(x_peek.shape[0]) if x_peek.ndim >= 1 else 1
     except (OSError, ValueError) as exc:
         fail(f"{input_path}: cannot read a .npy array ({exc})")
-    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
-    x = _load_input(input_path, exe, dtype)
-    if weights_path:
-        try:
-            _, tensors = read_weights(weights_path, net, shapes)
-        except CfgError as exc:
-            print_diagnostics(exc.diagnostics)
-            sys.exit(EXIT_ERRORS)
-        except OSError as exc:
-            fail(f"{weights_path}: {exc.strerror or exc}")
-        exe.load(tensors)
+    return int(x_peek.shape[0]) if x_peek.ndim >= 1 else 1
+
+
+def _load_weights(exe: Executor, weights_path: str, net: Network, shapes: Shapes) -> None:
+    try:
+        _, tensors = read_weights(weights_path, net, shapes)
+    except CfgError as exc:
+        print_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERRORS)
+    except OSError as exc:
+        fail(f"{weights_path}: {exc.strerror or exc}")
+    exe.load(tensors)
+
+
+def _run_array(exe: Executor, x: np.ndarray, dump_dir: str | None, repeat: int) -> None:
     times = []
     outs = {}
     try:
@@ -140,7 +199,58 @@ def run(cfg, weights_path, input_path, dump_dir, width, height, use_float64, rep
         out.print(f"forward x{repeat}: median {statistics.median(times) * 1e3:.1f} ms, min {min(times) * 1e3:.1f} ms")
     else:
         out.print(f"forward: {times[0] * 1e3:.1f} ms")
-    sys.exit(EXIT_OK)
+
+
+def _names(path: str | None) -> list[str]:
+    if path is None:
+        return []
+    try:
+        return [ln.strip() for ln in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+
+
+def _run_image(exe: Executor, image_path: str, names_path: str | None, thresh: float, output_path: str | None) -> None:
+    from ..executor.detections import detect_image
+    from ..executor.image import PillowMissing, annotated
+
+    names = _names(names_path)
+    try:
+        result = detect_image(exe, image_path, thresh)
+    except PillowMissing as exc:
+        fail(str(exc))
+    except CfgError as exc:
+        print_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_ERRORS)
+    except (OSError, ValueError) as exc:
+        fail(f"{image_path}: {getattr(exc, 'strerror', None) or exc}")
+    classes = max((s.params.get("classes", 0) for s in exe.steps if hasattr(s.op, "decode")), default=0)
+    if names and len(names) != classes:
+        stderr().print(Text(f"warning: {names_path} has {len(names)} names but the network has classes={classes}"))
+    out = stdout()
+    out.print(_detections_table(result, names))
+    w, h = result.image_size
+    out.print(f"{len(result.detections)} detection(s) above {thresh:g} in {image_path} ({w}x{h}"
+              f"{', letterboxed' if result.letter else ''}); forward {result.seconds * 1e3:.1f} ms")
+    if output_path:
+        try:
+            write_atomic(output_path, annotated(image_path, result.detections, names, classes, Path(output_path).suffix))
+        except (OSError, ValueError) as exc:
+            fail(f"{output_path}: {getattr(exc, 'strerror', None) or exc}")
+        out.print(f"wrote {output_path}")
+
+
+def _detections_table(result, names: list[str]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, justify in (("class", "left"), ("prob", "right"), ("left", "right"), ("top", "right"),
+                         ("width", "right"), ("height", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    w, h = result.image_size
+    for d in result.detections:
+        box = [str(v) for v in d.pixels(w, h)]
+        for k, prob in d.classes:
+            table.add_row(names[k] if k < len(names) else str(k), f"{prob * 100:.0f}%", *box)
+    return table
 
 
 def _dump(folder: Path, exe: Executor, outs: dict[int, np.ndarray]) -> None:
@@ -160,94 +270,6 @@ def _dump(folder: Path, exe: Executor, outs: dict[int, np.ndarray]) -> None:
 
 # -- smoke ------------------------------------------------------------------------------------
 
-def total_stride(shapes: Shapes) -> int:
-    """The network's downsampling factor: input width over its smallest feature map width
-    (1x1 outputs such as global pooling and vectors left out), as a power of two."""
-    width = shapes.net.get("width") or 0
-    ratios = [width / s.output[0] for s in shapes.layers
-              if s is not None and s.output[0] > 0 and (s.output[0], s.output[1]) != (1, 1)]
-    if not width or not ratios:
-        return 1
-    return 2 ** max(0, round(math.log2(max(ratios))))
-
-
-def smoke_size(net: Network, shapes: Shapes, at_least: int) -> int:
-    """The smallest multiple of the total stride >= ``at_least`` at which every shape is valid
-    (tries a few multiples; the first when none is)."""
-    stride = total_stride(shapes)
-    first = max(stride, -(-at_least // stride) * stride)
-    for size in range(first, first + 8 * stride, stride):
-        if infer_shapes(net, size, size).ok:
-            return size
-    return first
-
-
-def _rel_errors(pairs, noise: float) -> tuple[float, tuple]:
-    """Max relative error over (what, analytic, numeric, scale) samples. Differences within
-    the numeric derivative's rounding ``noise`` count as 0 (gradients that are exactly 0, e.g.
-    a bias before a batch norm, are measured as noise); ``scale`` floors the denominator at 1%
-    of the gradient tensor's RMS so entries near zero do not dominate."""
-    worst, where = 0.0, ()
-    for what, a, n, scale in pairs:
-        err = max(abs(a - n) - noise, 0.0) / max(abs(a), abs(n), 0.01 * scale, 1e-300)
-        if err > worst:
-            worst, where = err, what
-    return worst, where
-
-
-def _grad_check(exe: Executor, x: np.ndarray, seed: int, n_input: int, n_params: int, progress
-                ) -> tuple[float, tuple, float]:
-    """Central differences of sum(output * cotangent) with every piecewise choice (leaky's
-    side of 0, maxpool's argmax) held at the base point's, against the backward pass."""
-    rng = np.random.default_rng(seed + 1)
-    log = BranchLog()
-    with branch_log(log):
-        outs = exe.forward(x, train=True, seed=seed)
-    cot = {i: rng.normal(size=outs[i].shape) for i in exe.output_layers}
-    dx, grads = exe.backward(cot)
-    log.replay = True
-    h = 1e-6
-    # rounding error of a central difference of the loss: an ulp of the sum of its terms, over h
-    noise = np.finfo(np.float64).eps * float(sum(np.abs(outs[i] * g).sum() for i, g in cot.items())) / h
-
-    def loss() -> float:
-        with branch_log(log):
-            o = exe.forward(x, train=True, seed=seed)
-        return float(sum((o[i] * g).sum() for i, g in cot.items()))
-
-    targets = [("input", None, x, dx, tuple(rng.integers(0, d) for d in x.shape)) for _ in range(n_input)]
-    tensors = [(i, name) for i in sorted(grads) for name in grads[i]]
-    for _ in range(n_params if tensors else 0):
-        i, name = tensors[rng.integers(len(tensors))]
-        arr = exe.weights[i][name]
-        targets.append((f"layer {i} {name}", i, arr, grads[i][name], tuple(rng.integers(0, d) for d in arr.shape)))
-    pairs = []
-    for what, _, arr, grad, idx in targets:
-        keep = arr[idx]
-        arr[idx] = keep + h
-        up = loss()
-        arr[idx] = keep - h
-        down = loss()
-        arr[idx] = keep
-        scale = float(np.sqrt(np.mean(np.square(grad))))
-        pairs.append(((what, tuple(int(k) for k in idx)), float(grad[idx]), (up - down) / (2 * h), scale))
-        progress()
-    exe.invalidate()
-    if all(a == 0 and n == 0 for _, a, n, _ in pairs):
-        return 0.0, ("only zero gradients sampled", ()), noise
-    return *_rel_errors(pairs, noise), noise
-
-
-def _bad(arr: np.ndarray, want: tuple[int, ...] | None) -> str | None:
-    if want is not None and tuple(arr.shape) != want:
-        return f"shape {tuple(arr.shape)}, expected {want}"
-    finite = np.isfinite(arr)
-    if not finite.all():
-        nan = int(np.isnan(arr).sum())
-        return f"{nan} NaN and {arr.size - int(finite.sum()) - nan} infinite values of {arr.size}"
-    return None
-
-
 @click.command()
 @click.argument("cfg", type=click.Path(dir_okay=False))
 @click.option("--size", type=click.IntRange(min=1), help="Square input size (default: the smallest multiple of the "
@@ -260,7 +282,8 @@ def _bad(arr: np.ndarray, want: tuple[int, ...] | None) -> str | None:
 @click.option("--samples", type=click.IntRange(min=1), default=24, show_default=True,
               help="Parameter entries the gradient check samples (plus a third as many input entries).")
 @click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
-def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def smoke(cfg, size, batch, seed, grad_check, samples, max_memory, threads):
     """Run CFG forward (training mode) and backward on random data at a small size.
 
     Checks that every layer's output and gradient is finite and has the expected shape and
@@ -271,96 +294,56 @@ def smoke(cfg, size, batch, seed, grad_check, samples, max_memory):
       cfgtool smoke yolov4.cfg --size 96
       cfgtool smoke yolov4-tiny.cfg --grad-check
     """
-    base_net, base_shapes = _network(cfg)
-    stride = total_stride(base_shapes)
-    if size is None:
-        size = smoke_size(base_net, base_shapes, 2 * stride if grad_check else 64)
-    net, shapes = _network(cfg, size, size) if base_shapes.net.get("width") else (base_net, base_shapes)
-    dtype = np.float64 if grad_check else np.float32
-    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory)
-    x = np.random.default_rng(seed).normal(size=exe.input_shape).astype(dtype)
+    net, shapes = _network(cfg)
     err = stderr()
-    out = stdout()
-    err.print(f"smoke: {cfg} at {size}x{size}, batch {batch}, {np.dtype(dtype).name}")
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                         console=err, transient=True)
-    n = len(exe.steps)
-    problems: list[tuple[str, int, str]] = []
+    tasks = []
+
+    def phase(name: str, total: int) -> None:
+        tasks.append(progress.add_task(name, total=total))
+
+    def started(at: int, dtype) -> None:
+        err.print(f"smoke: {cfg} at {at}x{at}, batch {batch}, {dtype.name}")
+
     with progress:
-        task = progress.add_task("forward", total=n)
         try:
-            outs = exe.forward(x, train=True, seed=seed, progress=lambda i: progress.advance(task))
+            result = run_smoke(net, shapes, size, batch, seed, samples if grad_check else None, max_memory, threads,
+                               phase, lambda: progress.advance(tasks[-1]), started)
         except CfgError as exc:
             progress.stop()
             print_diagnostics(exc.diagnostics)
             sys.exit(EXIT_ERRORS)
-        for step in exe.steps:
-            want = dump_shape(step.layer, step.shape, batch)
-            want = want if len(want) == 4 else None
-            why = _bad(outs[step.layer.index], want)
-            if why:
-                problems.append(("forward", step.layer.index, why))
-                break
-        if not problems:
-            rng = np.random.default_rng(seed + 1)
-            cot = {i: rng.normal(size=outs[i].shape).astype(dtype) for i in exe.output_layers}
-            progress.update(task, description="backward", completed=0)
+    _render_smoke(result, cfg, stdout())
+    sys.exit(EXIT_OK if result.ok else EXIT_ERRORS)
 
-            def inspect(i, d):
-                progress.advance(task)
-                why = _bad(d, tuple(outs[i].shape))
-                if why and not any(p[0] == "backward" for p in problems):
-                    problems.append(("backward", i, f"gradient w.r.t. its output: {why}"))
 
-            try:
-                dx, grads = exe.backward(cot, inspect=inspect)
-            except CfgError as exc:
-                progress.stop()
-                print_diagnostics(exc.diagnostics)
-                sys.exit(EXIT_ERRORS)
-            if not problems:
-                for i in sorted(grads, reverse=True):
-                    for name, g in grads[i].items():
-                        why = _bad(g, exe.weights[i][name].shape)
-                        if why:
-                            problems.append(("backward", i, f"gradient w.r.t. {name}: {why}"))
-                            break
-                    if problems:
-                        break
-                why = _bad(dx, exe.input_shape) if dx is not None else None
-                if why and not problems:
-                    problems.append(("backward", NETWORK_INPUT, f"gradient w.r.t. the input: {why}"))
-        check = None
-        if grad_check and not problems:
-            n_input = max(1, samples // 3)
-            task2 = progress.add_task("gradient check", total=n_input + samples)
-            check = _grad_check(exe, x, seed, n_input, samples, lambda: progress.advance(task2))
+def _render_smoke(result: SmokeResult, cfg: str, out) -> None:
+    exe = result.executor
     out.print(_layer_table(exe))
-    status = EXIT_OK
-    if problems:
-        phase, i, why = problems[0]
+    if result.problem is not None:
+        phase, i, why = result.problem.phase, result.problem.layer, result.problem.why
         if i == NETWORK_INPUT:
             out.print(Text(f"FAIL ({phase}): {why}", style="bold red"))
         else:
             layer = exe.steps[i].layer
             out.print(Text(f"FAIL ({phase}): layer {i} [{layer.type}] at {cfg}:{layer.line}: {why}", style="bold red"))
-        status = EXIT_ERRORS
     else:
         fwd = sum(s.seconds for s in exe.stats) * 1e3
         bwd = sum(s.backward_seconds for s in exe.stats) * 1e3
-        out.print(f"ok: {n} layers, forward {fwd:.1f} ms, backward {bwd:.1f} ms, every value finite")
+        out.print(f"ok: {len(exe.steps)} layers, forward {fwd:.1f} ms, backward {bwd:.1f} ms, every value finite")
+    out.print(threads_line(exe))
+    check = result.grad
     if check is not None:
-        worst, where, noise = check
-        line = f"gradient check: max relative error {worst:.3g} (differences under the rounding noise {noise:.2g} ignored)"
-        if where:
-            what, idx = where
+        line = (f"gradient check: max relative error {check.worst:.3g} (differences under the rounding noise "
+                f"{check.noise:.2g} ignored)")
+        if check.where:
+            what, idx = check.where
             line += f" (at {what} {list(idx)})" if idx else f" ({what})"
-        if worst > 1e-4:
-            out.print(Text(line + " > 1e-4: FAIL", style="bold red"))
-            status = EXIT_ERRORS
-        else:
+        if check.ok:
             out.print(line + " <= 1e-4: ok")
-    sys.exit(status)
+        else:
+            out.print(Text(line + " > 1e-4: FAIL", style="bold red"))
 
 
 def _layer_table(exe: Executor) -> Table:

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..model import Layer, build
+from ..report import as_dict
 from ..shapes import Shapes, infer_shapes
 from ..syntax import printable
 from .common import EXIT_ERRORS, EXIT_OK, has_errors, print_diagnostics, read_document, stdout
@@ -75,13 +76,17 @@ def summary(cfg, fmt, width, height):
     Darknet computes them, plus the totals.
 
     Errors (a route of maps of different sizes, a shortcut Darknet would abort on, ...) are
-    printed to stderr with the line to fix; the layers that could be inferred are still shown
-    and the exit code is 1.
+    printed to stderr with the line to fix (with --format json they are also the
+    "diagnostics" list of the JSON); the layers that could be inferred are still shown and the
+    exit code is 1.
 
     Example: cfgtool summary yolov4.cfg --width 416 --height 416
     """
     doc, diags = read_document(cfg)
     if doc is None:
+        if fmt == "json":
+            sys.stdout.write(json.dumps({"net": None, "layers": [], "total_bflops": None, "total_weights": None,
+                                         "diagnostics": [as_dict(d) for d in diags]}, indent=1) + "\n")
         print_diagnostics(diags)
         sys.exit(EXIT_ERRORS)
     network = build(doc)
@@ -91,7 +96,7 @@ def summary(cfg, fmt, width, height):
     if fmt == "json":
         net = {key: shapes.net.get(key) for key in NET_FIELDS}
         payload = {"net": net, "layers": records, "total_bflops": shapes.total_bflops,
-                   "total_weights": shapes.total_weights}
+                   "total_weights": shapes.total_weights, "diagnostics": [as_dict(d) for d in diags]}
         sys.stdout.write(json.dumps(payload, indent=1) + "\n")
     else:
         out = stdout()

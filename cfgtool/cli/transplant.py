@@ -14,7 +14,8 @@ from rich.text import Text
 from ..diagnostics import CfgError
 from ..transplant import DEVIATION_TARGET, GATE_BIAS, INITS, Report, transplant_files
 from ..layers.base import BN_TENSORS
-from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, read_valid_document, stderr, stdout
+from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, read_editable_document, refuse_existing, \
+    stderr, stdout
 
 _HOW = {"gate": "gate (bias {b:g})", "zero": "zero (branch end)", "random": "random",
         "missing": "random (not in the source)"}
@@ -136,7 +137,9 @@ def carry_weights(old_doc, new_doc, weights_in, weights_out, init: str = "identi
                    f"[default: {GATE_BIAS:g}, raised when many gates are in series so that the deviation "
                    f"stays below {DEVIATION_TARGET:g}].")
 @click.option("--compact", is_flag=True, help="Fold runs of copied layers into one row.")
-def transplant(old_cfg, old_weights, new_cfg, output, init, seed, gate_bias, compact):
+@click.option("--force", is_flag=True, help="Overwrite an existing output file; accept cfgs that have errors "
+              "(refused without it: nothing is written).")
+def transplant(old_cfg, old_weights, new_cfg, output, init, seed, gate_bias, compact, force):
     """Carry OLD.weights (for OLD.cfg) over to NEW.cfg, an edited copy of it.
 
     \b
@@ -152,10 +155,12 @@ def transplant(old_cfg, old_weights, new_cfg, output, init, seed, gate_bias, com
     shortcut passes its input through. Other new layers are random (Darknet-like).
     --init random: every new layer random.
 
-    Exit codes: 0 written, 1 invalid cfg or weights of the wrong size, 2 usage or I/O.
+    Exit codes: 0 written, 1 a cfg with errors (unless --force) or weights of the wrong size,
+    2 usage or I/O (an existing output file without --force).
 
     Example: cfgtool transplant yolov4.cfg yolov4.conv.137 yolov4-se.cfg -o yolov4-se.conv.weights
     """
-    old_doc, new_doc = read_valid_document(old_cfg), read_valid_document(new_cfg)
+    refuse_existing(output, force)
+    old_doc, new_doc = read_editable_document(old_cfg, force)[0], read_editable_document(new_cfg, force)[0]
     carry_weights(old_doc, new_doc, old_weights, output, init, seed, gate_bias=gate_bias, compact=compact)
     sys.exit(EXIT_OK)

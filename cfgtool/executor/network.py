@@ -11,7 +11,7 @@ for; the freed buffers are reused by later layers and later runs (kernels.Buffer
 layers back to the input, summing where an output feeds several layers. Each run records
 per-layer time and output bytes in ``stats``.
 
-Errors codes: X001 a layer that cannot run, X002 memory limit, X003 wrong input, X005 a layer
+Errors codes (cfgtool/codes.py): X001 a layer that cannot run, X002 memory limit, X003 wrong input, X005 a layer
 failed while running.
 """
 
@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from ..diagnostics import ERROR, CfgError, Diagnostic
-from ..layers.base import LayerShape, Tensor
+from ..codes import diagnostic
+from ..diagnostics import ERROR, CfgError
+from ..layers.base import LayerShape, Params, Tensor
 from ..model import Layer, Network
 from . import kernels
 from .ops import op_for
+from .threads import Threads
 
 NETWORK_INPUT = -1  # the index standing for the network's input in wiring and gradients
 
@@ -52,7 +54,7 @@ class Step:
     layer: Layer
     shape: LayerShape
     op: ModuleType
-    params: dict[str, Any]
+    params: Params  # the layer's typed parameters with the run's batch and rng
     inputs: list[int]  # layer indices whose outputs are xs (NETWORK_INPUT for the input)
     owner: int  # the layer whose tensors it uses (share_index), usually itself
     tensors: list[Tensor]  # its own learnable tensors (spec.tensors)
@@ -89,9 +91,8 @@ def available_memory() -> int:
     return avail
 
 
-def layer_error(network: Network, layer: Layer, code: str, name: str, message: str, notes=()) -> CfgError:
-    return CfgError([Diagnostic(code, name, ERROR, message, layer.section.header.span(), network.path,
-                                layer.index, tuple(notes))])
+def layer_error(network: Network, layer: Layer, code: str, message: str, notes=()) -> CfgError:
+    return CfgError([diagnostic(code, message, layer.section.header.span(), network.path, layer.index, notes)])
 
 
 INIT_CHUNK = 1 << 20  # values drawn at a time: the only temporary of a random initialisation
@@ -136,8 +137,11 @@ def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
 
 class Executor:
     def __init__(self, network: Network, shapes, dtype=np.float32, batch: int = 1, seed: int = 0,
-                 max_memory: int | None = None):
+                 max_memory: int | None = None, threads: int | None = None):
+        """``threads``: BLAS threads for every pass; None chooses them before each pass from the
+        usable cores and the machine's load (:mod:`cfgtool.executor.threads`)."""
         self.network = network
+        self.threads = Threads(threads)
         self.shapes = shapes
         self.dtype = np.dtype(dtype)
         self.batch = int(batch)
@@ -148,7 +152,7 @@ class Executor:
             raise CfgError(errors)
         self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
         if not self.steps:
-            raise CfgError([Diagnostic("X001", "no-layers", ERROR, "the cfg has no layers to run", None, network.path)])
+            raise CfgError([diagnostic("X001", "the cfg has no layers to run", None, network.path)])
         # the network's results: detection heads, the last layer, and what a loss layer scores
         self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.spec.is_head}
                                     | {self.steps[-1].layer.index}
@@ -172,20 +176,20 @@ class Executor:
     def _plan(self, layer: Layer, shape: LayerShape | None) -> Step:
         net = self.network
         if layer.spec is None:
-            raise layer_error(net, layer, "X001", "unsupported-layer",
+            raise layer_error(net, layer, "X001",
                               f"{layer.section.name} is not a layer type Darknet knows; it cannot run")
         if shape is None:
-            raise layer_error(net, layer, "X001", "unsupported-layer", f"layer {layer.index} has no valid shape")
+            raise layer_error(net, layer, "X001", f"layer {layer.index} has no valid shape")
         if layer.spec.cannot_run:
-            raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}] {layer.spec.cannot_run}")
+            raise layer_error(net, layer, "X001", f"[{layer.type}] {layer.spec.cannot_run}")
         op = op_for(layer.spec)
         if op is None:
-            raise layer_error(net, layer, "X001", "unsupported-layer",
+            raise layer_error(net, layer, "X001",
                               f"the numpy executor has no implementation of [{layer.type}] layers")
         why = getattr(op, "unsupported", lambda p: None)(shape.params)
         if why:
-            raise layer_error(net, layer, "X001", "unsupported-layer", f"[{layer.type}]: {why}")
-        params = dict(shape.params, batch=self.batch, rng=self.rng)
+            raise layer_error(net, layer, "X001", f"[{layer.type}]: {why}")
+        params = replace(shape.params, batch=self.batch, rng=self.rng)
         owner = shape.params.get("share_index")
         return Step(layer, shape, op, params, layer.spec.sources(shape.params, layer.index),
                     layer.index if owner is None else owner, layer.spec.tensors(shape))
@@ -240,7 +244,7 @@ class Executor:
             yield
         except MemoryError:
             net = self.network
-            raise layer_error(net, step.layer, "X002", "memory-limit",
+            raise layer_error(net, step.layer, "X002",
                               f"ran out of memory at layer {step.layer.index} ([{step.layer.type}]): the estimate "
                               f"({_size(self.estimate_memory())}) was within the limit of {_size(self.max_memory)} "
                               "but numpy needed more",
@@ -253,8 +257,8 @@ class Executor:
             net = self.network
             span = net.net.header.span() if net.net is not None else None
             w, h = self.shapes.net.get("width"), self.shapes.net.get("height")
-            raise CfgError([Diagnostic(
-                "X002", "memory-limit", ERROR,
+            raise CfgError([diagnostic(
+                "X002",
                 f"{mode} at {w}x{h}, batch {self.batch}, {self.dtype.name} needs about {_size(need)}, above the "
                 f"limit of {_size(self.max_memory)}", span, net.path, None,
                 ("use a smaller width/height or batch, or raise the limit (--max-memory)",))])
@@ -312,8 +316,8 @@ class Executor:
         if tuple(x.shape) != want:
             b, c, h, w = want
             net = self.network
-            raise CfgError([Diagnostic(
-                "X003", "input-shape", ERROR,
+            raise CfgError([diagnostic(
+                "X003",
                 f"the input is {tuple(x.shape)}, the network takes (batch, channels, height, width) = {want}",
                 net.net.header.span() if net.net is not None else None, net.path, None,
                 (f"[net] width={w} height={h} channels={c}; batch {b}",))])
@@ -325,9 +329,9 @@ class Executor:
                     self._memory_guard(step):
                 return fn(*args)
         except NotImplementedError as exc:
-            raise layer_error(self.network, step.layer, "X001", "unsupported-layer", f"[{step.layer.type}]: {exc}")
+            raise layer_error(self.network, step.layer, "X001", f"[{step.layer.type}]: {exc}")
         except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError) as exc:
-            raise layer_error(self.network, step.layer, "X005", "layer-failed",
+            raise layer_error(self.network, step.layer, "X005",
                               f"[{step.layer.type}] failed: {type(exc).__name__}: {exc}")
 
     def forward(self, x: np.ndarray, train: bool = False, keep=(), seed: int | None = None,
@@ -342,14 +346,14 @@ class Executor:
             self.check_memory(train=True)
         if seed is not None:
             for step in self.steps:
-                step.params["rng"] = np.random.default_rng([seed, step.layer.index])
+                step.params = replace(step.params, rng=np.random.default_rng([seed, step.layer.index]))
         keep_all = keep == "all"
         readers = self._readers(() if keep_all else keep)
         outs: dict[int, np.ndarray] = {NETWORK_INPUT: x}
         caches: dict[int, Any] = {}
         self._caches, self._outputs = None, {}
         self._pool.reclaim()  # the buffers of earlier runs nobody holds any more
-        with kernels.using(self._pool):
+        with kernels.using(self._pool), self.threads.limit():
             self._forward_steps(outs, caches, readers, train, keep_all, progress)
         outs.pop(NETWORK_INPUT, None)
         self._caches = caches if train else None
@@ -372,7 +376,7 @@ class Executor:
             step.stat.bytes, step.stat.shape = out.nbytes, tuple(out.shape)
             values = int(np.prod(step.shape.feeds)) if step.shape.feeds else step.shape.outputs  # antialiasing
             if out.size != self.batch * values:
-                raise layer_error(self.network, step.layer, "X005", "layer-failed",
+                raise layer_error(self.network, step.layer, "X005",
                                   f"[{step.layer.type}] produced {out.shape}, Darknet's layer has "
                                   f"{values} values per image")
             outs[i] = out
@@ -400,7 +404,7 @@ class Executor:
         deltas = {i: np.asarray(d, dtype=self.dtype).reshape(self._outputs[i].shape) for i, d in douts.items()}
         grads: dict[int, dict[str, np.ndarray]] = {}
         self._pool.reclaim()
-        with kernels.using(self._pool):
+        with kernels.using(self._pool), self.threads.limit():
             self._backward_steps(deltas, grads, inspect)
         return deltas.get(NETWORK_INPUT), grads
 

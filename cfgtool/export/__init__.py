@@ -88,12 +88,20 @@ def refusals(exe: Executor) -> list[Diagnostic]:
         layer = step.layer
         module = lowering_for(layer.spec)
         if module is None:
-            out.append(_refuse(exe.network, layer, f"[{layer.type}] has no ONNX lowering"))
+            why = "is recurrent: the export lowers feed-forward layers" if layer.spec.recurrent else "has no ONNX lowering"
+            out.append(_refuse(exe.network, layer, f"[{layer.type}] {why}"))
             continue
         why = getattr(module, "unsupported", lambda p, s: None)(step.params, step.shape)
         if why:
             out.append(_refuse(exe.network, layer, f"[{layer.type}] cannot be exported: {why}"))
     return out
+
+
+def heads(exe: Executor) -> list[int]:
+    """The layers Darknet returns as the network's output: every detection head, or else (a
+    classifier) the last layer that is not a loss layer, as get_network_output."""
+    found = [s.layer.index for s in exe.steps if s.layer.spec.is_head]
+    return found or [next(s.layer.index for s in reversed(exe.steps) if not s.layer.spec.scores_inputs)]
 
 
 def decode_refusals(exe: Executor) -> list[Diagnostic]:
@@ -158,7 +166,7 @@ def to_onnx(net: Network, shapes: Shapes, tensors: dict | None = None, outputs: 
         values[i] = y
         if progress is not None:
             progress(i)
-    wanted = exe.output_layers if outputs == "heads" else [s.layer.index for s in exe.steps]
+    wanted = heads(exe) if outputs == "heads" else [s.layer.index for s in exe.steps]
     names = {}
     for i in wanted:
         step = exe.steps[i]
@@ -197,8 +205,8 @@ def export_file(cfg: str | Path, out: str | Path, weights: str | Path | None = N
     exported = to_onnx(net, shapes, tensors, outputs, opset, dynamic_batch, seed, progress, decode=decode)
     from . import graph
 
-    graph.check(exported.model)
     data = graph.serialize(exported.model)
+    graph.check(data)
     write_atomic(out, data)
     names = dict(exported.outputs, **({"boxes": -1, "scores": -1} if exported.decoded else {}))
     report = ExportReport(str(out), names, exported.nodes, len(data), exported.random_init, seed,

@@ -14,7 +14,7 @@ import numpy as np
 
 try:
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     if exc.name != "onnx":
         raise
@@ -35,10 +35,11 @@ class Graph:
         self.dynamic_batch = dynamic_batch
         self.input = input_name
         self.nodes: list = []
-        self.initializers: list = []
+        self.initializers: list[tuple[str, np.ndarray]] = []
         self.outputs: list = []
         self._shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
         self._producer: dict[str, object] = {}
+        self._read: set[str] = set()  # values some node reads
         self._count = 0
         self._consts: dict[tuple, str] = {}
 
@@ -61,7 +62,7 @@ class Graph:
             if key in self._consts:
                 return self._consts[key]
         name = self._name(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        self.initializers.append((name, arr))
         if key is not None:
             self._consts[key] = name
         return name
@@ -70,6 +71,7 @@ class Graph:
         """Add one node with one output of per-image ``shape``; returns the output's name."""
         out = self._name(hint or op_type.lower())
         node = helper.make_node(op_type, list(inputs), [out], name=out, **attrs)
+        self._read.update(inputs)
         self.nodes.append(node)
         self._shapes[out] = tuple(int(d) for d in shape)
         self._producer[out] = node
@@ -79,6 +81,7 @@ class Graph:
         """A node with several outputs (Split)."""
         outs = [self._name(op_type.lower()) for _ in shapes]
         node = helper.make_node(op_type, list(inputs), outs, name=outs[0], **attrs)
+        self._read.update(inputs)
         self.nodes.append(node)
         for o, s in zip(outs, shapes):
             self._shapes[o] = tuple(int(d) for d in s)
@@ -86,9 +89,10 @@ class Graph:
         return outs
 
     def rename(self, old: str, new: str) -> str:
-        """Give the value ``old`` (made by a node, read by none yet) the name ``new``."""
+        """Give the value ``old`` the name ``new`` when it is made by a node, read by none and
+        not an output; returns the value's name (``old`` when it cannot be renamed)."""
         node = self._producer.get(old)
-        if node is None or new in self._shapes:
+        if node is None or new in self._shapes or old in self._read or old in self._outputs_names():
             return old
         node.output[list(node.output).index(old)] = new
         if node.name == old:
@@ -96,10 +100,6 @@ class Graph:
         self._shapes[new] = self._shapes.pop(old)
         self._producer[new] = self._producer.pop(old)
         return new
-
-    def made_here(self, x: str) -> bool:
-        """Whether ``x`` is the output of a node (not the graph input or an initializer)."""
-        return x in self._producer
 
     # -- layout helpers -----------------------------------------------------------------
 
@@ -190,8 +190,7 @@ class Graph:
         """Declare ``x`` a graph output called ``name`` (an Identity only when ``x`` cannot take
         that name: the input, an initializer, or a value already output under another name)."""
         if x != name:
-            renamed = self.rename(x, name) if self.made_here(x) and x not in self._outputs_names() else x
-            if renamed != name:
+            if self.rename(x, name) != name:
                 x = self.op("Identity", [x], self.shape(x))
                 self.rename(x, name)
         batch = BATCH if self.dynamic_batch else 1
@@ -203,9 +202,15 @@ class Graph:
     def model(self, doc: str = "", metadata: dict[str, str] | None = None):
         batch = BATCH if self.dynamic_batch else 1
         inp = helper.make_tensor_value_info(self.input, TensorProto.FLOAT, [batch, *self.shape(self.input)])
-        graph = helper.make_graph(self.nodes, "cfgtool", [inp], self.outputs, self.initializers, doc_string=doc)
+        graph = helper.make_graph(self.nodes, "cfgtool", [inp], self.outputs, [], doc_string=doc)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],
                                   producer_name="cfgtool")
+        for name, arr in self.initializers:  # written in place: make_graph would copy every tensor twice
+            t = model.graph.initializer.add()
+            t.name = name
+            t.data_type = helper.np_dtype_to_tensor_dtype(arr.dtype)
+            t.dims.extend(arr.shape)
+            t.raw_data = np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
         model.ir_version = min(model.ir_version, _IR_FOR_OPSET.get(self.opset, model.ir_version))
         for key, value in (metadata or {}).items():
             model.metadata_props.add(key=key, value=value)
@@ -217,13 +222,11 @@ _IR_FOR_OPSET = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
 
 
 def check(model) -> None:
-    """onnx.checker with full shape inference; raises ``onnx.checker.ValidationError``."""
+    """onnx.checker with full shape inference on a ModelProto or its serialized bytes; raises
+    ``onnx.checker.ValidationError``."""
     onnx.checker.check_model(model, full_check=True)
 
 
 def serialize(model) -> bytes:
     return model.SerializeToString()
 
-
-def load(path_or_bytes):
-    return onnx.load_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) else onnx.load(path_or_bytes)

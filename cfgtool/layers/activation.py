@@ -3,14 +3,22 @@ shape and outputs unchanged."""
 
 from __future__ import annotations
 
-from .base import STR, LayerShape, LayerSpec, Opt
-from .common import COMMON, activation
+from dataclasses import dataclass
+
+from .base import STR, LayerShape, LayerSpec, Opt, Params
+from .common import activation
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivationParams(Params):
+    activation: str = "linear"
 
 
 class Activation(LayerSpec):
     type = "activation"
     sections = ("[activation]",)
-    options = (Opt("activation", STR, "linear"),) + COMMON
+    Params = ActivationParams
+    options = (Opt("activation", STR, "linear"),)
 
     def infer(self, r, ctx):
         act = activation(r.get("activation"))

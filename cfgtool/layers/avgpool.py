@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import LayerShape, LayerSpec
-from .common import COMMON, image
+from .common import image
 
 
 class Avgpool(LayerSpec):
@@ -12,7 +12,6 @@ class Avgpool(LayerSpec):
     pooling = "avg"
     keeps_zero = True
     targets = {"opencv": ("[avgpool]",)}
-    options = COMMON
 
     def infer(self, r, ctx):
         w, h, c = image(ctx, "[avgpool]")

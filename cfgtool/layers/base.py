@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from ..syntax import Line, Section
@@ -45,6 +45,18 @@ class Opt:
     why: str = ""
 
 
+# The options every layer section reads: read by parse_network_cfg_custom for every layer section, after the layer's own parse_*.
+COMMON: tuple[Opt, ...] = (
+    Opt("clip", FLOAT, 0.0, doc="clip weights to [-clip, clip] after each update"),
+    Opt("onlyforward", INT, 0),
+    Opt("dont_update", INT, 0),
+    Opt("burnin_update", INT, 0),
+    Opt("stopbackward", INT, 0),
+    Opt("train_only_bn", INT, 0),
+    Opt("dontload", INT, 0),
+    Opt("dontloadscales", INT, 0),
+    Opt("learning_rate", FLOAT, 1.0, doc="per-layer learning rate scale (l.learning_rate_scale)"),
+)
 _C_INT = re.compile(r"[ \t\n\r\f\v]*([+-]?)0*([0-9]*)")
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 _LONG_DIGITS = 19  # more significant digits than a 64-bit long holds: strtol saturates
@@ -117,9 +129,14 @@ class Reader:
         self.used: set[str] = set()
         # key -> the line Darknet reads, as Section.option finds it, built in one pass
         self._lines: dict[str, Line] = {}
+        self._values: dict[str, str | None] = {}
         for ln in section.body:
-            if ln.kind == "bare" or (ln.kind == "option" and ln.value != ""):
-                self._lines.setdefault(ln.key, ln)
+            kind = ln.kind
+            if kind == "bare" or kind == "option":
+                value = ln.value
+                if value != "" and ln.key not in self._lines:
+                    self._lines[ln.key] = ln
+                    self._values[ln.key] = value
 
     def line(self, key: str) -> Line | None:
         return self._lines.get(key)
@@ -127,8 +144,7 @@ class Reader:
     def raw(self, key: str) -> str | None:
         """The value Darknet reads for ``key`` (the first occurrence), marking it used."""
         self.used.add(key)
-        ln = self._lines.get(key)
-        return None if ln is None else ln.value
+        return self._values.get(key)
 
     def has(self, key: str) -> bool:
         return key in self._lines
@@ -136,18 +152,67 @@ class Reader:
     def get(self, key: str, default: Any = ...) -> Any:
         """The typed value of ``key`` (Darknet's atoi/atof reading), or the default."""
         opt = self.spec.option(key)
-        raw = self.raw(key)
+        self.used.add(key)
+        raw = self._values.get(key)
         if raw is None:
             return opt.default if default is ... else default
-        if opt.kind == INT:
+        kind = opt.kind
+        if kind == INT:
             return atoi(raw)
-        if opt.kind == FLOAT:
+        if kind == FLOAT:
             return atof(raw)
-        if opt.kind == INTS:
+        if kind == INTS:
             return int_list(raw)
-        if opt.kind == FLOATS:
+        if kind == FLOATS:
             return float_list(raw)
         return raw
+
+
+@dataclass(frozen=True, kw_only=True)
+class Params:
+    """A layer's typed parameters: the Darknet layer-struct fields its kernel and the tools need.
+
+    Each spec declares a subclass (``spec.Params``, e.g. ``ConvolutionalParams``) whose fields
+    default to what the kernel assumes when a value is not given. Shape inference builds it
+    (:func:`cfgtool.shapes.infer_layer`), with the options every section reads (below). The
+    executor adds ``batch`` and ``rng`` (``dataclasses.replace``). Read-only mapping access
+    (``p["n"]``, ``p.get("n", d)``, ``"n" in p``) serves code that handles several types alike.
+    """
+
+    # the options every layer section reads (layers/common.py COMMON; learning_rate's struct name)
+    clip: float = 0.0
+    onlyforward: int = 0
+    dont_update: int = 0
+    burnin_update: int = 0
+    stopbackward: int = 0
+    train_only_bn: int = 0
+    dontload: int = 0
+    dontloadscales: int = 0
+    learning_rate_scale: float = 1.0
+    # set by the runner, not read from the cfg: the batch size, the random generator of layers
+    # that draw (dropout, crop) and the seed of a fresh one when there is none
+    batch: int = field(default=1, compare=False)
+    rng: Any = field(default=None, compare=False, repr=False)
+    seed: int = field(default=0, compare=False)
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        table = cls.__dict__.get("_names")
+        if table is None:
+            table = frozenset(f.name for f in fields(cls))
+            cls._names = table
+        return table
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self.names() else default
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.names()
 
 
 @dataclass
@@ -159,7 +224,7 @@ class LayerShape:
     outputs: int
     nweights: int = 0
     bflops: float = 0.0
-    params: dict[str, Any] = field(default_factory=dict)  # Darknet struct fields the executor needs
+    params: Params = field(default_factory=Params)  # Darknet struct fields the executor needs (spec.Params)
     # what the next layer receives as params.w/h/c when that is not ``output`` (antialiasing:
     # Darknet passes on the blur layer's output, l.input_layer->out_w/h/c)
     feeds: tuple[int, int, int] | None = None
@@ -274,6 +339,10 @@ class HeadNeed:
     formula: str
 
 
+# spec class -> key -> Opt, built at the first lookup
+_OPTION_TABLES: dict[type, dict[str, Opt]] = {}
+
+
 class EveryAnchor(Sequence):
     """The mask of a head without ``mask=``: 0..num-1, like Darknet, never materialised (``num``
     may be 1e9); equal to the tuple of the same indices."""
@@ -356,12 +425,14 @@ class LayerSpec:
 
     type: ClassVar[str]  # Darknet's get_layer_string name, e.g. "convolutional"
     sections: ClassVar[tuple[str, ...]]  # headers, e.g. ("[convolutional]", "[conv]")
-    options: ClassVar[tuple[Opt, ...]] = ()
+    options: ClassVar[tuple[Opt, ...]] = COMMON  # a subclass declares its own: COMMON is added
     # False where get_layer_string gives "none": Darknet's tables then show the section name
     named: ClassVar[bool] = True
     # the module of this type in the per-type folders (executor/ops/<module>.py, ...):
     # by default the name of the spec's own module (layers/<module>.py)
     module: ClassVar[str]
+    # the typed parameters of a layer of this type (LayerShape.params)
+    Params: ClassVar[type[Params]] = Params
 
     # -- role facts ---------------------------------------------------------------------
     recurrent: ClassVar[bool] = False  # runs over time steps (rnn, lstm, ...)
@@ -394,15 +465,16 @@ class LayerSpec:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "options" in cls.__dict__:  # a type's own options, then the ones every section reads
+            cls.options = tuple(cls.options) + COMMON
         if "module" not in cls.__dict__:
             cls.module = cls.__module__.rsplit(".", 1)[-1]
 
     @classmethod
     def option(cls, key: str) -> Opt:
-        table = cls.__dict__.get("_option_table")
+        table = _OPTION_TABLES.get(cls)
         if table is None:
-            table = {opt.key: opt for opt in cls.options}
-            cls._option_table = table
+            table = _OPTION_TABLES[cls] = {opt.key: opt for opt in cls.options}
         try:
             return table[key]
         except KeyError:
@@ -455,7 +527,7 @@ class LayerSpec:
         """The "size/strd(dil)" column of Darknet's layer table."""
         if "size" not in p or "stride_x" not in p:
             return ""
-        size, sx, sy = p["size"], p.get("blur_stride_x", p["stride_x"]), p.get("blur_stride_y", p["stride_y"])
+        size, sx, sy = p["size"], p.get("blur_stride_x") or p["stride_x"], p.get("blur_stride_y") or p["stride_y"]
         if sx != sy:
             return f"{size}x{size}/{sx}x{sy}"
         dil = p.get("dilation", 1)

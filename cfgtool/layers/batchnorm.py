@@ -3,14 +3,20 @@ outputs = w*h*c of the previous layer."""
 
 from __future__ import annotations
 
-from .base import LayerShape, LayerSpec, Tensor, bn_tensors
-from .common import COMMON
+from dataclasses import dataclass
+
+from .base import LayerShape, LayerSpec, Params, Tensor, bn_tensors
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchnormParams(Params):
+    n: int = 0
 
 
 class Batchnorm(LayerSpec):
     type = "batchnorm"
     sections = ("[batchnorm]",)
-    options = COMMON
+    Params = BatchnormParams
 
     def tensors(self, shape):
         c = shape.output[2]

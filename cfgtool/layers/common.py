@@ -3,20 +3,8 @@ activation names, reference resolution and the shape-error catalogue."""
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, Context, LayerShape, Opt, Reader, ShapeError, atoi
+from .base import COMMON, Context, LayerShape, Reader, ShapeError, atoi
 
-# Read by parse_network_cfg_custom for every layer section, after the layer's own parse_*.
-COMMON: tuple[Opt, ...] = (
-    Opt("clip", FLOAT, 0.0, doc="clip weights to [-clip, clip] after each update"),
-    Opt("onlyforward", INT, 0),
-    Opt("dont_update", INT, 0),
-    Opt("burnin_update", INT, 0),
-    Opt("stopbackward", INT, 0),
-    Opt("train_only_bn", INT, 0),
-    Opt("dontload", INT, 0),
-    Opt("dontloadscales", INT, 0),
-    Opt("learning_rate", FLOAT, 1.0, doc="per-layer learning rate scale (l.learning_rate_scale)"),
-)
 
 # struct field names for the common options (learning_rate is stored as learning_rate_scale)
 COMMON_FIELDS = {"learning_rate": "learning_rate_scale"}

@@ -4,13 +4,25 @@ for this layer (both 0; the weights are inputs*output)."""
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt, connected_tensors, count_text
-from .common import COMMON, activation, error
+from dataclasses import dataclass
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt, Params, connected_tensors, count_text
+from .common import activation, error
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectedParams(Params):
+    n: int = 1
+    inputs: int = 0
+    outputs: int = 1
+    activation: str = "logistic"
+    batch_normalize: int = 0
 
 
 class Connected(LayerSpec):
     type = "connected"
     sections = ("[connected]", "[conn]")
+    Params = ConnectedParams
     vector_output = True
     targets = {"opencv": ("[connected]",)}
     channels_key = "output"
@@ -18,7 +30,7 @@ class Connected(LayerSpec):
         Opt("output", INT, 1, minimum=1, why="a layer without outputs"),
         Opt("activation", STR, "logistic"),
         Opt("batch_normalize", INT, 0),
-    ) + COMMON
+    )
 
     def tensors(self, shape):
         return connected_tensors("", shape.inputs, shape.outputs, shape.params.get("batch_normalize"), scales=True)

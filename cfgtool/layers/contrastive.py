@@ -4,15 +4,31 @@ no value); its embedding_size must equal inputs/(n*h*w). outputs = inputs, outpu
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
-from .common import COMMON, cdiv, error, referenced
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Params
+from .common import cdiv, error, referenced
 
 FLT_MAX = 3.4028234663852886e38
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContrastiveParams(Params):
+    classes: int = 1000
+    yolo_layer: int = 0
+    n: int = 0
+    embedding_size: int = 0
+    detection: int = 0
+    temperature: float = 1.0
+    cls_normalizer: float = 1.0
+    max_delta: float = FLT_MAX
+    contrastive_neg_max: int = 3
 
 
 class Contrastive(LayerSpec):
     type = "contrastive"
     sections = ("[contrastive]",)
+    Params = ContrastiveParams
     is_output = True
     links = {"yolo_layer": "boxes from"}
     classes_key = "classes"
@@ -23,7 +39,7 @@ class Contrastive(LayerSpec):
         Opt("cls_normalizer", FLOAT, 1.0),
         Opt("max_delta", FLOAT, FLT_MAX),
         Opt("contrastive_neg_max", INT, 3),
-    ) + COMMON
+    )
     named = False
 
     def infer(self, r, ctx):

@@ -7,14 +7,36 @@ one image, as Darknet prints it at inference); nweights stays 0."""
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, conv_tensors
-from .common import COMMON, activation, dims, error, image
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, Params, conv_tensors
+from .common import activation, dims, error, image
 from .crnn import RECURRENT_CONV_OPTIONS, Crnn, conv, read_geometry
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvLstmParams(Params):
+    size: int = 3
+    stride: int = 1
+    dilation: int = 1
+    pad: int = 0
+    n: int = 1
+    groups: int = 1
+    activation: str = "linear"
+    batch_normalize: int = 0
+    xnor: int = 0
+    peephole: int = 0
+    bottleneck: int = 0
+    state_constrain: int = 32
+    shortcut: int = 0
+    lstm_activation: str = "tanh"
+    time_normalizer: float = 1.0
 
 
 class ConvLstm(LayerSpec):
     type = "conv_lstm"
     sections = ("[conv_lstm]",)
+    Params = ConvLstmParams
     recurrent = True
     cannot_run = RECURRENT
     named = False
@@ -31,7 +53,7 @@ class ConvLstm(LayerSpec):
         Opt("shortcut", INT, 0),
         Opt("lstm_activation", STR, "tanh"),
         Opt("time_normalizer", FLOAT, 1.0),
-    ) + COMMON
+    )
 
     def tensors(self, shape):
         p = shape.params

@@ -11,8 +11,10 @@ params deviate from the struct in one way: with antialiasing, ``blur_size``, ``b
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, NO_INDEX, STR, STRIDE_WHY, LayerShape, LayerSpec, Opt, conv_tensors, count_text
-from .common import COMMON, activation, cdiv, dims, error, ftoi, image, referenced
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, NO_INDEX, STR, STRIDE_WHY, LayerShape, LayerSpec, Opt, Params, conv_tensors, count_text
+from .common import activation, cdiv, dims, error, ftoi, image, referenced
 
 
 def conv_geometry(w: int, h: int, c: int, n: int, groups: int, size: int, stride_x: int, stride_y: int,
@@ -49,9 +51,47 @@ def antialias(antialiasing: int, out: tuple[int, int, int], stride_x: int, strid
     return bw, bh, c
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConvolutionalParams(Params):
+    n: int = 1  # filters
+    groups: int = 1
+    size: int = 1
+    stride_x: int = 1
+    stride_y: int = 1
+    dilation: int = 1
+    pad: int = 0  # padding in pixels (pad=1 resolved to size/2)
+    batch_normalize: int = 0  # 2 with cbn=1
+    activation: str = "logistic"
+    binary: int = 0
+    xnor: int = 0
+    use_bin_output: int = 0
+    share_index: int | None = None  # the absolute index of the layer whose tensors it uses
+    antialiasing: int = 0
+    assisted_excitation: int = 0
+    sway: int = 0
+    rotate: int = 0
+    stretch: int = 0
+    stretch_sway: int = 0
+    flipped: int = 0
+    dot: float = 0.0
+    angle: float = 15.0
+    grad_centr: int = 0
+    reverse: float = 0.0
+    coordconv: int = 0
+    stream: int = -1
+    wait_stream_id: int = -1
+    # with antialiasing: Darknet's blur layer (l.input_layer)
+    blur_size: int | None = None
+    blur_pad: int | None = None
+    blur_stride_x: int | None = None
+    blur_stride_y: int | None = None
+    binary_gradient: str = "exact"  # the executor's xnor/binary weight gradient: "exact" or "ste"
+
+
 class Convolutional(LayerSpec):
     type = "convolutional"
     sections = ("[convolutional]", "[conv]")
+    Params = ConvolutionalParams
     is_conv = True
     targets = {"opencv": ("[convolutional]",)}
     links = {"share_index": "shares weights"}
@@ -87,7 +127,7 @@ class Convolutional(LayerSpec):
         Opt("coordconv", INT, 0),
         Opt("stream", INT, -1),
         Opt("wait_stream", INT, -1),
-    ) + COMMON
+    )
 
     def tensors(self, shape):
         p = shape.params

@@ -3,13 +3,22 @@
 
 from __future__ import annotations
 
-from .base import FLOAT, STR, LayerShape, LayerSpec, Opt
-from .common import COMMON
+from dataclasses import dataclass
+
+from .base import FLOAT, STR, LayerShape, LayerSpec, Opt, Params
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostParams(Params):
+    cost_type: str = "sse"
+    scale: float = 1.0
+    ratio: float = 0.0
 
 
 class Cost(LayerSpec):
     type = "cost"
     sections = ("[cost]",)
+    Params = CostParams
     is_output = True
     scores_inputs = True
     targets = {"opencv": ("[cost]",)}
@@ -17,7 +26,7 @@ class Cost(LayerSpec):
         Opt("type", STR, "sse"),
         Opt("scale", FLOAT, 1.0),
         Opt("ratio", FLOAT, 0.0),
-    ) + COMMON
+    )
 
     def infer(self, r, ctx):
         kind = r.get("type")

@@ -7,8 +7,10 @@ settings work. nweights stays 0 (never set); bflops is the sum of the three conv
 
 from __future__ import annotations
 
-from .base import INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, conv_tensors, count_text, stride_text
-from .common import COMMON, activation, cdiv, dims, error, image
+from dataclasses import dataclass
+
+from .base import INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, Params, conv_tensors, count_text, stride_text
+from .common import activation, cdiv, dims, error, image
 from .convolutional import conv_geometry
 
 RECURRENT_CONV_OPTIONS = (
@@ -39,9 +41,25 @@ def read_geometry(r):
     return size, stride, dilation, padding
 
 
+@dataclass(frozen=True, kw_only=True)
+class CrnnParams(Params):
+    size: int = 3
+    stride: int = 1
+    dilation: int = 1
+    pad: int = 0
+    n: int = 1
+    hidden: int = 1
+    groups: int = 1
+    activation: str = "logistic"
+    batch_normalize: int = 0
+    xnor: int = 0
+    shortcut: int = 0
+
+
 class Crnn(LayerSpec):
     type = "crnn"
     sections = ("[crnn]",)
+    Params = CrnnParams
     recurrent = True
     cannot_run = RECURRENT
     options = RECURRENT_CONV_OPTIONS + (
@@ -52,7 +70,7 @@ class Crnn(LayerSpec):
         Opt("batch_normalize", INT, 0),
         Opt("xnor", INT, 0),
         Opt("shortcut", INT, 0),
-    ) + COMMON
+    )
 
     def tensors(self, shape):
         p = shape.params

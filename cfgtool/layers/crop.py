@@ -4,13 +4,29 @@ exposure, shift, noadjust, scale (= crop_height / h, a C float division)."""
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
-from .common import COMMON, dims, error, image
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Params
+from .common import dims, error, image
+
+
+@dataclass(frozen=True, kw_only=True)
+class CropParams(Params):
+    crop_height: int = 1
+    crop_width: int = 1
+    flip: int = 0
+    angle: float = 0.0
+    saturation: float = 1.0
+    exposure: float = 1.0
+    noadjust: int = 0
+    shift: float = 0.0
+    scale: float = 0.0
 
 
 class Crop(LayerSpec):
     type = "crop"
     sections = ("[crop]",)
+    Params = CropParams
     targets = {"opencv": ("[crop]",)}
     options = (
         Opt("crop_height", INT, 1),
@@ -21,7 +37,7 @@ class Crop(LayerSpec):
         Opt("exposure", FLOAT, 1.0),
         Opt("noadjust", INT, 0),
         Opt("shift", FLOAT, 0.0),
-    ) + COMMON
+    )
 
     def infer(self, r, ctx):
         p = {k: r.get(k) for k in ("crop_height", "crop_width", "flip", "angle", "saturation", "exposure")}

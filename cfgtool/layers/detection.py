@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import FLOAT, INT, Head, HeadNeed, LayerShape, LayerSpec, Opt
-from .common import COMMON
+from .base import FLOAT, INT, Head, HeadNeed, LayerShape, LayerSpec, Opt, Params
 from .yolo import check_detector_input
 
 
@@ -31,9 +30,31 @@ class DetectionHead(Head):
         return HeadNeed(None, self.filters(classes), self.formula(classes))
 
 
+@dataclass(frozen=True, kw_only=True)
+class DetectionParams(Params):
+    coords: int = 1
+    classes: int = 1
+    rescore: int = 0
+    n: int = 1
+    side: int = 7
+    max_boxes: int = 200
+    softmax: int = 0
+    sqrt: int = 0
+    coord_scale: float = 1.0
+    forced: int = 0
+    object_scale: float = 1.0
+    noobject_scale: float = 1.0
+    class_scale: float = 1.0
+    jitter: float = 0.2
+    resize: float = 1.0
+    random: float = 0.0
+    reorg: int = 0
+
+
 class Detection(LayerSpec):
     type = "detection"
     sections = ("[detection]",)
+    Params = DetectionParams
     is_head = is_output = True
     classes_key = "classes"
     options = (
@@ -54,7 +75,7 @@ class Detection(LayerSpec):
         Opt("resize", FLOAT, 1.0),
         Opt("random", FLOAT, 0.0),
         Opt("reorg", INT, 0),
-    ) + COMMON
+    )
 
     def head(self, r):
         coords, classes, num, side = (r.get(k) for k in ("coords", "classes", "num", "side"))

@@ -5,13 +5,25 @@ dropblock_size_rel, dropblock_size_abs (after Darknet's adjustments)."""
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
-from .common import COMMON, dims, error, ftoi
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Params
+from .common import dims, error, ftoi
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropoutParams(Params):
+    probability: float = 0.2
+    scale: float = 1.25
+    dropblock: int = 0
+    dropblock_size_rel: float = 0.0
+    dropblock_size_abs: int = 0
 
 
 class Dropout(LayerSpec):
     type = "dropout"
     sections = ("[dropout]",)
+    Params = DropoutParams
     passes_in_inference = True
     targets = {"opencv": ("[dropout]",)}
     options = (
@@ -19,7 +31,7 @@ class Dropout(LayerSpec):
         Opt("dropblock", INT, 0),
         Opt("dropblock_size_rel", FLOAT, 0.0),
         Opt("dropblock_size_abs", FLOAT, 0.0, doc="read as a float, used as an int"),
-    ) + COMMON
+    )
 
     def infer(self, r, ctx):
         probability = r.get("probability")

@@ -4,13 +4,11 @@ and outputs of the previous layer)."""
 from __future__ import annotations
 
 from .base import LayerShape, LayerSpec
-from .common import COMMON
 
 
 class Empty(LayerSpec):
     type = "empty"
     sections = ("[empty]", "[silence]")
-    options = COMMON
     named = False
 
     def infer(self, r, ctx):

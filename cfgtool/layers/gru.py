@@ -3,17 +3,26 @@ output w/h/c stay 0 (outputs = output); nweights and bflops are 0."""
 
 from __future__ import annotations
 
-from .base import INT, RECURRENT, LayerShape, LayerSpec, Opt, connected_tensors
-from .common import COMMON
+from dataclasses import dataclass
+
+from .base import INT, RECURRENT, LayerShape, LayerSpec, Opt, Params, connected_tensors
 from .rnn import check_sizes
+
+
+@dataclass(frozen=True, kw_only=True)
+class GruParams(Params):
+    n: int = 1
+    batch_normalize: int = 0
+    inputs: int = 0
 
 
 class Gru(LayerSpec):
     type = "gru"
     sections = ("[gru]",)
+    Params = GruParams
     recurrent = True
     cannot_run = RECURRENT
-    options = (Opt("output", INT, 1), Opt("batch_normalize", INT, 0)) + COMMON
+    options = (Opt("output", INT, 1), Opt("batch_normalize", INT, 0))
 
     def tensors(self, shape):
         p = shape.params

@@ -3,17 +3,25 @@ w x h x c*history_size. get_layer_string gives "none"."""
 
 from __future__ import annotations
 
-from .base import INT, RECURRENT, LayerShape, LayerSpec, Opt
-from .common import COMMON, error
+from dataclasses import dataclass
+
+from .base import INT, RECURRENT, LayerShape, LayerSpec, Opt, Params
+from .common import error
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryParams(Params):
+    history_size: int = 4
 
 
 class History(LayerSpec):
     type = "history"
     sections = ("[history]",)
+    Params = HistoryParams
     recurrent = True
     cannot_run = RECURRENT
     named = False
-    options = (Opt("history_size", INT, 4),) + COMMON
+    options = (Opt("history_size", INT, 4),)
 
     def infer(self, r, ctx):
         size = r.get("history_size")

@@ -4,19 +4,30 @@ initialisation; not struct fields)."""
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Tensor
-from .common import COMMON, error
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Params, Tensor
+from .common import error
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImplicitParams(Params):
+    mean: float = 0.0
+    std: float = 0.2
+    filters: int = 128
+    atoms: int = 1
 
 
 class Implicit(LayerSpec):
     type = "implicit"
     sections = ("[implicit]",)
+    Params = ImplicitParams
     options = (
         Opt("mean", FLOAT, 0.0),
         Opt("std", FLOAT, 0.2),
         Opt("filters", INT, 128),
         Opt("atoms", INT, 1),
-    ) + COMMON
+    )
     named = False
 
     def inputs(self, section, index):

@@ -5,20 +5,35 @@ never set (0; the weights are c*n*size*size*out_h*out_w)."""
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt, Tensor, count_text, stride_text
-from .common import COMMON, activation, cdiv, dims, error, image
+from dataclasses import dataclass
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt, Params, Tensor, count_text, stride_text
+from .common import activation, cdiv, dims, error, image
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalParams(Params):
+    n: int = 1
+    size: int = 1
+    stride: int = 1
+    pad: int = 0  # the pad flag (im2col pads by 1 pixel)
+    activation: str = "logistic"
+    w: int | None = None  # the input size
+    h: int | None = None
+    c: int | None = None
 
 
 class Local(LayerSpec):
     type = "local"
     sections = ("[local]",)
+    Params = LocalParams
     options = (
         Opt("filters", INT, 1),
         Opt("size", INT, 1),
         Opt("stride", INT, 1),
         Opt("pad", INT, 0),
         Opt("activation", STR, "logistic"),
-    ) + COMMON
+    )
 
     def tensors(self, shape):
         ow, oh, n = shape.output

@@ -10,8 +10,10 @@ antialiasing (Darknet's l.input_layer).
 
 from __future__ import annotations
 
-from .base import INT, STRIDE_WHY, LayerShape, LayerSpec, Opt
-from .common import COMMON, cdiv, dims, error, image
+from dataclasses import dataclass
+
+from .base import INT, STRIDE_WHY, LayerShape, LayerSpec, Opt, Params
+from .common import cdiv, dims, error, image
 from .convolutional import antialias
 
 POOL_OPTIONS = (
@@ -54,9 +56,29 @@ def pool(r, ctx, what: str, depth: bool, avgpool: int) -> LayerShape:
     return LayerShape((w, h, c), out, ow * oh * oc, 0, bflops, params, feeds)
 
 
+@dataclass(frozen=True, kw_only=True)
+class MaxpoolParams(Params):
+    size: int = 1
+    stride: int = 1
+    stride_x: int | None = None  # None: stride
+    stride_y: int | None = None  # None: stride
+    pad: int = 0
+    maxpool_depth: int = 0
+    out_channels: int = 1
+    antialiasing: int = 0
+    avgpool: int = 0
+    maxpool_zero_nonmax: int = 0
+    # with antialiasing: Darknet's blur layer (l.input_layer)
+    blur_size: int | None = None
+    blur_pad: int | None = None
+    blur_stride_x: int | None = None
+    blur_stride_y: int | None = None
+
+
 class Maxpool(LayerSpec):
     type = "maxpool"
     sections = ("[maxpool]", "[max]")
+    Params = MaxpoolParams
     pooling = "max"
     keeps_zero = True
     targets = {"opencv": ("[maxpool]",)}
@@ -65,7 +87,7 @@ class Maxpool(LayerSpec):
         Opt("out_channels", INT, 1, doc="output channels with maxpool_depth"),
         Opt("antialiasing", INT, 0),
         Opt("maxpool_zero_nonmax", INT, 0),
-    ) + COMMON
+    )
 
     def infer(self, r, ctx):
         shape = pool(r, ctx, "[maxpool]", True, 0)

@@ -3,19 +3,29 @@
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
-from .common import COMMON
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Params
+
+
+@dataclass(frozen=True, kw_only=True)
+class NormalizationParams(Params):
+    alpha: float = 0.0001
+    beta: float = 0.75
+    kappa: float = 1.0
+    size: int = 5
 
 
 class Normalization(LayerSpec):
     type = "normalization"
     sections = ("[lrn]", "[normalization]")
+    Params = NormalizationParams
     options = (
         Opt("alpha", FLOAT, 0.0001),
         Opt("beta", FLOAT, 0.75),
         Opt("kappa", FLOAT, 1.0),
         Opt("size", INT, 5),
-    ) + COMMON
+    )
 
     def infer(self, r, ctx):
         p = {k: r.get(k) for k in ("alpha", "beta", "kappa", "size")}

@@ -4,8 +4,10 @@ previous layer's w x h; Darknet errors when that differs from the previous layer
 
 from __future__ import annotations
 
-from .base import FLOAT, FLOATS, INT, STR, Head, LayerShape, LayerSpec, Opt, atof
-from .common import COMMON, darknet_list
+from dataclasses import dataclass, field
+
+from .base import FLOAT, FLOATS, INT, STR, Head, LayerShape, LayerSpec, Opt, Params, atof
+from .common import darknet_list
 from .yolo import NUM_WHY, check_detector_input, read_anchors
 
 
@@ -16,9 +18,38 @@ class RegionHead(Head):
         return f"{self.num} * ({self.classes if classes is None else classes} + {self.coords} + 1)"
 
 
+@dataclass(frozen=True, kw_only=True)
+class RegionParams(Params):
+    coords: int = 4
+    classes: int = 20
+    n: int = 1
+    max_boxes: int = 200
+    log: int = 0
+    sqrt: int = 0
+    softmax: int = 0
+    focal_loss: int = 0
+    jitter: float = 0.2
+    resize: float = 1.0
+    rescore: int = 0
+    thresh: float = 0.5
+    classfix: int = 0
+    absolute: int = 0
+    random: float = 0.0
+    coord_scale: float = 1.0
+    object_scale: float = 1.0
+    noobject_scale: float = 1.0
+    mask_scale: float = 1.0
+    class_scale: float = 1.0
+    bias_match: int = 0
+    tree: str | None = None
+    map: str | None = None
+    anchors: list[float] = field(default_factory=list)
+
+
 class Region(LayerSpec):
     type = "region"
     sections = ("[region]",)
+    Params = RegionParams
     is_head = is_output = True
     targets = {"opencv": ("[region]",)}
     classes_key = "classes"
@@ -47,7 +78,7 @@ class Region(LayerSpec):
         Opt("tree", STR, None, doc="softmax tree file"),
         Opt("map", STR, None, doc="class map file"),
         Opt("anchors", FLOATS, None),
-    ) + COMMON
+    )
 
     def head(self, r):
         coords, classes, num = r.get("coords"), r.get("classes"), r.get("num")

@@ -3,8 +3,10 @@ space-to-depth, w/stride x h/stride x c*stride^2 (reverse=1: the inverse)."""
 
 from __future__ import annotations
 
-from .base import INT, STRIDE_WHY, LayerShape, LayerSpec, Opt, stride_text
-from .common import COMMON, cdiv, dims, error, image
+from dataclasses import dataclass
+
+from .base import INT, STRIDE_WHY, LayerShape, LayerSpec, Opt, Params, stride_text
+from .common import cdiv, dims, error, image
 
 REORG_OPTIONS = (
     Opt("stride", INT, 1, minimum=1, why=STRIDE_WHY),
@@ -29,10 +31,17 @@ def reorg_shape(r, ctx, what: str) -> LayerShape:
     return LayerShape((w, h, c), out, ow * oh * oc, 0, 0.0, dict(stride=stride, reverse=reverse))
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReorgParams(Params):
+    stride: int = 1
+    reverse: int = 0
+
+
 class Reorg(LayerSpec):
     type = "reorg"
     sections = ("[reorg3d]",)
-    options = REORG_OPTIONS + COMMON
+    Params = ReorgParams
+    options = REORG_OPTIONS
 
     def size_text(self, p):
         return stride_text(p)

@@ -5,17 +5,17 @@ different memory order in forward."""
 from __future__ import annotations
 
 from .base import LayerSpec
-from .common import COMMON
-from .reorg import REORG_OPTIONS, Reorg, reorg_shape
+from .reorg import REORG_OPTIONS, Reorg, ReorgParams, reorg_shape
 
 
 class ReorgOld(LayerSpec):
     targets = {"opencv": ("[reorg]",)}
+    Params = ReorgParams
     size_text = Reorg.size_text
 
     type = "reorg_old"
     sections = ("[reorg]",)
-    options = REORG_OPTIONS + COMMON
+    options = REORG_OPTIONS
     named = False
 
     def infer(self, r, ctx):

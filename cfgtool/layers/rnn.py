@@ -4,8 +4,10 @@ on params.inputs values. Quirks kept: the struct's input w/h/c stay 0, the outpu
 
 from __future__ import annotations
 
-from .base import INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, connected_tensors
-from .common import COMMON, activation, error
+from dataclasses import dataclass
+
+from .base import INT, RECURRENT, STR, LayerShape, LayerSpec, Opt, Params, connected_tensors
+from .common import activation, error
 
 
 def check_sizes(inputs: int, output: int, what: str) -> None:
@@ -13,9 +15,21 @@ def check_sizes(inputs: int, output: int, what: str) -> None:
         raise error("empty-output", f"{what} from {inputs} inputs to output={output}: both must be > 0", "output")
 
 
+@dataclass(frozen=True, kw_only=True)
+class RnnParams(Params):
+    n: int = 1
+    hidden: int = 1
+    activation: str = "logistic"
+    batch_normalize: int = 0
+    logistic: int = 0
+    shortcut: int = 0
+    inputs: int = 0
+
+
 class Rnn(LayerSpec):
     type = "rnn"
     sections = ("[rnn]",)
+    Params = RnnParams
     recurrent = True
     cannot_run = RECURRENT
     options = (
@@ -25,7 +39,7 @@ class Rnn(LayerSpec):
         Opt("batch_normalize", INT, 0),
         Opt("logistic", INT, 0),
         Opt("shortcut", INT, 0),
-    ) + COMMON
+    )
 
     def tensors(self, shape):
         p = shape.params

@@ -10,13 +10,25 @@ referenced layer. Inputs of different w x h make Darknet build a 0x0x0 layer: an
 
 from __future__ import annotations
 
-from .base import INT, INTS, LayerShape, LayerSpec, Opt
-from .common import COMMON, cdiv, dims, error, referenced, required
+from dataclasses import dataclass, field
+
+from .base import INT, INTS, LayerShape, LayerSpec, Opt, Params
+from .common import cdiv, dims, error, referenced, required
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteParams(Params):
+    input_layers: list[int] = field(default_factory=list)
+    input_sizes: list[int] = field(default_factory=list)
+    n: int = 0
+    groups: int = 1
+    group_id: int = 0
 
 
 class Route(LayerSpec):
     type = "route"
     sections = ("[route]",)
+    Params = RouteParams
     combine = "concat"
     targets = {"opencv": ("[route]",)}
     options = (
@@ -26,7 +38,7 @@ class Route(LayerSpec):
         Opt("group_id", INT, 0, doc="... and take this one"),
         Opt("stream", INT, -1),
         Opt("wait_stream", INT, -1),
-    ) + COMMON
+    )
 
     def inputs(self, section, index):
         return [ref.target for ref in self.references(section, index)]

@@ -3,21 +3,30 @@ the previous layer's output, element-wise; both must have the same w x h x c).""
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt
-from .common import COMMON, activation, dims, error, referenced, required, source
+from dataclasses import dataclass
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt, Params
+from .common import activation, dims, error, referenced, required, source
 from .scale_channels import from_inputs
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamParams(Params):
+    index: int = 0
+    activation: str = "linear"
 
 
 class Sam(LayerSpec):
     type = "sam"
     sections = ("[sam]",)
+    Params = SamParams
     combine = "scale"
     unsupported_activations = ("swish", "mish")
     targets = {"opencv": ("[sam]",)}
     options = (
         Opt("from", INT, None, required=True, index=True, doc="the layer whose output is multiplied"),
         Opt("activation", STR, "linear"),
-    ) + COMMON
+    )
 
     def inputs(self, section, index):
         return from_inputs(self, section, index)

@@ -7,8 +7,10 @@ previous layer is 1x1xC, C = the from layer's channels) or, with ``scale_wh=1``,
 
 from __future__ import annotations
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt
-from .common import COMMON, activation, dims, error, referenced, required, source
+from dataclasses import dataclass
+
+from .base import INT, STR, LayerShape, LayerSpec, Opt, Params
+from .common import activation, dims, error, referenced, required, source
 
 
 def from_inputs(spec, section, index):
@@ -17,9 +19,17 @@ def from_inputs(spec, section, index):
     return [index - 1, *targets] if index > 0 else targets
 
 
+@dataclass(frozen=True, kw_only=True)
+class ScaleChannelsParams(Params):
+    index: int = 0
+    scale_wh: int = 0
+    activation: str = "linear"
+
+
 class ScaleChannels(LayerSpec):
     type = "scale_channels"
     sections = ("[scale_channels]",)
+    Params = ScaleChannelsParams
     combine = "scale"
     unsupported_activations = ("swish", "mish")
     targets = {"opencv": ("[scale_channels]",)}
@@ -27,7 +37,7 @@ class ScaleChannels(LayerSpec):
         Opt("from", INT, None, required=True, index=True, doc="the layer whose output is scaled"),
         Opt("scale_wh", INT, 0, doc="1: scale per position instead of per channel"),
         Opt("activation", STR, "linear"),
-    ) + COMMON
+    )
 
     def inputs(self, section, index):
         return from_inputs(self, section, index)

@@ -7,16 +7,30 @@ weights_normalization must be relu, avg_relu or softmax (Darknet rejects even "n
 
 from __future__ import annotations
 
-from .base import INTS, STR, LayerShape, LayerSpec, Opt, Tensor
-from .common import COMMON, activation, dims, error, referenced, required, source
+from dataclasses import dataclass, field
+
+from .base import INTS, STR, LayerShape, LayerSpec, Opt, Params, Tensor
+from .common import activation, dims, error, referenced, required, source
 
 WEIGHTS_TYPES = {"none": "none", "per_feature": "per_feature", "per_layer": "per_feature", "per_channel": "per_channel"}
 NORMALIZATIONS = {"relu": "relu", "avg_relu": "relu", "softmax": "softmax"}
 
 
+@dataclass(frozen=True, kw_only=True)
+class ShortcutParams(Params):
+    input_layers: list[int] = field(default_factory=list)
+    input_sizes: list[int] = field(default_factory=list)
+    n: int = 0
+    index: int = 0
+    weights_type: str = "none"  # none, per_feature or per_channel
+    weights_normalization: str = "none"  # none, relu or softmax
+    activation: str = "linear"
+
+
 class Shortcut(LayerSpec):
     type = "shortcut"
     sections = ("[shortcut]",)
+    Params = ShortcutParams
     combine = "sum"
     targets = {"opencv": ("[shortcut]",)}
     options = (
@@ -24,7 +38,7 @@ class Shortcut(LayerSpec):
         Opt("weights_type", STR, "none", doc="none, per_feature (per_layer) or per_channel"),
         Opt("weights_normalization", STR, "none", doc="none, relu (avg_relu) or softmax"),
         Opt("from", INTS, None, required=True, index=True, doc="layers to add to the previous one"),
-    ) + COMMON
+    )
 
     def inputs(self, section, index):
         targets = [ref.target for ref in self.references(section, index)]

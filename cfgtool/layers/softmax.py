@@ -4,13 +4,25 @@ asserts inputs % groups == 0. Quirk kept: input is the previous w x h x c, outpu
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt
-from .common import COMMON, error
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt, Params
+from .common import error
+
+
+@dataclass(frozen=True, kw_only=True)
+class SoftmaxParams(Params):
+    groups: int = 1
+    temperature: float = 1.0
+    tree: str | None = None
+    spatial: float = 0.0
+    noloss: int = 0
 
 
 class Softmax(LayerSpec):
     type = "softmax"
     sections = ("[softmax]", "[soft]")
+    Params = SoftmaxParams
     is_output = True
     targets = {"opencv": ("[softmax]",)}
     options = (
@@ -19,7 +31,7 @@ class Softmax(LayerSpec):
         Opt("tree", STR, None, doc="softmax tree file"),
         Opt("spatial", FLOAT, 0.0),
         Opt("noloss", INT, 0),
-    ) + COMMON
+    )
 
     def infer(self, r, ctx):
         groups = r.get("groups")

@@ -3,19 +3,29 @@
 
 from __future__ import annotations
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt
-from .common import COMMON, cdiv, dims, error
+from dataclasses import dataclass
+
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Params
+from .common import cdiv, dims, error
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpsampleParams(Params):
+    stride: int = 2
+    reverse: int = 0
+    scale: float = 1.0
 
 
 class Upsample(LayerSpec):
     type = "upsample"
     sections = ("[upsample]",)
+    Params = UpsampleParams
     keeps_zero = True
     targets = {"opencv": ("[upsample]",)}
     options = (
         Opt("stride", INT, 2, doc="factor; negative: downsample by -stride"),
         Opt("scale", FLOAT, 1.0, doc="multiplies the output values"),
-    ) + COMMON
+    )
 
     def size_text(self, p):
         return f"{p['stride']}x" + (" down" if p["reverse"] else "")

@@ -12,8 +12,10 @@ names Darknet resolves them to (mse, iou, giou, diou, ciou; default, greedynms, 
 
 from __future__ import annotations
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, EveryAnchor, Head, LayerShape, LayerSpec, Opt, atof
-from .common import COMMON, cdiv, darknet_list, dims, error, referenced, source
+from dataclasses import dataclass, field
+
+from .base import FLOAT, FLOATS, INT, INTS, STR, EveryAnchor, Head, LayerShape, LayerSpec, Opt, Params, atof
+from .common import cdiv, darknet_list, dims, error, referenced, source
 
 FLT_MAX = 3.4028234663852886e38
 NO_EMBEDDING = 999999  # embedding_layer's "none"
@@ -76,6 +78,18 @@ def read_anchors(r, total: int, limit: int | None, stop_at_hash: bool) -> list[f
     return values
 
 
+def anchor_boxes(anchors, mask, total: int) -> list[tuple[float, float]]:
+    """Darknet's ``(biases[2*m], biases[2*m+1])`` for each anchor index ``m`` of ``mask``: the
+    anchors= values, 0.5 past them (make_yolo_layer and make_region_layer set every bias to .5).
+    ValueError for an index outside 0..total-1 (Darknet reads past its buffer: H402)."""
+    bad = [m for m in mask if not 0 <= m < total]
+    if bad:
+        raise ValueError(f"mask index {bad[0]} is outside the {total} anchors (num={total}): Darknet reads past "
+                         "its anchors there; fix mask= or num=")
+    bias = (lambda i: anchors[i] if i < len(anchors) else 0.5)
+    return [(bias(2 * m), bias(2 * m + 1)) for m in mask]
+
+
 def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tuple[str, ...]
               ) -> tuple[dict, tuple[int, int, int]]:
     """What parse_yolo and parse_gaussian_yolo share: (params up to nms_kind, the head's
@@ -101,9 +115,49 @@ def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tup
     return p, (w, h, c)
 
 
+@dataclass(frozen=True, kw_only=True)
+class YoloParams(Params):
+    classes: int = 20
+    n: int = 1  # anchors this head predicts (len(mask))
+    total: int = 1  # num=
+    mask: list[int] = field(default_factory=list)
+    max_boxes: int = 200
+    show_details: int = 1
+    max_delta: float = FLT_MAX
+    label_smooth_eps: float = 0.0
+    scale_x_y: float = 1.0
+    objectness_smooth: int = 0
+    new_coords: int = 0
+    iou_normalizer: float = 0.75
+    obj_normalizer: float = 1.0
+    cls_normalizer: float = 1.0
+    delta_normalizer: float = 1.0
+    iou_loss: str = "mse"
+    iou_thresh_kind: str = "iou"
+    beta_nms: float = 0.6
+    nms_kind: str = "default"
+    jitter: float = 0.2
+    resize: float = 1.0
+    focal_loss: int = 0
+    ignore_thresh: float = 0.5
+    truth_thresh: float = 1.0
+    iou_thresh: float = 1.0
+    random: float = 0.0
+    track_history_size: int = 5
+    sim_thresh: float = 0.8
+    dets_for_track: int = 1
+    dets_for_show: int = 1
+    track_ciou_norm: float = 0.01
+    embedding_layer_id: int | None = None
+    embedding_size: int = 0
+    map: str | None = None
+    anchors: list[float] = field(default_factory=list)
+
+
 class Yolo(LayerSpec):
     type = "yolo"
     sections = ("[yolo]",)
+    Params = YoloParams
     is_head = is_output = True
     targets = {"opencv": ("[yolo]",)}
     links = {"embedding_layer": "embeddings"}
@@ -144,7 +198,7 @@ class Yolo(LayerSpec):
         Opt("embedding_layer", INT, NO_EMBEDDING, index=True, doc="layer with the embeddings", none=NO_EMBEDDING),
         Opt("map", STR, None, doc="class map file"),
         Opt("anchors", FLOATS, None),
-    ) + COMMON
+    )
 
     def head(self, r):
         return read_anchor_head(r, 5, True)

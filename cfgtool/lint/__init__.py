@@ -14,10 +14,12 @@ from pathlib import Path
 
 from ..diagnostics import CfgError, Diagnostic
 from ..model import build
+from ..nogc import paused
 from ..shapes import Shapes, infer_shapes
 from ..syntax import Document, parse_file
 from . import compat, heads, net, options, references, shapes, syntax
 from .base import LintContext, Rule
+from .suppress import suppressor
 from .targets import DEFAULT_TARGET, TARGETS, get_target
 
 RULES: tuple[type[Rule], ...] = (
@@ -53,11 +55,13 @@ def selected(item, select: Iterable[str] | None = None, ignore: Iterable[str] | 
     return not (ignore and _matches(item, ignore))
 
 
+@paused
 def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, select: Iterable[str] | None = None,
           ignore: Iterable[str] | None = None, width: int | None = None, height: int | None = None,
           shapes: Shapes | None = None) -> list[Diagnostic]:
     """Every diagnostic for a document (or a file: I/O errors raise OSError), sorted by position.
 
+    Diagnostics suppressed inline (``# cfgtool: ignore[CODES]``, see lint/suppress.py) are left out.
     ``select``/``ignore``: codes, code prefixes (``W3``) or rule names; ``width``/``height``
     override [net]'s for the shape checks. ``shapes``: the document's shapes (at ``width``/
     ``height``) when the caller has inferred them already.
@@ -79,7 +83,8 @@ def check(doc_or_path: Document | str | Path, target: str = DEFAULT_TARGET, sele
     for rule in RULES:
         if selected(rule, select, ignore):
             found.extend(rule().check(ctx))
-    return _finish([d for d in found if not ctx.is_explained(d)], tgt, select, ignore)
+    suppressed = suppressor(doc, _matches)
+    return _finish([d for d in found if not ctx.is_explained(d) and not suppressed(d)], tgt, select, ignore)
 
 
 def _finish(diags, tgt, select, ignore) -> list[Diagnostic]:

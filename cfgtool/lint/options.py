@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ..diagnostics import ERROR, WARNING
@@ -289,6 +290,7 @@ class NotANumber(Rule):
                     yield ctx.diag(self, f"{key}: {problem}; write a plain number", line.value_span(), index)
 
 
+@functools.lru_cache(maxsize=None)
 def _numeric_kinds(spec) -> dict[str, str]:
     return {o.key: o.kind for o in spec.options if o.kind in (INT, FLOAT, INTS, FLOATS)}
 

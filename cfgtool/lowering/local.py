@@ -4,6 +4,8 @@ column), then a Mul with the per-position filters and a ReduceSum over the patch
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..executor.ops.local import unsupported as _kernel_unsupported
@@ -13,7 +15,7 @@ from .activations import activate
 
 def unsupported(p, shape):
     _, h, w = chw(shape)
-    return _kernel_unsupported(dict(p, h=h, w=w))
+    return _kernel_unsupported(replace(p, h=h, w=w))
 
 
 def lower(g, p, w, xs, shape):

@@ -43,11 +43,17 @@ def lower_map(g, x, index, out):
     return g.reshape(y, out)
 
 
-def unsupported(p, shape):
-    index, why = map_for(p, shape, old=False)
-    return why if index is None else None
+def lowering(old: bool):
+    """(unsupported, lower) of the reorg whose map takes the input dims (``old``) or the output's."""
+    def unsupported(p, shape):
+        index, why = map_for(p, shape, old)
+        return why if index is None else None
+
+    def lower(g, p, w, xs, shape):
+        index, out = map_for(p, shape, old)
+        return lower_map(g, xs[0], index, out)
+
+    return unsupported, lower
 
 
-def lower(g, p, w, xs, shape):
-    index, out = map_for(p, shape, old=False)
-    return lower_map(g, xs[0], index, out)
+unsupported, lower = lowering(old=False)

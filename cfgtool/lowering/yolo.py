@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..executor.ops.yolo import logistic_entries
+from ..executor.ops.yolo import anchors_of, logistic_entries
 from . import chw
 
 
@@ -46,20 +46,11 @@ def lower(g, p, w, xs, shape):
     return head(g, x, n, logistic_entries(p, g.shape(x)[0] // n), [0, 1], p.get("scale_x_y", 1.0))
 
 
-def anchors_of(p) -> np.ndarray:
-    """The (w, h) anchor in input pixels of each of the layer's masks."""
-    biases = np.asarray(p["anchors"], np.float64).reshape(-1, 2)
-    mask = np.asarray(p["mask"], np.int64)
-    if ((mask < 0) | (mask >= len(biases))).any():
-        raise ValueError(f"mask={','.join(map(str, p['mask']))} reaches past the {len(biases)} anchors")
-    return biases[mask]
-
-
 def decode_unsupported(p, shape) -> str | None:
     try:
         anchors_of(p)
     except ValueError as exc:
-        return f"--decode: {exc} (Darknet reads past its anchors)"
+        return str(exc)
     return None
 
 

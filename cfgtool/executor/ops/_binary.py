@@ -14,7 +14,7 @@ over all filters (and overrunning its buffer); the per-filter mean used here is 
 GPU and of its bit-packed inference, which also treats padding as -1 rather than 0 and, with
 ``bin_output=1``, drops the activation of a fused layer (neither is modelled).
 
-Backward, ``p["binary_gradient"]``:
+Backward, ``p.binary_gradient``:
 - ``"exact"`` (default): the derivative of this forward, signs held (so gradient checks hold):
   ``dL/dw_j = sign_j / K * sum_i sign_i dL/db_i`` per filter of ``K`` weights, and zero for an
   XNOR layer's input (``sign`` is flat);
@@ -25,13 +25,15 @@ Backward, ``p["binary_gradient"]``:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..activations import piece
 
 
 def active(p: dict) -> bool:
-    return bool(p.get("xnor") or p.get("binary"))
+    return bool(p.xnor or p.binary)
 
 
 def _signs(a: np.ndarray) -> np.ndarray:
@@ -54,13 +56,13 @@ def binarized(w: dict) -> dict:
 def forward(p, w, xs, train, inner):
     """The binary/XNOR layer; ``inner`` is the plain convolution's forward."""
     (x,) = xs
-    plain = dict(p, xnor=0, binary=0)
+    plain = replace(p, xnor=0, binary=0)
     if not train and "_prepared" in w:  # prepared from binarized weights already
         wb, sign = w, None
     else:
         wb_weights, sign = binarize(w["weights"])
         wb = dict(w, weights=wb_weights)
-    xb = _signs(x) if p.get("xnor") else x
+    xb = _signs(x) if p.xnor else x
     out, cache = inner(plain, wb, [xb], train)
     return out, (cache, wb, sign, x) if train else None
 
@@ -68,13 +70,13 @@ def forward(p, w, xs, train, inner):
 def backward(p, w, dout, cache, inner):
     """Gradients of :func:`forward` (``inner`` is the plain convolution's backward)."""
     conv_cache, wb, sign, x = cache
-    (dxb,), grads = inner(dict(p, xnor=0, binary=0), wb, dout, conv_cache)
-    ste = p.get("binary_gradient", "exact") == "ste"
+    (dxb,), grads = inner(replace(p, xnor=0, binary=0), wb, dout, conv_cache)
+    ste = p.binary_gradient == "ste"
     gb = grads["weights"]
     if not ste:
         k = gb[0].size
         grads["weights"] = sign * (sign * gb).reshape(len(gb), -1).sum(axis=1).reshape(
             (-1,) + (1,) * (gb.ndim - 1)) / k
-    if p.get("xnor"):
+    if p.xnor:
         dxb = dxb * ((x > -1) & (x < 1)) if ste else np.zeros_like(dxb)
     return [dxb], grads

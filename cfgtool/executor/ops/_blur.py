@@ -11,6 +11,8 @@ makes the output the next layer receives (LayerShape.feeds). The blur has no lea
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...layers.common import cdiv
@@ -19,7 +21,7 @@ _KERNELS = {3: np.outer([1, 2, 1], [1, 2, 1]) / 16, 2: np.full((2, 2), 1 / 4)}
 
 
 def _geometry(p, h, w):
-    k, pad, sy, sx = p["blur_size"], p["blur_pad"], p["blur_stride_y"], p["blur_stride_x"]
+    k, pad, sy, sx = p.blur_size, p.blur_pad, p.blur_stride_y, p.blur_stride_x
     return k, pad, sy, sx, cdiv(h + 2 * pad - k, sy) + 1, cdiv(w + 2 * pad - k, sx) + 1
 
 
@@ -47,11 +49,11 @@ def blur_backward(p, dout: np.ndarray, y_shape) -> np.ndarray:
 
 def forward(p, w, xs, train, inner):
     """The layer then its blur; ``inner`` is the plain op's forward."""
-    y, cache = inner(dict(p, antialiasing=0), w, xs, train)
+    y, cache = inner(replace(p, antialiasing=0), w, xs, train)
     return blur(p, y), (cache, y.shape) if train else None
 
 
 def backward(p, w, dout, cache, inner):
     """Gradients of :func:`forward`; ``inner`` is the plain op's backward."""
     inner_cache, y_shape = cache
-    return inner(dict(p, antialiasing=0), w, blur_backward(p, dout, y_shape), inner_cache)
+    return inner(replace(p, antialiasing=0), w, blur_backward(p, dout, y_shape), inner_cache)

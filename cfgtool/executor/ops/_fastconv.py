@@ -53,8 +53,8 @@ MIN_CHANNELS = 8  # below, the transforms cost more than the multiplications the
 
 def winograd_ok(p: dict, channels: int) -> bool:
     """A 3x3 stride-1 undilated ungrouped convolution with enough input channels to gain."""
-    return (p["size"] == 3 and p["stride_x"] == 1 and p["stride_y"] == 1 and p.get("dilation", 1) == 1
-            and p.get("groups", 1) == 1 and channels >= MIN_CHANNELS)
+    return (p.size == 3 and p.stride_x == 1 and p.stride_y == 1 and p.dilation == 1
+            and p.groups == 1 and channels >= MIN_CHANNELS)
 
 
 def variant(oh: int, ow: int) -> Variant:
@@ -172,7 +172,7 @@ def fill_columns(p: dict, x: np.ndarray, oh: int, ow: int, geometry) -> np.ndarr
     of a strided view of the zero-padded input. ``geometry(p, x_shape, oh, ow)`` gives the
     padding as (offset, padded h, padded w)."""
     b, c, h, w = x.shape
-    k, d, sy, sx = p["size"], p.get("dilation", 1), p["stride_y"], p["stride_x"]
+    k, d, sy, sx = p.size, p.dilation, p.stride_y, p.stride_x
     off, hp, wp = geometry(p, x.shape, oh, ow)
     xp = x
     if (off, hp, wp) != (0, h, w):
@@ -194,8 +194,8 @@ def im2col(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, 
            oh: int, ow: int, geometry) -> np.ndarray:
     """Any convolution: :func:`fill_columns`, one batched matmul over (batch, group) with
     ``matrix`` (groups, n/groups, c/groups*k*k), then ``+ bias`` and the activation."""
-    b, n = x.shape[0], p["n"]
-    g = p.get("groups", 1)
+    b, n = x.shape[0], p.n
+    g = p.groups
     cols = fill_columns(p, x, oh, ow, geometry)
     z = kernels.empty((b, g, n // g, oh * ow), x.dtype)
     np.matmul(matrix, cols.reshape(b, g, -1, oh * ow), out=z)
@@ -206,7 +206,7 @@ def im2col(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, 
 def tap_major_ok(p: dict) -> bool:
     """Inference im2col through :func:`_tiles` (contiguous copies even when strided): an
     undilated ungrouped k x k convolution with equal strides."""
-    return p.get("dilation", 1) == 1 and p.get("groups", 1) == 1 and p["stride_x"] == p["stride_y"]
+    return p.dilation == 1 and p.groups == 1 and p.stride_x == p.stride_y
 
 
 def tap_major(weights: np.ndarray) -> np.ndarray:
@@ -218,8 +218,8 @@ def tap_major(weights: np.ndarray) -> np.ndarray:
 def im2col_tap_major(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, activation: str,
                      oh: int, ow: int) -> np.ndarray:
     """Like :func:`im2col` for :func:`tap_major_ok` layers, ``matrix`` from :func:`tap_major`."""
-    b, n, k = x.shape[0], p["n"], p["size"]
-    cols = _tiles(x, p["pad"], oh, ow, k, p["stride_x"])  # (k*k, c, batch, oh, ow)
+    b, n, k = x.shape[0], p.n, p.size
+    cols = _tiles(x, p.pad, oh, ow, k, p.stride_x)  # (k*k, c, batch, oh, ow)
     z = kernels.empty((n, b, oh, ow), x.dtype)
     np.matmul(matrix, cols.reshape(matrix.shape[1], -1), out=z.reshape(n, -1))
     kernels.give_back(cols)
@@ -240,8 +240,8 @@ def _batch_last(dz: np.ndarray) -> np.ndarray:
 def tap_major_weights_gradient(p: dict, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
     """dL/dweights (n, c, k, k) of a :func:`tap_major_ok` convolution: ``dz`` against the
     im2col matrix gathered by :func:`_tiles`."""
-    c, n, k = x.shape[1], dz.shape[1], p["size"]
-    cols = _tiles(x, p["pad"], dz.shape[2], dz.shape[3], k, p["stride_x"])
+    c, n, k = x.shape[1], dz.shape[1], p.size
+    cols = _tiles(x, p.pad, dz.shape[2], dz.shape[3], k, p.stride_x)
     dw = np.matmul(_batch_last(dz), cols.reshape(k * k * c, -1).T)  # (n, k*k*c), taps outermost
     kernels.give_back(cols)
     return np.ascontiguousarray(dw.reshape(n, k, k, c).transpose(0, 3, 1, 2))
@@ -252,7 +252,7 @@ def tap_major_input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, x_sha
     padded input's ``stride`` x ``stride`` phases (contiguous slices), then interleaved."""
     b, c, h, w = x_shape
     oh, ow = dz.shape[2:]
-    k, s, pad = p["size"], p["stride_x"], p["pad"]
+    k, s, pad = p.size, p.stride_x, p.pad
     dcols = kernels.empty((k * k, c, b, oh, ow), dz.dtype)
     np.matmul(tap_major(weights).T, _batch_last(dz), out=dcols.reshape(k * k * c, -1))
     hp, wp = s * (oh - 1) + k, s * (ow - 1) + k
@@ -284,7 +284,7 @@ def tap_major_input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, x_sha
 def direct(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, activation: str) -> np.ndarray:
     """A 1x1 stride-1 unpadded convolution: one matmul on the input as it is."""
     b, c, h, w = x.shape
-    g, n = p.get("groups", 1), p["n"]
+    g, n = p.groups, p.n
     z = kernels.empty((b, g, n // g, h * w), x.dtype)
     np.matmul(matrix, np.ascontiguousarray(x).reshape(b, g, c // g, h * w), out=z)
     return activations.activate_inplace(activation, z.reshape(b, n, h, w), bias)
@@ -297,17 +297,17 @@ def convolve(p: dict, x: np.ndarray, weights: np.ndarray, oh: int, ow: int, geom
     for the backward (:func:`input_gradient`, :func:`winograd_weights_gradient`)."""
     if winograd_ok(p, weights.shape[1]):
         u = winograd_weights(weights, temporary=True)
-        y = winograd(x, u, None, "linear", p["pad"], keep)
+        y = winograd(x, u, None, "linear", p.pad, keep)
         if keep is None:
             kernels.give_back(u)
         else:
             keep.insert(0, u)
         return y
     if direct_ok:
-        return direct(p, x, weights.reshape(p.get("groups", 1), p["n"] // p.get("groups", 1), -1), None, "linear")
+        return direct(p, x, weights.reshape(p.groups, p.n // p.groups, -1), None, "linear")
     if tap_major_ok(p):
         return im2col_tap_major(p, x, tap_major(weights), None, "linear", oh, ow)
-    return im2col(p, x, weights.reshape(p.get("groups", 1), p["n"] // p.get("groups", 1), -1), None, "linear",
+    return im2col(p, x, weights.reshape(p.groups, p.n // p.groups, -1), None, "linear",
                   oh, ow, geometry)
 
 
@@ -315,7 +315,7 @@ def input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, u: np.ndarray |
     """dL/dx of a 3x3 stride-1 convolution by Winograd: the correlation of ``dz`` padded by
     ``2 - pad`` with the filters turned 180 degrees and transposed (``u``: the forward's
     transformed weights, if kept). None where it does not apply (use the matrix route)."""
-    if not winograd_ok(p, weights.shape[0]) or not 0 <= p["pad"] <= 2:
+    if not winograd_ok(p, weights.shape[0]) or not 0 <= p.pad <= 2:
         return None
     source_u = winograd_weights(weights, temporary=True) if u is None else u
     turned = kernels.empty(source_u.shape, source_u.dtype)
@@ -323,6 +323,6 @@ def input_gradient(p: dict, weights: np.ndarray, dz: np.ndarray, u: np.ndarray |
         turned[k] = source_u[source]
     if u is None:
         kernels.give_back(source_u)
-    dx = winograd(dz, turned.transpose(0, 2, 1), None, "linear", 2 - p["pad"])  # (16, c, n) per product
+    dx = winograd(dz, turned.transpose(0, 2, 1), None, "linear", 2 - p.pad)  # (16, c, n) per product
     kernels.give_back(turned)
     return dx

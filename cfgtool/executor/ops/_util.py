@@ -23,10 +23,10 @@ def softmax_backward(y: np.ndarray, dy: np.ndarray, axis: int, temp: float = 1.0
 
 
 def rng(p: dict) -> np.random.Generator:
-    """The generator a random op draws from: ``p["rng"]`` if given, else a fresh one seeded with
-    ``p.get("seed", 0)`` (so a forward pass is reproducible)."""
-    g = p.get("rng")
-    return g if g is not None else np.random.default_rng(p.get("seed", 0))
+    """The generator a random op draws from: ``p.rng`` if given, else a fresh one seeded with
+    ``p.seed`` (so a forward pass is reproducible)."""
+    g = p.rng
+    return g if g is not None else np.random.default_rng(p.seed)
 
 
 def scatter_add(size: int, index: np.ndarray, values: np.ndarray, dtype) -> np.ndarray:

@@ -12,7 +12,7 @@ from .. import activations
 
 def forward(p, w, xs, train):
     (x,) = xs
-    return activations.activate(p.get("activation", "linear"), x)
+    return activations.activate(p.activation, x)
 
 
 def backward(p, w, dout, cache):

@@ -16,7 +16,7 @@ from .convolutional import BN_EPS, bn_fold
 
 
 def prepare(p, w):
-    weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
+    weights, biases = bn_fold(w, w["weights"]) if p.batch_normalize else (w["weights"], w["biases"])
     return {"matrix_t": np.ascontiguousarray(weights.T), "bias": biases}
 
 
@@ -24,14 +24,14 @@ def forward(p, w, xs, train):
     (x,) = xs
     b = x.shape[0]
     flat = x.reshape(b, -1)
-    name = p.get("activation", "logistic")
+    name = p.activation
     if not train:
         prep = w.get("_prepared") or prepare(p, w)
         z = flat @ prep["matrix_t"]
         return activations.activate_inplace(name, z, prep["bias"]).reshape(b, -1, 1, 1), None
     z = flat @ w["weights"].T
     norm = None
-    if p.get("batch_normalize"):
+    if p.batch_normalize:
         count = b
         centred = z - z.mean(axis=0)
         inv_std = 1 / np.sqrt(np.square(centred).sum(axis=0) / max(count - 1, 1) + BN_EPS)
@@ -46,7 +46,7 @@ def forward(p, w, xs, train):
 
 def backward(p, w, dout, cache):
     x_shape, flat, norm, act_cache = cache
-    dz = activations.gradient(p.get("activation", "logistic"), dout.reshape(dout.shape[0], -1), act_cache)
+    dz = activations.gradient(p.activation, dout.reshape(dout.shape[0], -1), act_cache)
     grads = {"biases": dz.sum(axis=0)}
     if norm is not None:
         xhat, inv_std, count = norm

@@ -50,9 +50,9 @@ def prepare(p: dict, w: dict) -> dict:
     """Inference-ready tensors: batch norm folded, weights as (groups, n/groups, k) matrices,
     or kept as filters for Winograd (transformed at the first forward, which knows the
     output size and so the variant: see :func:`_winograd_filters`)."""
-    g = p.get("groups", 1)
+    g = p.groups
     w = _binary.binarized(w) if _binary.active(p) else w
-    weights, biases = bn_fold(w, w["weights"]) if p.get("batch_normalize") else (w["weights"], w["biases"])
+    weights, biases = bn_fold(w, w["weights"]) if p.batch_normalize else (w["weights"], w["biases"])
     if _fastconv.winograd_ok(p, weights.shape[1]):
         return {"folded": weights, "winograd": {}, "bias": biases}
     if not _direct(p) and _fastconv.tap_major_ok(p):
@@ -75,13 +75,13 @@ def _winograd_filters(p, w, prep, oh, ow):
 def _geometry(p, x_shape):
     """(out_h, out_w) with C's integer division, like Darknet."""
     _, _, h, wd = x_shape
-    k, sy, sx, pad = p["size"], p["stride_y"], p["stride_x"], p["pad"]
+    k, sy, sx, pad = p.size, p.stride_y, p.stride_x, p.pad
     return cdiv(h + 2 * pad - k, sy) + 1, cdiv(wd + 2 * pad - k, sx) + 1
 
 
 def _direct(p) -> bool:
     """A 1x1, stride-1, unpadded convolution needs no im2col."""
-    return p["size"] == 1 and p["stride_x"] == 1 and p["stride_y"] == 1 and p["pad"] == 0
+    return p.size == 1 and p.stride_x == 1 and p.stride_y == 1 and p.pad == 0
 
 
 def workspace(p, shape) -> int:
@@ -89,33 +89,33 @@ def workspace(p, shape) -> int:
     if _direct(p):
         return 0
     ow, oh, _ = shape.output
-    return shape.input[2] * p["size"] ** 2 * ow * oh
+    return shape.input[2] * p.size ** 2 * ow * oh
 
 
 def _padded_shape(p, x_shape, oh, ow):
     """(offset, padded h, padded w): the input placed at ``offset`` in a zero image large enough
     for every window (Darknet pads by pad*dilation; windows may need more on the far side)."""
     _, _, h, wd = x_shape
-    k, d = p["size"], p.get("dilation", 1)
-    off = p["pad"] * d
-    hp = max(h + off, (oh - 1) * p["stride_y"] + d * (k - 1) + 1)
-    wp = max(wd + off, (ow - 1) * p["stride_x"] + d * (k - 1) + 1)
+    k, d = p.size, p.dilation
+    off = p.pad * d
+    hp = max(h + off, (oh - 1) * p.stride_y + d * (k - 1) + 1)
+    wp = max(wd + off, (ow - 1) * p.stride_x + d * (k - 1) + 1)
     return off, hp, wp
 
 
 def forward(p, w, xs, train):
-    if p.get("antialiasing") or _binary.active(p):  # ops/_blur.py, ops/_binary.py wrap the plain layer
-        return (_blur if p.get("antialiasing") else _binary).forward(p, w, xs, train, forward)
+    if p.antialiasing or _binary.active(p):  # ops/_blur.py, ops/_binary.py wrap the plain layer
+        return (_blur if p.antialiasing else _binary).forward(p, w, xs, train, forward)
     (x,) = xs
     b = x.shape[0]
     oh, ow = _geometry(p, x.shape)
-    g, n = p.get("groups", 1), p["n"]
+    g, n = p.groups, p.n
     if not train:
         prep = w.get("_prepared") or prepare(p, w)
-        act = p.get("activation", "logistic")
+        act = p.activation
         if "winograd" in prep:
             u = _winograd_filters(p, w, prep, oh, ow)
-            return _fastconv.winograd(x, u, prep["bias"], act, p["pad"]), None
+            return _fastconv.winograd(x, u, prep["bias"], act, p.pad), None
         if "tap_major" in prep:
             return _fastconv.im2col_tap_major(p, x, prep["tap_major"], prep["bias"], act, oh, ow), None
         if _direct(p):
@@ -124,7 +124,7 @@ def forward(p, w, xs, train):
     kept = []  # Winograd's transformed weights and input, reused by the backward
     z = _fastconv.convolve(p, x, w["weights"], oh, ow, _padded_shape, _direct(p), kept)
     norm = None
-    if p.get("batch_normalize"):
+    if p.batch_normalize:
         count = b * oh * ow
         xhat = z  # centred, then scaled in place
         xhat -= z.mean(axis=(0, 2, 3), keepdims=True)
@@ -136,17 +136,17 @@ def forward(p, w, xs, train):
         z = np.multiply(xhat, w["scales"].reshape(n, 1, 1), out=kernels.empty(z.shape, z.dtype))
         norm = (xhat, inv_std, count)
     z += w["biases"].reshape(n, 1, 1)
-    y, act_cache = activations.activate(p.get("activation", "logistic"), z)
+    y, act_cache = activations.activate(p.activation, z)
     return y, (x, norm, act_cache, kept)
 
 
 def _weights_gradient(p, x, dz, shape, v=None):
     """dL/dweights: ``dz`` (batch, n, oh, ow) against the im2col matrix of ``x`` (or by
     Winograd, with ``v`` the forward's transformed input when kept)."""
-    b, g, n = x.shape[0], p.get("groups", 1), p["n"]
+    b, g, n = x.shape[0], p.groups, p.n
     oh, ow = dz.shape[2:]
     if _fastconv.winograd_ok(p, shape[1]):
-        return _fastconv.winograd_weights_gradient(x, dz, p["pad"], v)
+        return _fastconv.winograd_weights_gradient(x, dz, p.pad, v)
     if not _direct(p) and _fastconv.tap_major_ok(p):
         return _fastconv.tap_major_weights_gradient(p, x, dz)
     if _direct(p):
@@ -160,15 +160,15 @@ def _weights_gradient(p, x, dz, shape, v=None):
 
 
 def backward(p, w, dout, cache):
-    if p.get("antialiasing") or _binary.active(p):
-        return (_blur if p.get("antialiasing") else _binary).backward(p, w, dout, cache, backward)
+    if p.antialiasing or _binary.active(p):
+        return (_blur if p.antialiasing else _binary).backward(p, w, dout, cache, backward)
     x, norm, act_cache, kept = cache
     u, v = kept or (None, None)
     x_shape = x.shape
     b, c, h, wd = x_shape
-    g, n = p.get("groups", 1), p["n"]
+    g, n = p.groups, p.n
     oh, ow = dout.shape[2:]
-    dz = activations.gradient(p.get("activation", "logistic"), dout, act_cache)
+    dz = activations.gradient(p.activation, dout, act_cache)
     grads = {"biases": dz.sum(axis=(0, 2, 3))}
     if norm is not None:
         # with dxhat = dz * scales: inv_std * (dxhat - mean(dxhat) - xhat * sum(dxhat * xhat) / (N - 1))
@@ -193,7 +193,7 @@ def backward(p, w, dout, cache):
     np.matmul(matrix.swapaxes(-1, -2), dz, out=dcols)
     if _direct(p):
         return [dcols.reshape(x_shape)], grads
-    k, d, sy, sx = p["size"], p.get("dilation", 1), p["stride_y"], p["stride_x"]
+    k, d, sy, sx = p.size, p.dilation, p.stride_y, p.stride_x
     dcols = dcols.reshape(b, c, k, k, oh, ow)
     off, hp, wp = _padded_shape(p, x_shape, oh, ow)
     dxp = kernels.empty((b, c, hp, wp), dout.dtype)

@@ -11,7 +11,7 @@ from ._util import flat, softmax, softmax_backward
 
 
 def _span(p) -> tuple[int, int]:
-    side, classes = p.get("side", 7), p.get("classes", 1)
+    side, classes = p.side, p.classes
     return side * side, classes
 
 
@@ -19,7 +19,7 @@ def forward(p, w, xs, train):
     x = xs[0]
     out = flat(x).copy()
     soft = None
-    if p.get("softmax", 0):
+    if p.softmax:
         cells, classes = _span(p)
         soft = softmax(out[:, :cells * classes].reshape(-1, cells, classes), axis=-1)
         out[:, :cells * classes] = soft.reshape(out.shape[0], -1)

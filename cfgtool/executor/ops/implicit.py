@@ -1,6 +1,6 @@
 """[implicit]: a learned ``filters x atoms x 1`` tensor repeated for every image
 (representation_layer.c). It reads no input: ``xs`` may be empty (the batch is then
-``p.get("batch", 1)``) or hold the previous output, which only gives the batch size and gets
+``p.batch``) or hold the previous output, which only gives the batch size and gets
 no gradient (``None``).
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 
 
 def forward(p, w, xs, train):
-    batch = xs[0].shape[0] if xs else p.get("batch", 1)
+    batch = xs[0].shape[0] if xs else p.batch
     t = w["weights"]
     return np.broadcast_to(t, (batch,) + t.shape).copy(), len(xs)
 

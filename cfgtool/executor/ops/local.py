@@ -12,6 +12,8 @@ each location, its ``n x (c*size*size)`` filter matrix. The activation follows; 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -21,7 +23,7 @@ from .. import activations
 
 def _geometry(p, h, w):
     """(out_h, out_w) of the layer and of Darknet's im2col matrix."""
-    k, s, pad = p["size"], p["stride"], p["pad"]
+    k, s, pad = p.size, p.stride, p.pad
     edge = 1 if pad else k
     layer = (cdiv(h - edge, s) + 1, cdiv(w - edge, s) + 1)
     cols = (cdiv(h + 2 * pad - k, s) + 1, cdiv(w + 2 * pad - k, s) + 1)
@@ -29,12 +31,12 @@ def _geometry(p, h, w):
 
 
 def unsupported(p: dict) -> str | None:
-    h, w = p.get("h"), p.get("w")
+    h, w = p.h, p.w
     if h is None or w is None:
         return None
     layer, cols = _geometry(p, h, w)
     if layer != cols:
-        return (f"size={p['size']} with pad={p['pad']}: Darknet's output is {layer[1]}x{layer[0]} but its im2col "
+        return (f"size={p.size} with pad={p.pad}: Darknet's output is {layer[1]}x{layer[0]} but its im2col "
                 f"matrix has {cols[1]}x{cols[0]} columns, so Darknet reads it misaligned; use size=3 with pad=1, "
                 "or pad=0")
     return None
@@ -44,8 +46,8 @@ def _windows(p, x):
     """(batch, c, out_h, out_w, size, size): the zero-padded input window of every location."""
     (oh, ow), cols = _geometry(p, *x.shape[2:])
     if (oh, ow) != cols:
-        raise ValueError(unsupported(dict(p, h=x.shape[2], w=x.shape[3])))
-    k, s, pad = p["size"], p["stride"], p["pad"]
+        raise ValueError(unsupported(replace(p, h=x.shape[2], w=x.shape[3])))
+    k, s, pad = p.size, p.stride, p.pad
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
     return sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :oh, :ow]
 
@@ -61,15 +63,15 @@ def forward(p, w, xs, train):
     b, _, oh, ow = win.shape[:4]
     z = np.einsum("bcyxij,yxncij->bnyx", win, _filters(w, oh, ow), optimize=True)
     z += w["biases"].reshape(1, -1, oh, ow)
-    y, act = activations.activate(p.get("activation", "logistic"), z)
+    y, act = activations.activate(p.activation, z)
     return y, (x, win, act) if train else None
 
 
 def backward(p, w, dout, cache):
     x, win, act = cache
     oh, ow = win.shape[2:4]
-    k, s, pad = p["size"], p["stride"], p["pad"]
-    dz = activations.gradient(p.get("activation", "logistic"), dout, act)
+    k, s, pad = p.size, p.stride, p.pad
+    dz = activations.gradient(p.activation, dout, act)
     grads = {"biases": dz.sum(axis=0).reshape(-1),
              "weights": np.einsum("bnyx,bcyxij->yxncij", dz, win, optimize=True).reshape(w["weights"].shape)}
     dwin = np.einsum("bnyx,yxncij->bcyxij", dz, _filters(w, oh, ow), optimize=True)

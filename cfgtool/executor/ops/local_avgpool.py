@@ -18,8 +18,8 @@ def _ctrunc(a: int, b: int) -> int:
 
 
 def _geometry(p, h: int, w: int):
-    size, pad = p.get("size", 1), p.get("pad", 0)
-    sy, sx = p.get("stride_y", p.get("stride", 1)), p.get("stride_x", p.get("stride", 1))
+    size, pad = p.size, p.pad
+    sy, sx = (p.stride if s is None else s for s in (p.stride_y, p.stride_x))
     oh, ow = _ctrunc(h + pad - size, sy) + 1, _ctrunc(w + pad - size, sx) + 1
     off = -_ctrunc(pad, 2)
     # padding that makes every window position an index of the padded array

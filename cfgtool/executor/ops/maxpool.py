@@ -28,7 +28,7 @@ LOWEST = float(-np.finfo(np.float32).max)  # Darknet's -FLT_MAX (float64 runs us
 def _padded(p, x):
     """The input inside a -FLT_MAX border: (padded, offset, out_h, out_w)."""
     b, c, h, w = x.shape
-    k, sx, sy, pad = p["size"], p["stride_x"], p["stride_y"], p["pad"]
+    k, sx, sy, pad = p.size, p.stride_x, p.stride_y, p.pad
     oh, ow = cdiv(h + pad - k, sy) + 1, cdiv(w + pad - k, sx) + 1
     off = pad // 2
     hp = max(off + h, (oh - 1) * sy + k)
@@ -43,7 +43,7 @@ def _padded(p, x):
 def _depth_groups(p, x):
     """(batch, q, out_channels, h, w): channel t*out_channels + g at [:, t, g]; -FLT_MAX filler."""
     b, c, h, w = x.shape
-    oc = p["out_channels"]
+    oc = p.out_channels
     q = -(-c // oc)
     if q * oc != c:
         x = np.concatenate([x, np.full((b, q * oc - c, h, w), LOWEST, x.dtype)], axis=1)
@@ -51,10 +51,10 @@ def _depth_groups(p, x):
 
 
 def forward(p, w, xs, train):
-    if p.get("antialiasing"):  # ops/_blur.py: the blur layer after the pooling
+    if p.antialiasing:  # ops/_blur.py: the blur layer after the pooling
         return _blur.forward(p, w, xs, train, forward)
     (x,) = xs
-    if p.get("maxpool_depth"):
+    if p.maxpool_depth:
         grouped = _depth_groups(p, x)
         if not train:
             return grouped.max(axis=1), None
@@ -62,7 +62,7 @@ def forward(p, w, xs, train):
         out = np.take_along_axis(grouped, arg[:, None], axis=1)[:, 0]
         return out, ("depth", x.shape, arg)
     xp, off, oh, ow = _padded(p, x)
-    k, sx, sy = p["size"], p["stride_x"], p["stride_y"]
+    k, sx, sy = p.size, p.stride_x, p.stride_y
     if not train:
         rows = xp[:, :, :, 0:(ow - 1) * sx + 1:sx].copy()
         for j in range(1, k):
@@ -104,12 +104,12 @@ def _first_maximum(xp, k, sy, sx, oh, ow):
 
 
 def backward(p, w, dout, cache):
-    if p.get("antialiasing"):
+    if p.antialiasing:
         return _blur.backward(p, w, dout, cache, backward)
     if cache[0] == "depth":
         _, x_shape, arg = cache
         b, c, h, wd = x_shape
-        oc = p["out_channels"]
+        oc = p.out_channels
         q = -(-c // oc)
         dx = np.zeros((b, q, oc, h, wd), dout.dtype)
         np.put_along_axis(dx, arg[:, None], dout[:, None], axis=1)

@@ -28,8 +28,8 @@ def window_matrix(c: int, size: int) -> np.ndarray:
 
 def forward(p, w, xs, train):
     x = xs[0]
-    alpha, beta, kappa = p.get("alpha", 0.0001), p.get("beta", 0.75), p.get("kappa", 1.0)
-    mat = window_matrix(x.shape[1], p.get("size", 5)).astype(x.dtype)
+    alpha, beta, kappa = p.alpha, p.beta, p.kappa
+    mat = window_matrix(x.shape[1], p.size).astype(x.dtype)
     norms = kappa + alpha * np.einsum("kj,bjhw->bkhw", mat, x * x)
     with np.errstate(invalid="ignore"):
         scale = norms ** -beta
@@ -38,6 +38,6 @@ def forward(p, w, xs, train):
 
 def backward(p, w, dout, cache):
     x, mat, norms, scale = cache
-    alpha, beta = p.get("alpha", 0.0001), p.get("beta", 0.75)
+    alpha, beta = p.alpha, p.beta
     g = dout * x * (-beta) * scale / norms * alpha
     return [(dout * scale + 2 * x * np.einsum("kj,bkhw->bjhw", mat, g)).astype(dout.dtype, copy=False)], {}

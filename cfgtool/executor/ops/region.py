@@ -15,16 +15,19 @@ without un-transposing it).
 
 from __future__ import annotations
 
+import numpy as np
+
+from ...layers.yolo import anchor_boxes
 from ..activations import activate, gradient
 from ._util import softmax, softmax_backward
 
 
 def unsupported(p) -> str | None:
     """Why this layer cannot run here, or None."""
-    if p.get("tree"):
-        return f"tree={p['tree']} (hierarchical softmax) is not supported by the numpy executor"
-    if p.get("coords", 4) < 4:
-        return f"coords={p['coords']} < 4: Darknet's hard-coded entry offsets 4 and 5 overrun each record"
+    if p.tree:
+        return f"tree={p.tree} (hierarchical softmax) is not supported by the numpy executor"
+    if p.coords < 4:
+        return f"coords={p.coords} < 4: Darknet's hard-coded entry offsets 4 and 5 overrun each record"
     return None
 
 
@@ -34,12 +37,12 @@ def forward(p, w, xs, train):
         raise ValueError(why)
     x = xs[0]
     b, c, h, wd = x.shape
-    classes, n = p.get("classes", 20), p.get("n", 1)
+    classes, n = p.classes, p.n
     rec = x.reshape(b, c, h * wd).transpose(0, 2, 1).reshape(b, h * wd * n, c // n).copy()
     obj, act = activate("logistic", rec[..., 4].copy())
     rec[..., 4] = obj
     soft = None
-    if p.get("softmax", 0):
+    if p.softmax:
         soft = softmax(rec[..., 5:5 + classes], axis=-1)
         rec[..., 5:5 + classes] = soft
     return rec.reshape(x.shape), (act, soft)
@@ -48,9 +51,37 @@ def forward(p, w, xs, train):
 def backward(p, w, dout, cache):
     act, soft = cache
     b, c, h, wd = dout.shape
-    classes, n = p.get("classes", 20), p.get("n", 1)
+    classes, n = p.classes, p.n
     d = dout.reshape(b, h * wd * n, c // n).copy()
     d[..., 4] = gradient("logistic", d[..., 4], act)
     if soft is not None:
         d[..., 5:5 + classes] = softmax_backward(soft, d[..., 5:5 + classes], axis=-1)
     return [d.reshape(b, h * wd, c).transpose(0, 2, 1).reshape(dout.shape)], {}
+
+
+def decode(p, out, net_w: int, net_h: int, thresh: float):
+    """Darknet's ``custom_get_region_detections`` / ``get_region_boxes`` for one image (see
+    :func:`.yolo.decode` for the result): every (cell, anchor) is a detection with objectness
+    1 (so NMS keeps them all in play); x = (col + logistic(tx)) / w, w = exp(tw) * anchor_w / w
+    (anchors in grid cells); a class probability is ``objectness * class`` (both already
+    activated by the forward), 0 when not above ``thresh``; with ``classfix=-1`` an
+    objectness below 0.5 counts as 0. ``out`` is the forward's transposed record buffer."""
+    n, classes = p["n"], p["classes"]
+    if p.get("coords", 4) != 4:
+        raise ValueError(f"coords={p['coords']}: Darknet decodes [region] records at a hard-coded stride of "
+                         "classes+5, which misreads records of another size")
+    _, h, w = out.shape
+    rec = out.reshape(h * w * n, -1)[:, : classes + 5].astype(np.float64)
+    index = np.arange(h * w * n)
+    cell, anchor = np.divmod(index, n)
+    row, col = np.divmod(cell, w)
+    biases = np.asarray(anchor_boxes(p["anchors"], range(n), n), np.float64).reshape(-1, 2)[anchor]
+    xy = 1 / (1 + np.exp(-rec[:, :2]))
+    xywh = np.stack([(col + xy[:, 0]) / w, (row + xy[:, 1]) / h,
+                     np.exp(rec[:, 2]) * biases[:, 0] / w, np.exp(rec[:, 3]) * biases[:, 1] / h], axis=1)
+    scale = rec[:, 4].astype(np.float32)
+    if p.get("classfix", 0) == -1:
+        scale[scale < 0.5] = 0
+    probs = scale[:, None] * rec[:, 5:5 + classes].astype(np.float32)
+    probs[probs <= thresh] = 0
+    return xywh.astype(np.float32), np.ones(len(rec), np.float32), probs

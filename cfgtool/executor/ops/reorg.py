@@ -51,8 +51,8 @@ def map_backward(dout: np.ndarray, cache):
 
 
 def out_dims(p, c: int, h: int, w: int) -> tuple[int, int, int]:
-    s = p.get("stride", 1)
-    if p.get("reverse", 0):
+    s = p.stride
+    if p.reverse:
         return c // (s * s), h * s, w * s
     return c * s * s, h // s, w // s
 
@@ -60,7 +60,7 @@ def out_dims(p, c: int, h: int, w: int) -> tuple[int, int, int]:
 def forward(p, w, xs, train):
     x = xs[0]
     oc, oh, ow = out_dims(p, *x.shape[1:])
-    dst, src = reorg_map(x.shape[0], ow, oh, oc, p.get("stride", 1), bool(p.get("reverse", 0)))
+    dst, src = reorg_map(x.shape[0], ow, oh, oc, p.stride, bool(p.reverse))
     return apply_map(x, (x.shape[0], oc, oh, ow), dst, src)
 
 

@@ -13,7 +13,7 @@ from .reorg import apply_map, map_backward, out_dims, reorg_map
 def forward(p, w, xs, train):
     x = xs[0]
     b, c, h, wd = x.shape
-    dst, src = reorg_map(b, wd, h, c, p.get("stride", 1), bool(p.get("reverse", 0)))
+    dst, src = reorg_map(b, wd, h, c, p.stride, bool(p.reverse))
     return apply_map(x, (b,) + out_dims(p, c, h, wd), dst, src)
 
 

@@ -19,7 +19,7 @@ def _part(x: np.ndarray, groups: int) -> int:
 
 
 def forward(p, w, xs, train):
-    groups, gid = p.get("groups", 1), p.get("group_id", 0)
+    groups, gid = p.groups, p.group_id
     parts = [flat(x)[:, _part(x, groups) * gid:_part(x, groups) * (gid + 1)] for x in xs]
     out = np.concatenate(parts, axis=1, out=kernels.empty((xs[0].shape[0], sum(q.shape[1] for q in parts)), xs[0].dtype))
     h, wd = xs[0].shape[2:]
@@ -30,7 +30,7 @@ def forward(p, w, xs, train):
 
 
 def backward(p, w, dout, cache):
-    groups, gid = p.get("groups", 1), p.get("group_id", 0)
+    groups, gid = p.groups, p.group_id
     d = flat(dout)
     grads, offset = [], 0
     for shape in cache:

@@ -12,11 +12,11 @@ from ..activations import activate, gradient
 
 def forward(p, w, xs, train):
     s, x = xs
-    y, act = activate(p.get("activation", "linear"), s * x.reshape(s.shape))
+    y, act = activate(p.activation, s * x.reshape(s.shape))
     return y, (s, x, act)
 
 
 def backward(p, w, dout, cache):
     s, x, act = cache
-    dz = gradient(p.get("activation", "linear"), dout, act)
+    dz = gradient(p.activation, dout, act)
     return [dz * x.reshape(s.shape), (dz * s).reshape(x.shape)], {}

@@ -21,13 +21,13 @@ def _scale_view(s, x, scale_wh: int):
 
 def forward(p, w, xs, train):
     s, x = xs
-    y, act = activate(p.get("activation", "linear"), x * _scale_view(s, x, p.get("scale_wh", 0)))
+    y, act = activate(p.activation, x * _scale_view(s, x, p.scale_wh))
     return y, (s, x, act)
 
 
 def backward(p, w, dout, cache):
     s, x, act = cache
-    wh = p.get("scale_wh", 0)
-    dz = gradient(p.get("activation", "linear"), dout, act)
+    wh = p.scale_wh
+    dz = gradient(p.activation, dout, act)
     ds = (dz * x).sum(axis=1 if wh else (2, 3), keepdims=True).reshape(s.shape)
     return [ds, dz * _scale_view(s, x, wh)], {}

@@ -32,11 +32,11 @@ _NORMS = {"none": 0, "relu": 1, "avg_relu": 1, "softmax": 2}
 
 
 def _weights_type(p) -> int:
-    return _TYPES[p.get("weights_type", "none")]
+    return _TYPES[p.weights_type]
 
 
 def _normalization(p) -> int:
-    return _NORMS.get(p.get("weights_normalization", "none"), 0)
+    return _NORMS.get(p.weights_normalization, 0)
 
 
 def _coefficients(raw: np.ndarray, norm: int) -> np.ndarray:
@@ -83,13 +83,13 @@ def forward(p, w, xs, train):
         if spread is None and i == 1 and f.shape[1] == size:
             continue  # added above
         z[:, :m] += f[:, :m] * spread[i, :m] if spread is not None else f[:, :m]
-    y, act = activate(p.get("activation", "linear"), z.reshape(xs[0].shape))
+    y, act = activate(p.activation, z.reshape(xs[0].shape))
     return y, (xs, raw, coef, spread, act)
 
 
 def backward(p, w, dout, cache):
     xs, raw, coef, spread, act = cache
-    dz = flat(gradient(p.get("activation", "linear"), dout, act))
+    dz = flat(gradient(p.activation, dout, act))
     size = dz.shape[1]
     grads, dspread = [], []
     for i, x in enumerate(xs):

@@ -16,8 +16,8 @@ from ._util import flat, softmax, softmax_backward
 
 def unsupported(p) -> str | None:
     """Why this layer cannot run here, or None."""
-    if p.get("tree"):
-        return f"tree={p['tree']} (hierarchical softmax) is not supported by the numpy executor"
+    if p.tree:
+        return f"tree={p.tree} (hierarchical softmax) is not supported by the numpy executor"
     return None
 
 
@@ -25,9 +25,9 @@ def _view(p, x):
     why = unsupported(p)
     if why:
         raise ValueError(why)
-    if p.get("spatial", 0):
+    if p.spatial:
         return x, 1, 1.0
-    return flat(x).reshape(x.shape[0], p.get("groups", 1), -1), 2, p.get("temperature", 1.0)
+    return flat(x).reshape(x.shape[0], p.groups, -1), 2, p.temperature
 
 
 def forward(p, w, xs, train):

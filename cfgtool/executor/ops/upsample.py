@@ -16,8 +16,8 @@ from .. import kernels
 
 
 def _mode(p) -> tuple[int, bool, float]:
-    stride = p.get("stride", 2)
-    return abs(stride), bool(p.get("reverse", 0)) or stride < 0, p.get("scale", 1.0)
+    stride = p.stride
+    return abs(stride), bool(p.reverse) or stride < 0, p.scale
 
 
 def forward(p, w, xs, train):
