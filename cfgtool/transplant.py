@@ -1,4 +1,4 @@
-"""Carry pretrained weights across an edit of the cfg (issue 7).
+"""Carry pretrained weights across an edit of the cfg.
 
 Darknet reads a ``.weights`` file layer by layer, so a layer inserted into the cfg shifts
 every later tensor. :func:`transplant` maps the old network's tensors onto the new network

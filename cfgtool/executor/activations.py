@@ -23,13 +23,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..layers.common import ACTIVATIONS as NAMES  # get_activation's names: one list
 from . import kernels
 
-NAMES = (
-    "logistic", "swish", "mish", "hard_mish", "normalize_channels", "normalize_channels_softmax",
-    "normalize_channels_softmax_maxval", "loggy", "relu", "relu6", "elu", "selu", "gelu", "relie",
-    "plse", "hardtan", "lhtan", "linear", "ramp", "revleaky", "leaky", "tanh", "stair",
-)
+LEAKY = 0.1  # the slope of leaky (and revleaky) below 0, and of ramp's linear part
 
 # Functions of the input alone: name -> (forward, derivative)
 _SELU_L, _SELU_A = 1.0507, 1.6732
@@ -124,10 +121,10 @@ def _three(low, high):
 # piecewise activations: name -> (piece of each element, value given the piece)
 _PIECEWISE = {
     "relu": (lambda x: x > 0, lambda x, b: np.where(b, x, 0)),
-    "leaky": (lambda x: x > 0, lambda x, b: np.where(b, x, 0.1 * x)),
-    "revleaky": (lambda x: x > 0, lambda x, b: np.where(b, x, 0.1 * x)),
+    "leaky": (lambda x: x > 0, lambda x, b: np.where(b, x, LEAKY * x)),
+    "revleaky": (lambda x: x > 0, lambda x, b: np.where(b, x, LEAKY * x)),
     "relie": (lambda x: x > 0, lambda x, b: np.where(b, x, 0.01 * x)),
-    "ramp": (lambda x: x > 0, lambda x, b: x * b + 0.1 * x),
+    "ramp": (lambda x: x > 0, lambda x, b: x * b + LEAKY * x),
     "elu": (lambda x: x >= 0, lambda x, b: np.where(b, x, np.expm1(np.minimum(x, 0)))),
     "selu": (lambda x: x >= 0, lambda x, b: np.where(b, _SELU_L * x, _SELU_L * _SELU_A * np.expm1(np.minimum(x, 0)))),
     "relu6": (_three(0, 6), lambda x, b: np.choose(b, (0 * x, x, 0 * x + 6))),
@@ -158,9 +155,9 @@ _ELEMENTWISE = {
              lambda x: np.where(x >= 0, _SELU_L, _SELU_L * _SELU_A * np.exp(np.minimum(x, 0))).astype(x.dtype)),
     "gelu": (_gelu, _gelu_d),
     "relie": (_piecewise("relie"), lambda x: np.where(x > 0, 1, 0.01).astype(x.dtype)),
-    "ramp": (_piecewise("ramp"), lambda x: np.where(x > 0, 1.1, 0.1).astype(x.dtype)),
-    "leaky": (_piecewise("leaky"), lambda x: np.where(x > 0, 1, 0.1).astype(x.dtype)),
-    "revleaky": (_piecewise("revleaky"), lambda x: np.where(x > 0, 1, 0.1).astype(x.dtype)),
+    "ramp": (_piecewise("ramp"), lambda x: np.where(x > 0, 1 + LEAKY, LEAKY).astype(x.dtype)),
+    "leaky": (_piecewise("leaky"), lambda x: np.where(x > 0, 1, LEAKY).astype(x.dtype)),
+    "revleaky": (_piecewise("revleaky"), lambda x: np.where(x > 0, 1, LEAKY).astype(x.dtype)),
     "tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2),
     "plse": (_piecewise("plse"),
              lambda x: np.where((x < -4) | (x > 4), 0.01, 0.125).astype(x.dtype)),
@@ -195,7 +192,7 @@ def _block_inplace(name: str, v: np.ndarray, e: np.ndarray, n: np.ndarray) -> No
     """Apply ``name`` to the block ``v`` in place; ``e``, ``n`` are scratch blocks of v's shape."""
     one = v.dtype.type
     if name in ("leaky", "revleaky"):
-        np.multiply(v, one(0.1), out=e)
+        np.multiply(v, one(LEAKY), out=e)
         np.maximum(v, e, out=v)
     elif name == "relu":
         np.maximum(v, 0, out=v)
@@ -247,7 +244,7 @@ def _gradient_block(name: str, x: np.ndarray, dy: np.ndarray, out: np.ndarray, e
     """``out = dy * name'(x)`` on one block; ``e``, ``n`` are scratch blocks."""
     one = x.dtype.type
     if name in ("leaky", "revleaky"):
-        np.multiply(dy, one(0.1), out=out)
+        np.multiply(dy, one(LEAKY), out=out)
         np.copyto(out, dy, where=x > 0)
     elif name == "relu":
         np.multiply(dy, x > 0, out=out)

@@ -7,44 +7,19 @@ Darknet's biases: an error here).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt, Params
-from .yolo import FLT_MAX, NMS_KINDS, NUM_WHY, read_anchor_head, read_anchors, read_head
+from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt
+from .yolo import FLT_MAX, NMS_KINDS, NUM_WHY, YoloHeadParams, read_anchor_head, read_anchors, read_head
 
 GAUSSIAN_NMS_KINDS = (*NMS_KINDS, "cornersnms")
 YOLO_POINTS = ("center", "left_top", "right_bottom")
 
 
 @dataclass(frozen=True, kw_only=True)
-class GaussianYoloParams(Params):
-    classes: int = 20
-    n: int = 1  # anchors this head predicts (len(mask))
-    total: int = 1  # num=
-    mask: list[int] = field(default_factory=list)
-    max_boxes: int = 200
-    max_delta: float = FLT_MAX
-    label_smooth_eps: float = 0.0
-    scale_x_y: float = 1.0
-    objectness_smooth: int = 0
+class GaussianYoloParams(YoloHeadParams):
     uc_normalizer: float = 1.0
-    iou_normalizer: float = 0.75
-    obj_normalizer: float = 1.0
-    cls_normalizer: float = 1.0
-    delta_normalizer: float = 1.0
-    iou_loss: str = "mse"
-    iou_thresh_kind: str = "iou"
-    beta_nms: float = 0.6
-    nms_kind: str = "default"
     yolo_point: str = "center"
-    jitter: float = 0.2
-    resize: float = 1.0
-    ignore_thresh: float = 0.5
-    truth_thresh: float = 1.0
-    iou_thresh: float = 1.0
-    random: float = 0.0
-    map: str | None = None
-    anchors: list[float] = field(default_factory=list)
 
 
 class GaussianYolo(LayerSpec):

@@ -3,29 +3,14 @@ maxpool_depth, out_channels or antialiasing). get_layer_string gives "none" for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from .base import LayerSpec, Params
-from .maxpool import POOL_OPTIONS, pool
-
-
-@dataclass(frozen=True, kw_only=True)
-class LocalAvgpoolParams(Params):
-    size: int = 1
-    stride: int = 1
-    stride_x: int | None = None  # None: stride
-    stride_y: int | None = None  # None: stride
-    pad: int = 0
-    maxpool_depth: int = 0
-    out_channels: int = 1
-    antialiasing: int = 0
-    avgpool: int = 0
+from .base import LayerSpec
+from .maxpool import POOL_OPTIONS, PoolParams, pool
 
 
 class LocalAvgpool(LayerSpec):
     type = "local_avgpool"
     sections = ("[local_avgpool]", "[local_avg]")
-    Params = LocalAvgpoolParams
+    Params = PoolParams
     options = POOL_OPTIONS
     named = False
     pooling = "avg"

@@ -57,7 +57,9 @@ def pool(r, ctx, what: str, depth: bool, avgpool: int) -> LayerShape:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MaxpoolParams(Params):
+class PoolParams(Params):
+    """What make_maxpool_layer holds (also [local_avgpool]'s)."""
+
     size: int = 1
     stride: int = 1
     stride_x: int | None = None  # None: stride
@@ -67,6 +69,10 @@ class MaxpoolParams(Params):
     out_channels: int = 1
     antialiasing: int = 0
     avgpool: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaxpoolParams(PoolParams):
     maxpool_zero_nonmax: int = 0
     # with antialiasing: Darknet's blur layer (l.input_layer)
     blur_size: int | None = None

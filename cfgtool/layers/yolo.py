@@ -116,18 +116,18 @@ def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tup
 
 
 @dataclass(frozen=True, kw_only=True)
-class YoloParams(Params):
+class YoloHeadParams(Params):
+    """What parse_yolo and parse_gaussian_yolo both read."""
+
     classes: int = 20
     n: int = 1  # anchors this head predicts (len(mask))
     total: int = 1  # num=
     mask: list[int] = field(default_factory=list)
     max_boxes: int = 200
-    show_details: int = 1
     max_delta: float = FLT_MAX
     label_smooth_eps: float = 0.0
     scale_x_y: float = 1.0
     objectness_smooth: int = 0
-    new_coords: int = 0
     iou_normalizer: float = 0.75
     obj_normalizer: float = 1.0
     cls_normalizer: float = 1.0
@@ -138,11 +138,19 @@ class YoloParams(Params):
     nms_kind: str = "default"
     jitter: float = 0.2
     resize: float = 1.0
-    focal_loss: int = 0
     ignore_thresh: float = 0.5
     truth_thresh: float = 1.0
     iou_thresh: float = 1.0
     random: float = 0.0
+    map: str | None = None
+    anchors: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class YoloParams(YoloHeadParams):
+    show_details: int = 1
+    new_coords: int = 0
+    focal_loss: int = 0
     track_history_size: int = 5
     sim_thresh: float = 0.8
     dets_for_track: int = 1
@@ -150,8 +158,6 @@ class YoloParams(Params):
     track_ciou_norm: float = 0.01
     embedding_layer_id: int | None = None
     embedding_size: int = 0
-    map: str | None = None
-    anchors: list[float] = field(default_factory=list)
 
 
 class Yolo(LayerSpec):

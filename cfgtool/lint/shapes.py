@@ -20,7 +20,7 @@ class ShapeRule(Rule):
         return [d for d in ctx.shapes.diagnostics if d.code == self.code]
 
 
-class ShapeError_(ShapeRule):
+class ShapeFailure(ShapeRule):
     """A layer Darknet cannot build with these settings (the generic shape error; it also
     carries any shape code no other rule describes).
 
@@ -207,7 +207,7 @@ class ShortcutChannelMismatch(Rule):
 
 
 RULES = (
-    ShapeError_, NotAnImage, BadReference, RouteSizeMismatch, ShortcutSizeMismatch, ScaleChannelsShape,
+    ShapeFailure, NotAnImage, BadReference, RouteSizeMismatch, ShortcutSizeMismatch, ScaleChannelsShape,
     SamShapeMismatch, ZeroDivisor, EmptyOutput, DetectorInputMismatch, BadValue, ShareMismatch, NoInputSize,
     GroupsMismatch, BadReferenceType, ShortcutChannelMismatch,
 )

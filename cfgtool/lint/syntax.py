@@ -14,7 +14,7 @@ class ParseRule(Rule):
         return [d for d in ctx.doc.diagnostics if d.code == self.code]
 
 
-class SyntaxError_(ParseRule):
+class GrammarError(ParseRule):
     """Text the cfg grammar cannot read (not expected: the grammar takes any text without a
     NUL byte); it also carries any parse code no other rule describes.
 
@@ -143,6 +143,6 @@ class NonUtf8Comment(ParseRule):
 
 
 RULES = (
-    SyntaxError_, OptionBeforeSection, FirstSectionNotNet, MissingEquals, MissingValue, ByteOrderMark,
+    GrammarError, OptionBeforeSection, FirstSectionNotNet, MissingEquals, MissingValue, ByteOrderMark,
     NulByte, UndecodableBytes, NoSections, LoneCarriageReturn, MissingKey, NonUtf8Comment,
 )
