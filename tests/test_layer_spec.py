@@ -121,3 +121,16 @@ def test_tensors_in_file_order_with_flags():
         ("rolling_variance", (4,), True, "ones"), ("weights", (4, 3, 3, 3), False, "uniform")]
     assert [(t.name, t.transposable) for t in conn] == [("biases", False), ("weights", True)]
     assert [(t.name, t.shape, t.init) for t in short] == [("weights", (2,), "ones")]
+
+
+def test_net_reads_no_layer_options():
+    # parse_net_options reads no clip=/dontload=...: in [net] they are Darknet's unused fields
+    from cfgtool.layers.base import COMMON
+    from cfgtool.layers.network import NET
+
+    assert NET.options[-len(COMMON):] != COMMON and "clip" not in {o.key for o in NET.options}
+    assert all(spec.options[-len(COMMON):] == COMMON for spec in SPECS)
+    text = "[net]\nwidth=8\nheight=8\nchannels=3\nclip=1\n\n[convolutional]\nfilters=2\n"
+    from cfgtool.lint import check
+
+    assert [d.code for d in check(parse(text)) if "clip" in d.message] == ["W302"]

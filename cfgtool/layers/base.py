@@ -428,6 +428,8 @@ class LayerSpec:
     options: ClassVar[tuple[Opt, ...]] = COMMON  # a subclass declares its own: COMMON is added
     # False where get_layer_string gives "none": Darknet's tables then show the section name
     named: ClassVar[bool] = True
+    # a layer section (parse_network_cfg_custom reads COMMON after its options); [net] is not
+    layer: ClassVar[bool] = True
     # the module of this type in the per-type folders (executor/ops/<module>.py, ...):
     # by default the name of the spec's own module (layers/<module>.py)
     module: ClassVar[str]
@@ -465,7 +467,7 @@ class LayerSpec:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "options" in cls.__dict__:  # a type's own options, then the ones every section reads
+        if "options" in cls.__dict__ and cls.layer:  # a type's own options, then the ones every layer reads
             cls.options = tuple(cls.options) + COMMON
         if "module" not in cls.__dict__:
             cls.module = cls.__module__.rsplit(".", 1)[-1]

@@ -18,6 +18,7 @@ POLICIES = ("random", "poly", "constant", "step", "exp", "sigmoid", "steps", "sg
 class Network(LayerSpec):
     type = "network"
     sections = ("[net]", "[network]")
+    layer = False  # [net] reads no COMMON options
     options = (
         Opt("max_batches", INT, 0),
         Opt("batch", INT, 1),
