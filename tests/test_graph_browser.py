@@ -104,8 +104,11 @@ def test_yolov4_page_in_chromium(browser, tmp_path):
     after = driver.execute_script("return document.getElementById('viewport').getAttribute('transform')")
     assert after != before and "scale(" in after
 
-    # a screenshot kept as an artifact, around the SPP block
-    driver.get(page.as_uri() + "#110")
+    # a screenshot kept as an artifact, around the SPP block (#N,ZOOM opens the page there)
+    driver.get(page.as_uri() + "#110,0.8")
+    assert driver.execute_script("return document.getElementById('viewport').getAttribute('transform')") \
+        .endswith("scale(0.8)")
+    assert driver.find_element("id", "panel-title").text.startswith("layer 110: maxpool")
     shot = tmp_path / "yolov4-graph.png"
     assert driver.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000

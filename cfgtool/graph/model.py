@@ -259,7 +259,8 @@ def find_runs(network: Network, facts: list[Facts] | None = None, min_count: int
     """Runs of a repeated unit: (first layer, unit length, count), left to right, not
     overlapping; only runs whose layers other than the last are read inside the run alone."""
     facts = facts if facts is not None else layer_facts(network)
-    sig = [(layer.section.name, *f) for layer, f in zip(network.layers, _signatures(facts))]
+    ids: dict[tuple, int] = {}  # each distinct signature as a small int: fast comparisons
+    sig = [ids.setdefault((layer.section.name, *f), len(ids)) for layer, f in zip(network.layers, _signatures(facts))]
     n = len(sig)
     last_reader = [-1] * n  # the last layer reading each layer
     for j, f in enumerate(facts):
@@ -270,6 +271,8 @@ def find_runs(network: Network, facts: list[Facts] | None = None, min_count: int
     while s < n:
         best = None
         for p in range(1, MAX_UNIT + 1):
+            if s + p >= n or sig[s + p] != sig[s]:
+                continue
             k = 1
             while s + (k + 1) * p <= n and sig[s + k * p: s + (k + 1) * p] == sig[s: s + p]:
                 k += 1

@@ -17,10 +17,10 @@
     s = Math.min(1, canvas.clientWidth / graphW);
     tx = (canvas.clientWidth - graphW * s) / 2; ty = 0; apply();
   }
-  function center(node) {
+  function center(node, scale) {
     const r = node.querySelector("rect");
     const x = +r.getAttribute("x") + +r.getAttribute("width") / 2, y = +r.getAttribute("y") + +r.getAttribute("height") / 2;
-    if (s < 0.6) s = 1;
+    if (scale > 0) s = Math.min(4, Math.max(0.02, scale)); else if (s < 0.6) s = 1;
     tx = canvas.clientWidth / 2 - x * s; ty = canvas.clientHeight / 3 - y * s; apply();
   }
   function nodeOf(layer) {
@@ -98,7 +98,12 @@
   document.getElementById("legend-toggle").addEventListener("click", () => { legend.hidden = !legend.hidden; });
 
   fit();
-  const want = decodeURIComponent(location.hash.slice(1));
-  if (want) { const n = nodeOf(+want); if (n) { center(n); show(n); } }
+  // #N shows layer N (#N,0.7: at that zoom), on load and when the address changes
+  function go() {
+    const [want, zoom] = decodeURIComponent(location.hash.slice(1)).split(",");
+    if (want) { const n = nodeOf(+want); if (n) { center(n, +zoom); show(n); } }
+  }
+  window.addEventListener("hashchange", go);
+  go();
   void graphH;
 })();
