@@ -247,3 +247,13 @@ def test_smoke_passes_on_edited_yolov4(command, extra, tmp_path):
 def test_smoke_ok_on_yolov4_with_defaults():
     result = invoke("smoke", EXAMPLES / "yolov4.cfg")
     assert result.exit_code == 0, result.output
+
+
+def test_smoke_unknown_section_is_located_not_internal_error(tmp_path):
+    """A section Darknet does not know (a spec of None) is X001 at its line, never exit 3."""
+    cfg = tmp_path / "u.cfg"
+    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n\n[convolutional]\nfilters=4\nsize=3\n"
+                   "stride=1\npad=1\nactivation=leaky\n\n[routex]\nlayers=-1\n")
+    result = invoke("smoke", cfg, "--size", "32", "--batch", "1")
+    assert result.exit_code == 1, result.output
+    assert "X001" in result.output and "u.cfg:13:1" in result.output

@@ -192,7 +192,7 @@ def smoke(network: Network, shapes: Shapes, size: int | None = None, batch: int 
         shapes = infer_shapes(network, size if shapes.net.get("width") else None,
                               size if shapes.net.get("width") else None, time_steps)
     dtype = np.dtype(np.float64 if grad else np.float32)
-    steps = max(int(shapes.net.get("time_steps", 1)), 1) if any(layer.spec.recurrent for layer in network.layers) else 1
+    steps = max(int(shapes.net.get("time_steps", 1)), 1) if any(layer.spec is not None and layer.spec.recurrent for layer in network.layers) else 1
     exe = Executor(network, shapes, dtype=dtype, batch=batch * steps, seed=seed, max_memory=max_memory,
                    threads=threads)
     started(size, dtype)
