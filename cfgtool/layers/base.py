@@ -451,7 +451,7 @@ class LayerSpec:
 
     Subclasses live in ``layers/<type>.py`` and override what differs from the defaults
     here. Code elsewhere asks the spec (``layer.spec.is_head``, ``spec.tensors(shape)``);
-    it never compares type names. See /work/notes/spec-api.md (and CONTRIBUTING.md).
+    it never compares type names. CONTRIBUTING.md walks through adding a type.
     """
 
     type: ClassVar[str]  # Darknet's get_layer_string name, e.g. "convolutional"
