@@ -1,7 +1,7 @@
 """Diagnostics as text for machines: concise lines, JSON, SARIF 2.1.0 and GitHub annotations.
 
-The human ``text`` format (code frames, colour) lives in cfgtool/cli/common.py, the only
-place allowed to import rich.
+The human ``text`` format (code frames, colour) lives in cfgtool/cli/common.py: cfgtool/cli is
+the only package that imports click and rich.
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ class Change:
 
 
 @dataclass
-class Report:
+class EditReport:
     insertions: list[Insertion] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)  # errors the output has and the input had not
@@ -229,10 +229,10 @@ def _read_keys(layer) -> set[str]:
 
 def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = False, reduction: int = 16,
                   shapes: Shapes | None = None, input_errors: list[Diagnostic] | None = None
-                  ) -> tuple[Document, Report]:
+                  ) -> tuple[Document, EditReport]:
     """A new document with ``block`` inserted after each layer in ``points`` (original indices);
     ``doc`` is not changed. Raises BlockError for a point a block cannot follow or a bad
-    template. ``Report.errors`` lists the errors the result has that ``doc`` had not: a
+    template. ``EditReport.errors`` lists the errors the result has that ``doc`` had not: a
     caller must not write such a result; a result without new errors whose blocks change the
     w x h x C of their insertion point raises BlockError. ``shapes``: ``doc``'s shapes if already inferred;
     ``input_errors``: ``errors(doc, shapes)`` if already found."""
@@ -253,7 +253,7 @@ def insert_blocks(doc: Document, points, block: Template, keep_refs: bool = Fals
 
     new = copy.deepcopy(doc)
     n = len(network.layers)
-    report = Report()
+    report = EditReport()
     for layer in network.layers:
         edits: dict[str, dict[int, int]] = {}
         reads = _read_keys(layer)

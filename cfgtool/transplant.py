@@ -35,7 +35,7 @@ passes its input through counts as that input); where this fails the report says
 breaks the identity and why. The gates make it approximate: each gate scales a feature map by
 ``sigmoid(gate_bias)`` (``1 - 4.5e-5`` for 10), so with ``k`` gates in series on the way to
 an output the gated maps differ from the old ones by a relative ``1 - sigmoid(gate_bias)**k``
-at most (:attr:`Report.max_deviation`); later layers pass on a perturbation of about that
+at most (:attr:`TransplantReport.max_deviation`); later layers pass on a perturbation of about that
 size. A larger ``gate_bias`` is closer to the identity, but the gates then learn slower
 (the logistic's slope at ``b`` is about ``exp(-b)``): by default it is 10, raised just
 enough for the bound to stay below 5e-4 when many gates are in series (yolov4 with CBAM at
@@ -92,7 +92,7 @@ class Move:
 
 
 @dataclass
-class Report:
+class TransplantReport:
     init: str
     gate_bias: float
     moves: list[Move] = field(default_factory=list)
@@ -220,7 +220,7 @@ def align(old_network: Network, old_shapes, new_network: Network, new_shapes, in
 
 
 def _inserted_set(inserted) -> set[int]:
-    """New layer indices from a list of indices or a :class:`cfgtool.rewrite.Report`."""
+    """New layer indices from a list of indices or a :class:`cfgtool.rewrite.EditReport`."""
     if inserted is None:
         return set()
     if hasattr(inserted, "insertions"):
@@ -396,12 +396,12 @@ def auto_gate_bias(gates_in_series: int) -> float:
 
 def transplant(old_network: Network, old_shapes, old_tensors: dict[int, dict[str, np.ndarray]],
                new_network: Network, new_shapes, init: str = "identity", seed: int = 0, inserted=None,
-               gate_bias: float | None = None) -> tuple[dict[int, dict[str, np.ndarray]], Report]:
+               gate_bias: float | None = None) -> tuple[dict[int, dict[str, np.ndarray]], TransplantReport]:
     """The new network's tensors from the old network's (see the module docstring).
 
     ``old_tensors`` is what :func:`cfgtool.weights.read_weights` returns (a prefix of the
     layers for a partial file). ``inserted``: new layer indices known to be new, or the
-    :class:`cfgtool.rewrite.Report` of the insertion. ``gate_bias``: None picks
+    :class:`cfgtool.rewrite.EditReport` of the insertion. ``gate_bias``: None picks
     :func:`auto_gate_bias`. Raises CfgError when a cfg has no valid shapes, ValueError for a
     bad ``init`` or source tensors of the wrong shape.
     """
@@ -413,7 +413,7 @@ def transplant(old_network: Network, old_shapes, old_tensors: dict[int, dict[str
     new_to_old = {j: o for o, j in walk if o is not None and j is not None}
     fresh = {j for o, j in walk if o is None}
     copied = {j for j, o in new_to_old.items() if j in new_t and o in old_tensors}
-    report = Report(init, GATE_BIAS, source_layers=sum(1 for i in old_t if i in old_tensors),
+    report = TransplantReport(init, GATE_BIAS, source_layers=sum(1 for i in old_t if i in old_tensors),
                     old_layers=len(old_t), inserted=sorted(fresh), removed=[o for o, j in walk if j is None])
     plan: dict[int, str] = {}
     if init == "identity":
@@ -458,10 +458,10 @@ def shape_errors(network: Network, shapes) -> None:
 
 def transplant_files(old_doc: Document, new_doc: Document, weights_in: str | Path, weights_out: str | Path,
                      init: str = "identity", seed: int = 0, inserted=None, gate_bias: float | None = None
-                     ) -> Report:
+                     ) -> TransplantReport:
     """Read ``weights_in`` (for ``old_doc``; a partial file is fine), transplant it onto
     ``new_doc`` and write ``weights_out`` atomically, with the source's header (version and
-    ``seen``). ``inserted`` as for :func:`transplant` (pass the insertion's Report).
+    ``seen``). ``inserted`` as for :func:`transplant` (pass the insertion's EditReport).
     Raises CfgError (invalid cfg, weights of the wrong size: located diagnostics) or OSError."""
     old_net, new_net = build(old_doc), build(new_doc)
     old_shapes, new_shapes = infer_shapes(old_net), infer_shapes(new_net)

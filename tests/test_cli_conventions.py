@@ -38,6 +38,26 @@ def test_debug_shows_the_traceback(monkeypatch):
     assert result.exit_code == 3 and "Traceback" in result.output and "ZeroDivisionError" in result.output
 
 
+def test_every_command_maps_a_cfg_error_and_an_os_error_in_one_place(monkeypatch):
+    """A command lets bad input (CfgError) and unreadable files (OSError) through to
+    cli.common.exit_for: located diagnostics and exit 1; the file's name and reason and exit 2."""
+    from cfgtool.diagnostics import CfgError, Diagnostic
+
+    def bad_input(*args, **kwargs):
+        raise CfgError([Diagnostic("X101", "no-shape", "error", "test-only bad layer", path=str(TINY))])
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/nowhere/x.weights")
+
+    monkeypatch.setattr(cfgtool.cli.summary, "infer_shapes", bad_input)
+    result = invoke("summary", TINY)
+    assert result.exit_code == 1 and "X101" in result.output and "test-only bad layer" in result.output
+    assert "internal error" not in result.output
+    monkeypatch.setattr(cfgtool.cli.summary, "infer_shapes", unreadable)
+    result = invoke("summary", TINY)
+    assert result.exit_code == 2 and "/nowhere/x.weights: Permission denied" in result.output
+
+
 def test_an_internal_error_keeps_json_output_well_formed(monkeypatch, tmp_path):
     calls = []
     real = cfgtool.cli.validate.check_file

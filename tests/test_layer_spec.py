@@ -25,9 +25,11 @@ OTHER_PLACES = 5
 
 
 def type_name_constants(root: Path = PACKAGE) -> collections.Counter:
-    """(module, line) -> how many string constants there equal a registered type's name,
-    outside the per-type folders (a module may name the type it is named after)."""
+    """(module, line) -> how many string constants there equal a registered type's name or
+    one of its section headers ("[yolo]": a table keyed by headers is a table of types), outside
+    the per-type folders (a module may name the type it is named after)."""
     names = {spec.type for spec in SPECS} - {"activation"}  # every layer's activation= key, first
+    names |= {header for spec in SPECS for header in spec.sections}
     found = collections.Counter()
     for path in root.rglob("*.py"):
         where = path.relative_to(root).as_posix()
@@ -51,8 +53,9 @@ def test_the_count_sees_a_type_name(tmp_path):
     # the check itself works: a type name in a module outside the per-type folders is counted
     for where in ("lint/rule.py", "layers/yolo.py", "executor/ops/route.py"):
         (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / where).write_text('def f(layer):\n    return layer.type == "yolo"\n', encoding="utf-8")
-    assert type_name_constants(tmp_path) == {("lint/rule.py", 2): 1}
+        (tmp_path / where).write_text('def f(layer):\n    return layer.type == "yolo"\n\nT = {"[yolo]": 1}\n',
+                                      encoding="utf-8")
+    assert type_name_constants(tmp_path) == {("lint/rule.py", 2): 1, ("lint/rule.py", 4): 1}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.type)

@@ -113,3 +113,25 @@ def test_corpus_file_matches_darknet(conformance_dir):
         for key in ("index", "type", "section", "output", "outputs", "nweights"):
             assert got[key] == want[key]
         assert math.isclose(got["bflops"], want["bflops"], rel_tol=1e-3, abs_tol=5e-7)
+
+
+def test_piped_table_is_laid_out_like_the_terminal_table():
+    """Piped, summary writes the table itself (no rich); the columns line up exactly as rich
+    lays them out on a terminal, a layer without a shape included."""
+    import io
+
+    from rich.console import Console
+
+    from cfgtool.cli.summary import plain_table, rich_table, table_rows
+    from cfgtool.model import build
+    from cfgtool.shapes import infer_shapes
+    from cfgtool.syntax import parse
+
+    network = build(parse(SMALL + "\n[shortcut]\nfrom=-3\n"))  # the shortcut's sizes differ: no shape
+    shapes = infer_shapes(network)
+    rows, footer = table_rows(network.layers, shapes)
+    assert rows[-1][4] == "?"
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    console.print(rich_table(rows, footer, [s is None for s in shapes.layers]))
+    terminal = [line.rstrip() for line in console.file.getvalue().splitlines()]
+    assert plain_table(rows, footer).splitlines() == terminal

@@ -57,9 +57,9 @@ def test_the_tables_follow_the_grammar():
     assert "(?P<option__EQ>=)" in _lines.LINE.pattern
 
 
-@pytest.mark.parametrize("command", [["validate"], ["fmt", "--check"], ["validate", "--format", "json"]])
+@pytest.mark.parametrize("command", [["validate"], ["fmt", "--check"], ["validate", "--format", "json"], ["summary"]])
 def test_piped_commands_import_only_what_they_use(command, tmp_path):
-    """validate and fmt, piped: no lark (the tables are compiled), no numpy, no rich (plain
+    """validate, fmt and summary, piped: no lark (the tables are compiled), no numpy, no rich (plain
     text when not on a terminal), no tomllib unless a pyproject.toml is found."""
     import subprocess
     import sys

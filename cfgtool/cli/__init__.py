@@ -19,7 +19,7 @@ import traceback
 import click
 
 from .. import __version__
-from .common import EXIT_INTERNAL, EXIT_USAGE, internal_error_message
+from .common import EXIT_INTERNAL, EXIT_USAGE, exit_for
 
 # command name -> "module:function" inside cfgtool.cli
 COMMANDS = {
@@ -43,8 +43,8 @@ COMMANDS = {
 
 class LazyGroup(click.Group):
     def invoke(self, ctx):
-        """Run the command; an exception that is not a usage error or an exit is a bug in
-        cfgtool: exit 3 with a one-line request for a report (the traceback with --debug)."""
+        """Run the command; an exception it lets through gets its exit code from
+        :func:`common.exit_for` (a bug in cfgtool: 3, with the traceback under --debug)."""
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
@@ -53,30 +53,20 @@ class LazyGroup(click.Group):
             sys.stderr.close()
             os._exit(EXIT_USAGE)
         except Exception as exc:
-            if (ctx.obj or {}).get("debug") or os.environ.get("CFGTOOL_DEBUG"):
+            code = exit_for(exc)
+            if code == EXIT_INTERNAL and ((ctx.obj or {}).get("debug") or os.environ.get("CFGTOOL_DEBUG")):
                 traceback.print_exc()
-            click.echo(internal_error_message(exc), err=True)
-            sys.exit(EXIT_INTERNAL)
+            sys.exit(code)
 
     def list_commands(self, ctx):
-        return [name for name in COMMANDS if self._load(name) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx, name):
-        return self._load(name)
-
-    @staticmethod
-    def _load(name):
         target = COMMANDS.get(name)
         if target is None:
             return None
         module, attr = target.split(":")
-        try:
-            mod = importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name == f"{__name__}.{module}":
-                return None
-            raise
-        return getattr(mod, attr, None)
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -19,6 +19,23 @@ def internal_error_message(exc: BaseException) -> str:
     return (f"cfgtool: internal error ({what}); this is a bug in cfgtool, not necessarily in your file: "
             f"please report it to {REPORT_URL} with the command and its input (cfgtool --debug ... shows the traceback)")
 
+
+def exit_for(exc: Exception) -> int:
+    """The one mapping from an exception a command let through to an exit code, after printing
+    what the user needs: located diagnostics of bad input (:class:`CfgError`) exit 1; a file
+    that cannot be read or written (``OSError``) exits 2 with its name and the system's
+    reason; anything else is a bug in cfgtool and exits 3 with :func:`internal_error_message`.
+    Commands catch an exception themselves only to add what was (not) written."""
+    if isinstance(exc, CfgError):
+        print_diagnostics(exc.diagnostics)
+        return EXIT_ERRORS
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        Terminal(err=True).print(f"cfgtool: {printable(where + (exc.strerror or str(exc)))}")
+        return EXIT_USAGE
+    Terminal(err=True).print(internal_error_message(exc))
+    return EXIT_INTERNAL
+
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _FRAME = 80  # characters of a source line shown before, in and after the span
 

@@ -8,8 +8,7 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from ..diagnostics import CfgError
-from .common import EXIT_ERRORS, EXIT_OK, fail, print_diagnostics, stderr, stdout
+from .common import EXIT_ERRORS, EXIT_OK, fail, stderr, stdout
 
 
 def _check_table(report) -> Table:
@@ -69,9 +68,6 @@ def export(cfg, out, weights_path, outputs, opset, dynamic_batch, decode, do_che
             task = bar.add_task("export", total=None)
             report = export_file(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tolerance, seed,
                                  width, height, progress=lambda i: bar.advance(task), decode=decode)
-    except CfgError as exc:
-        print_diagnostics(exc.diagnostics)
-        sys.exit(EXIT_ERRORS)
     except ModuleNotFoundError as exc:
         if exc.name not in ("onnx", "onnxruntime"):
             raise

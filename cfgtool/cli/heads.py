@@ -258,8 +258,6 @@ def anchors(cfg, labels, k, width, height, seed, restarts, strict, fmt, output, 
         _edit_failed(exc)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE if "size" in str(exc) else EXIT_ERRORS)
-    except OSError as exc:
-        fail(f"{exc.filename}: {exc.strerror or exc}", EXIT_USAGE)
     print_diagnostics(result.labels.diagnostics)
     problems = [d for d in result.labels.diagnostics if d.severity == "error"]  # L003 (no labels) is a warning
     if strict and problems:

@@ -15,7 +15,6 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from ..diagnostics import CfgError
 from ..executor.network import NETWORK_INPUT, Executor, dump_shape
 from ..executor.smoke import SmokeResult
 from ..executor.smoke import smoke as run_smoke
@@ -45,12 +44,6 @@ def _network(cfg: str, width: int | None = None, height: int | None = None, time
     return net, shapes
 
 
-def _executor(net, shapes, **kw) -> Executor:
-    try:
-        return Executor(net, shapes, **kw)
-    except CfgError as exc:
-        print_diagnostics(exc.diagnostics)
-        sys.exit(EXIT_ERRORS)
 
 
 
@@ -142,7 +135,7 @@ def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_pa
     dtype = np.float64 if use_float64 else np.float32
     batch = 1 if image_path else _batch_of(input_path)
     net, shapes = _network(cfg, width, height, time_steps=batch)
-    exe = _executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory, threads=threads)
+    exe = Executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory, threads=threads)
     x = None if image_path else _load_input(input_path, exe, dtype)
     if weights_path:
         _load_weights(exe, weights_path, net, shapes)
@@ -175,29 +168,19 @@ def _batch_of(input_path: str) -> int:
 
 
 def _load_weights(exe: Executor, weights_path: str, net: Network, shapes: Shapes) -> None:
-    try:
-        _, tensors = read_weights(weights_path, net, shapes)
-    except CfgError as exc:
-        print_diagnostics(exc.diagnostics)
-        sys.exit(EXIT_ERRORS)
-    except OSError as exc:
-        fail(f"{weights_path}: {exc.strerror or exc}")
+    _, tensors = read_weights(weights_path, net, shapes)
     exe.load(tensors)
 
 
 def _run_array(exe: Executor, x: np.ndarray, dump_dir: str | None, repeat: int) -> None:
     times = []
     outs = {}
-    try:
-        for k in range(repeat):
-            t0 = time.perf_counter()
-            result = exe.forward(x, keep="all" if dump_dir and k == 0 else ())
-            times.append(time.perf_counter() - t0)
-            if k == 0:
-                outs = result
-    except CfgError as exc:
-        print_diagnostics(exc.diagnostics)
-        sys.exit(EXIT_ERRORS)
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        result = exe.forward(x, keep="all" if dump_dir and k == 0 else ())
+        times.append(time.perf_counter() - t0)
+        if k == 0:
+            outs = result
     if dump_dir:
         _dump(Path(dump_dir), exe, outs)
     out = stdout()
@@ -211,10 +194,7 @@ def _run_array(exe: Executor, x: np.ndarray, dump_dir: str | None, repeat: int) 
 def _names(path: str | None) -> list[str]:
     if path is None:
         return []
-    try:
-        return [ln.strip() for ln in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}")
+    return [ln.strip() for ln in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
 
 
 def _run_image(exe: Executor, image_path: str, names_path: str | None, thresh: float, output_path: str | None) -> None:
@@ -226,9 +206,6 @@ def _run_image(exe: Executor, image_path: str, names_path: str | None, thresh: f
         result = detect_image(exe, image_path, thresh)
     except PillowMissing as exc:
         fail(str(exc))
-    except CfgError as exc:
-        print_diagnostics(exc.diagnostics)
-        sys.exit(EXIT_ERRORS)
     except (OSError, ValueError) as exc:
         fail(f"{image_path}: {getattr(exc, 'strerror', None) or exc}")
     classes = max((s.params.get("classes", 0) for s in exe.steps if hasattr(s.op, "decode")), default=0)
@@ -315,14 +292,9 @@ def smoke(cfg, size, batch, time_steps, seed, grad_check, samples, max_memory, t
     def started(at: int, dtype) -> None:
         err.print(f"smoke: {cfg} at {at}x{at}, batch {batch}, {dtype.name}")  # per time step
 
-    with progress:
-        try:
-            result = run_smoke(net, shapes, size, batch, seed, samples if grad_check else None, max_memory, threads,
-                               phase, lambda: progress.advance(tasks[-1]), started, time_steps)
-        except CfgError as exc:
-            progress.stop()
-            print_diagnostics(exc.diagnostics)
-            sys.exit(EXIT_ERRORS)
+    with progress:  # a CfgError stops the bar on its way out, then exits 1 (cli.common.exit_for)
+        result = run_smoke(net, shapes, size, batch, seed, samples if grad_check else None, max_memory, threads,
+                           phase, lambda: progress.advance(tasks[-1]), started, time_steps)
     _render_smoke(result, cfg, stdout())
     sys.exit(EXIT_OK if result.ok else EXIT_ERRORS)
 

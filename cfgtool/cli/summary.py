@@ -6,8 +6,6 @@ import json
 import sys
 
 import click
-from rich.table import Table
-from rich.text import Text
 
 from ..model import Layer, build
 from ..report import as_dict
@@ -16,7 +14,6 @@ from ..syntax import printable
 from .common import EXIT_ERRORS, EXIT_OK, has_errors, print_diagnostics, read_document, stdout
 
 NET_FIELDS = ("width", "height", "channels", "inputs")
-TABLE_WIDTH = 160
 
 
 def _dims(shape) -> str:
@@ -43,25 +40,49 @@ def layer_records(layers: list[Layer], shapes: Shapes) -> list[dict]:
     return out
 
 
-def render_table(layers: list[Layer], shapes: Shapes) -> Table:
-    table = Table(box=None, pad_edge=False, show_footer=True, header_style="bold")
-    columns = [("layer", "right", ""), ("type", "left", "total"), ("filters", "right", ""),
-               ("size/strd(dil)", "left", ""), ("input", "right", ""), ("", "left", ""), ("output", "right", ""),
-               ("BFLOPs", "right", f"{shapes.total_bflops:.3f}"), ("params", "right", f"{shapes.total_weights:,}"),
-               ("line", "right", "")]
-    for header, justify, footer in columns:
-        table.add_column(header, justify=justify, footer=footer, no_wrap=True)
+COLUMNS = (("layer", "right"), ("type", "left"), ("filters", "right"), ("size/strd(dil)", "left"), ("input", "right"),
+           ("", "left"), ("output", "right"), ("BFLOPs", "right"), ("params", "right"), ("line", "right"))
+
+
+def table_rows(layers: list[Layer], shapes: Shapes) -> tuple[list[tuple[str, ...]], tuple[str, ...]]:
+    """The table's rows (cells as text; a layer without a shape has "?" dimensions) and its
+    footer (the totals)."""
+    rows = []
     for layer, shape in zip(layers, shapes.layers):
-        name = Text(printable(layer.spec.type_name(layer.section.name) if layer.spec else layer.section.name))
+        name = printable(layer.spec.type_name(layer.section.name) if layer.spec else layer.section.name)
         if shape is None:
-            table.add_row(str(layer.index), name, "", "", "?", "->", "?", "", "", str(layer.line), style="red")
+            rows.append((str(layer.index), name, "", "", "?", "->", "?", "", "", str(layer.line)))
             continue
         p = shape.params
-        table.add_row(
-            str(layer.index), name, layer.spec.filters_text(p), layer.spec.size_text(p), _dims(shape.input), "->",
-            _dims(shape.output), f"{shape.bflops:.3f}" if shape.bflops else "", f"{shape.nweights:,}" if shape.nweights else "",
-            str(layer.line),
-        )
+        rows.append((str(layer.index), name, layer.spec.filters_text(p), layer.spec.size_text(p), _dims(shape.input),
+                     "->", _dims(shape.output), f"{shape.bflops:.3f}" if shape.bflops else "",
+                     f"{shape.nweights:,}" if shape.nweights else "", str(layer.line)))
+    footer = ("", "total", "", "", "", "", "", f"{shapes.total_bflops:.3f}", f"{shapes.total_weights:,}", "")
+    return rows, footer
+
+
+def plain_table(rows: list[tuple[str, ...]], footer: tuple[str, ...]) -> str:
+    """The table as aligned plain text (for a pipe: one line per row, never wrapped; rich is
+    not imported), laid out like the terminal's."""
+    every = [tuple(h for h, _ in COLUMNS), *rows, footer]
+    widths = [max(len(row[i]) for row in every) for i in range(len(COLUMNS))]
+    lines = []
+    for row in every:
+        cells = [cell.rjust(w) if justify == "right" else cell.ljust(w)
+                 for cell, w, (_, justify) in zip(row, widths, COLUMNS)]
+        lines.append("  ".join(cells).rstrip() + "\n")
+    return "".join(lines)
+
+
+def rich_table(rows: list[tuple[str, ...]], footer: tuple[str, ...], failed: list[bool]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_footer=True, header_style="bold")
+    for (header, justify), foot in zip(COLUMNS, footer):
+        table.add_column(header, justify=justify, footer=foot, no_wrap=True)
+    for row, bad in zip(rows, failed):
+        table.add_row(*(Text(cell) for cell in row), style="red" if bad else None)
     return table
 
 
@@ -99,14 +120,17 @@ def summary(cfg, fmt, width, height):
                    "total_weights": shapes.total_weights, "diagnostics": [as_dict(d) for d in diags]}
         sys.stdout.write(json.dumps(payload, indent=1) + "\n")
     else:
-        out = stdout()
         net = shapes.net
-        if net:
-            out.print(Text(printable(f"{cfg}: input {net.get('width')} x {net.get('height')} x "
-                                     f"{net.get('channels')}, {len(network.layers)} layers")))
-        if not out.is_terminal:
-            out.width = max(out.width, TABLE_WIDTH)
-        out.print(render_table(network.layers, shapes))
+        title = (printable(f"{cfg}: input {net.get('width')} x {net.get('height')} x {net.get('channels')}, "
+                           f"{len(network.layers)} layers") + "\n") if net else ""
+        rows, footer = table_rows(network.layers, shapes)
+        if sys.stdout.isatty():
+            out = stdout()
+            if title:
+                out.print(title.rstrip("\n"), markup=False, highlight=False)
+            out.print(rich_table(rows, footer, [shape is None for shape in shapes.layers]))
+        else:
+            sys.stdout.write(title + plain_table(rows, footer))
     if diags:
         print_diagnostics(diags)
     sys.exit(EXIT_ERRORS if has_errors(diags) else EXIT_OK)

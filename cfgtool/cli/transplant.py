@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..diagnostics import CfgError
-from ..transplant import DEVIATION_TARGET, GATE_BIAS, INITS, Report, transplant_files
+from ..transplant import DEVIATION_TARGET, GATE_BIAS, INITS, TransplantReport, transplant_files
 from ..layers.base import BN_TENSORS
 from .common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, fail, print_diagnostics, read_editable_document, refuse_existing, \
     stderr, stdout
@@ -34,13 +34,13 @@ def _tensors(move) -> str:
     return ", ".join(parts) + (" +bn" if bn else "")
 
 
-def _how(move, report: Report) -> str:
+def _how(move, report: TransplantReport) -> str:
     if move.action == "initialized":
         return _HOW[move.how].format(b=report.gate_bias)
     return "not in the source either" if move.how == "missing" else ""
 
 
-def _rows(report: Report, compact: bool):
+def _rows(report: TransplantReport, compact: bool):
     """Table rows; ``compact`` folds each run of copied layers with one shift into one row."""
     def run_of(move):
         return ("run", move.new - move.old) if compact and move.action == "copied" else ("one", id(move))
@@ -61,7 +61,7 @@ def _row(move, report):
             move.action, _tensors(move), _how(move, report))
 
 
-def print_report(console: Console, report: Report, compact: bool = False) -> None:
+def print_report(console: Console, report: TransplantReport, compact: bool = False) -> None:
     """The transplant report: a table layer by layer (``compact``: runs of copied layers
     folded), totals, the identity claim or why it fails, and what was written."""
     table = Table(title="weights transplant", title_justify="left", show_edge=False, pad_edge=False)
@@ -104,10 +104,10 @@ def print_report(console: Console, report: Report, compact: bool = False) -> Non
 
 def carry_weights(old_doc, new_doc, weights_in, weights_out, init: str = "identity", seed: int = 0,
                   inserted=None, gate_bias: float | None = None, console: Console | None = None,
-                  compact: bool = True) -> Report:
+                  compact: bool = True) -> TransplantReport:
     """The one call ``add-se``/``add-sam``/``add-cbam --weights IN --weights-out OUT`` need:
     transplant IN (for ``old_doc``) onto ``new_doc``, write OUT, print the compact report on
-    ``console`` (stdout by default). ``inserted``: the insertion's Report. Invalid input (a
+    ``console`` (stdout by default). ``inserted``: the insertion's EditReport. Invalid input (a
     cfg without a weights layout, IN of the wrong size) prints located diagnostics and exits
     1; an I/O error exits 2."""
     try:

@@ -51,9 +51,11 @@ class SmokeResult:
         return self.problem is None and (self.grad is None or self.grad.ok)
 
 
-def total_stride(shapes: Shapes) -> int:
+def downsampling(shapes: Shapes) -> int:
     """The network's downsampling factor: input width over its smallest feature map width
-    (1x1 outputs such as global pooling and vectors left out), as a power of two."""
+    (1x1 outputs such as global pooling and vectors left out), as a power of two. Not
+    :func:`cfgtool.heads.total_stride`, the factor an input size must be a multiple of for
+    the joins to align (1 for a chain without routes, whatever its downsampling)."""
     width = shapes.net.get("width") or 0
     ratios = [width / s.output[0] for s in shapes.layers
               if s is not None and s.output[0] > 0 and (s.output[0], s.output[1]) != (1, 1)]
@@ -65,7 +67,7 @@ def total_stride(shapes: Shapes) -> int:
 def smoke_size(net: Network, shapes: Shapes, at_least: int) -> int:
     """The smallest multiple of the total stride >= ``at_least`` at which every shape is valid
     (tries a few multiples; the first when none is)."""
-    stride = total_stride(shapes)
+    stride = downsampling(shapes)
     first = max(stride, -(-at_least // stride) * stride)
     for size in range(first, first + 8 * stride, stride):
         if infer_shapes(net, size, size).ok:
@@ -187,7 +189,7 @@ def smoke(network: Network, shapes: Shapes, size: int | None = None, batch: int 
     (a layer that cannot run, the memory limit, a layer failing)."""
     grad = grad_samples is not None
     if size is None:
-        size = smoke_size(network, shapes, 2 * total_stride(shapes) if grad else 64)
+        size = smoke_size(network, shapes, 2 * downsampling(shapes) if grad else 64)
     if shapes.net.get("width") or time_steps:
         shapes = infer_shapes(network, size if shapes.net.get("width") else None,
                               size if shapes.net.get("width") else None, time_steps)

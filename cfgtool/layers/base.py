@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -81,6 +81,38 @@ def c_int(text: str) -> tuple[int, bool]:
 def atoi(text: str) -> int:
     """C's atoi (see :func:`c_int`): never fails."""
     return c_int(text)[0]
+
+
+@dataclass(frozen=True)
+class TargetIssue:
+    """An option a non-reference target (cfgtool/lint/targets.py) rejects (``rejected``: it
+    cannot load the file) or reads differently from Darknet, declared on the spec of the type
+    it concerns (:attr:`LayerSpec.target_issues`). ``bad(value, get)`` gets Darknet's value
+    string (None when the key is absent) and the section's ``get`` for the other keys."""
+
+    key: str
+    bad: Callable[..., bool]
+    message: str
+    rejected: bool = True
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The names Darknet compares an option's value against (strcmp chains in parser.c), what
+    it does with any other value, and how bad that is (:attr:`LayerSpec.choices`)."""
+
+    names: tuple[str, ...]
+    otherwise: str
+    severity: str = "warning"
+
+
+def absent(value: str | None, get=None) -> bool:
+    return value is None
+
+
+def nonzero(value: str | None, get=None) -> bool:
+    return value is not None and atoi(value) != 0
 
 
 _FLOAT_PREFIX = re.compile(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.IGNORECASE)
@@ -419,7 +451,7 @@ class LayerSpec:
 
     Subclasses live in ``layers/<type>.py`` and override what differs from the defaults
     here. Code elsewhere asks the spec (``layer.spec.is_head``, ``spec.tensors(shape)``);
-    it never compares type names. See /work/notes/spec-api.md (and CONTRIBUTING.md).
+    it never compares type names. CONTRIBUTING.md walks through adding a type.
     """
 
     type: ClassVar[str]  # Darknet's get_layer_string name, e.g. "convolutional"
@@ -451,6 +483,10 @@ class LayerSpec:
     unsupported_activations: ClassVar[tuple[str, ...]] = ()  # Darknet warns and outputs zeros for these
     # non-reference targets (lint/targets.py) that load this type -> the headers they accept
     targets: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # target -> the options of this type that target rejects or reads differently
+    target_issues: ClassVar[dict[str, tuple[TargetIssue, ...]]] = {}
+    # option -> the names Darknet knows for its value (lint W308 reports any other)
+    choices: ClassVar[dict[str, Choice]] = {}
     # why the numpy executor cannot run this type ("" when executor/ops/<module>.py runs it)
     cannot_run: ClassVar[str] = ""
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import FLOAT, INT, NO_INDEX, STR, STRIDE_WHY, LayerShape, LayerSpec, Opt, Params, conv_tensors, count_text
+from .base import (FLOAT, INT, NO_INDEX, STR, STRIDE_WHY, LayerShape, LayerSpec, Opt, Params, TargetIssue, absent,
+    atoi, conv_tensors, count_text, nonzero)
 from .common import activation, cdiv, dims, error, ftoi, image, referenced
 
 
@@ -49,6 +50,12 @@ def antialias(antialiasing: int, out: tuple[int, int, int], stride_x: int, strid
     bw, bh, _, _ = strided_geometry(w, h, c, c, c, blur_size, stride_x, stride_y, blur_pad)
     params.update(blur_size=blur_size, blur_pad=blur_pad, blur_stride_x=stride_x, blur_stride_y=stride_y)
     return bw, bh, c
+
+
+# OpenCV reads stride= for both directions (conv and maxpool)
+STRIDE_XY_IGNORED = tuple(
+    TargetIssue(key, nonzero, "OpenCV ignores stride_x=/stride_y= and uses stride= for both directions",
+                rejected=False, severity="warning") for key in ("stride_x", "stride_y"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +102,23 @@ class Convolutional(LayerSpec):
     is_conv = True
     cpu_ignored = ("sway", "rotate", "stretch", "stretch_sway", "coordconv")
     targets = {"opencv": ("[convolutional]",)}
+    target_issues = {"opencv": (
+        TargetIssue("size", absent,
+                    "OpenCV has no default for size= (Darknet uses 1) and refuses to load; write size=1"),
+        TargetIssue("filters", absent,
+                    "OpenCV has no default for filters= (Darknet uses 1) and refuses to load; write filters=1"),
+        TargetIssue("flipped", nonzero, "OpenCV does not implement flipped=1 (transposed weights); remove it"),
+        TargetIssue("dilation", lambda v, get: v is not None and atoi(v) > 1,
+                    "OpenCV ignores dilation= and computes an undilated convolution", rejected=False,
+                    severity="warning"),
+        *STRIDE_XY_IGNORED,
+        TargetIssue("antialiasing", nonzero, "OpenCV ignores antialiasing= (Darknet's blur after the strided conv)",
+                    rejected=False, severity="warning"),
+        TargetIssue("xnor", nonzero, "OpenCV ignores xnor=1 and computes a float convolution", rejected=False,
+                    severity="warning"),
+        TargetIssue("binary", nonzero, "OpenCV ignores binary=1 and computes with float weights", rejected=False,
+                    severity="warning"),
+    )}
     links = {"share_index": "shares weights"}
     channels_key = "filters"
     options = (

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, LayerShape, LayerSpec, Opt
-from .yolo import FLT_MAX, NMS_KINDS, NUM_WHY, YoloHeadParams, read_anchor_head, read_anchors, read_head
+from .base import FLOAT, FLOATS, INT, INTS, STR, Choice, LayerShape, LayerSpec, Opt
+from .yolo import FLT_MAX, NMS_KINDS, NUM_WHY, Yolo, YoloHeadParams, read_anchor_head, read_anchors, read_head
 
 GAUSSIAN_NMS_KINDS = (*NMS_KINDS, "cornersnms")
 YOLO_POINTS = ("center", "left_top", "right_bottom")
@@ -23,6 +23,8 @@ class GaussianYoloParams(YoloHeadParams):
 
 
 class GaussianYolo(LayerSpec):
+    choices = {**Yolo.choices, "nms_kind": Choice(GAUSSIAN_NMS_KINDS, "uses default"),
+               "yolo_point": Choice(YOLO_POINTS, "uses center")}
     type = "Gaussian_yolo"
     sections = ("[Gaussian_yolo]",)
     Params = GaussianYoloParams

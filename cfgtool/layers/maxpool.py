@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import INT, STRIDE_WHY, LayerShape, LayerSpec, Opt, Params
+from .base import INT, STRIDE_WHY, LayerShape, LayerSpec, Opt, Params, TargetIssue, absent, atoi, nonzero
 from .common import cdiv, dims, error, image
-from .convolutional import antialias
+from .convolutional import STRIDE_XY_IGNORED, antialias
 
 POOL_OPTIONS = (
     Opt("stride", INT, 1, minimum=1, why=STRIDE_WHY),
@@ -88,6 +88,15 @@ class Maxpool(LayerSpec):
     pooling = "max"
     keeps_zero = True
     targets = {"opencv": ("[maxpool]",)}
+    target_issues = {"opencv": (
+        TargetIssue("stride", absent, "OpenCV's default stride is 2, Darknet's 1: write stride= explicitly",
+                    rejected=False),
+        TargetIssue("size", lambda v, get: v is None and atoi(get("stride", "1")) != 2,
+                    "OpenCV's default size is 2, Darknet's is the stride: write size= explicitly", rejected=False),
+        *STRIDE_XY_IGNORED,
+        TargetIssue("maxpool_depth", nonzero, "OpenCV ignores maxpool_depth= (pooling across channels)",
+                    rejected=False, severity="warning"),
+    )}
     options = POOL_OPTIONS + (
         Opt("maxpool_depth", INT, 0, doc="1: pool across channels"),
         Opt("out_channels", INT, 1, doc="output channels with maxpool_depth"),

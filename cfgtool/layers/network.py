@@ -9,16 +9,17 @@ type Darknet does not handle). :func:`net_values` reads the section like parse_n
 
 from __future__ import annotations
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, LayerSpec, Opt, Reader
+from .base import FLOAT, FLOATS, INT, INTS, STR, Choice, LayerSpec, Opt, Reader
 from .common import cdiv, darknet_list, error
 
 POLICIES = ("random", "poly", "constant", "step", "exp", "sigmoid", "steps", "sgdr")
 
 
-class Network(LayerSpec):
+class NetSpec(LayerSpec):
     type = "network"
     sections = ("[net]", "[network]")
     layer = False  # [net] reads no COMMON options
+    choices = {"policy": Choice(POLICIES, "falls back to policy=constant")}
     options = (
         Opt("max_batches", INT, 0),
         Opt("batch", INT, 1),
@@ -92,7 +93,7 @@ class Network(LayerSpec):
         raise TypeError("[net] is not a layer")
 
 
-NET = Network()
+NET = NetSpec()
 
 
 def net_values(section, width: int | None = None, height: int | None = None,

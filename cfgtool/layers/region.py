@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import FLOAT, FLOATS, INT, STR, Head, LayerShape, LayerSpec, Opt, Params, atof
+from .base import FLOAT, FLOATS, INT, STR, Head, LayerShape, LayerSpec, Opt, Params, TargetIssue, atof, atoi
 from .common import darknet_list
-from .yolo import NUM_WHY, check_detector_input, read_anchors
+from .yolo import ANCHORS_NEEDED, NUM_WHY, check_detector_input, read_anchors
 
 
 class RegionHead(Head):
@@ -52,6 +52,11 @@ class Region(LayerSpec):
     Params = RegionParams
     is_head = is_output = True
     targets = {"opencv": ("[region]",)}
+    target_issues = {"opencv": (
+        ANCHORS_NEEDED,
+        TargetIssue("softmax", lambda v, get: v is None or atoi(v) == 0,
+                    "OpenCV's Region layer needs softmax=1 (it fails on the first forward pass otherwise)"),
+    )}
     classes_key = "classes"
     options = (
         Opt("coords", INT, 4),

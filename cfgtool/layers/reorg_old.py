@@ -4,12 +4,16 @@ different memory order in forward."""
 
 from __future__ import annotations
 
-from .base import LayerSpec
+from .base import LayerSpec, TargetIssue, absent
 from .reorg import REORG_OPTIONS, Reorg, ReorgParams, reorg_shape
 
 
 class ReorgOld(LayerSpec):
     targets = {"opencv": ("[reorg]",)}
+    target_issues = {"opencv": (
+        TargetIssue("stride", absent, "OpenCV's default stride is 2, Darknet's 1: write stride= explicitly",
+                    rejected=False),
+    )}
     Params = ReorgParams
     size_text = Reorg.size_text
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import INT, STR, LayerShape, LayerSpec, Opt, Params
+from .base import INT, STR, LayerShape, LayerSpec, Opt, Params, TargetIssue, nonzero
 from .common import activation, dims, error, referenced, required, source
 
 
@@ -33,6 +33,10 @@ class ScaleChannels(LayerSpec):
     combine = "scale"
     unsupported_activations = ("swish", "mish")
     targets = {"opencv": ("[scale_channels]",)}
+    target_issues = {"opencv": (
+        TargetIssue("scale_wh", nonzero,
+                    "OpenCV's Scale layer cannot do scale_wh=1 (it fails on the first forward pass)"),
+    )}
     options = (
         Opt("from", INT, None, required=True, index=True, doc="the layer whose output is scaled"),
         Opt("scale_wh", INT, 0, doc="1: scale per position instead of per channel"),

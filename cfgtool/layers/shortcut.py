@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import INTS, STR, LayerShape, LayerSpec, Opt, Params, Tensor
+from .base import INTS, STR, Choice, LayerShape, LayerSpec, Opt, Params, TargetIssue, Tensor
 from .common import activation, dims, error, referenced, required, source
 
 WEIGHTS_TYPES = {"none": "none", "per_feature": "per_feature", "per_layer": "per_feature", "per_channel": "per_channel"}
@@ -33,6 +33,12 @@ class Shortcut(LayerSpec):
     Params = ShortcutParams
     combine = "sum"
     targets = {"opencv": ("[shortcut]",)}
+    choices = {"weights_type": Choice(tuple(WEIGHTS_TYPES), "exits with an error", "error")}
+    target_issues = {"opencv": (
+        TargetIssue("weights_type", lambda v, get: v is not None and v != "none",
+                    "OpenCV ignores shortcut weights, so every weight after this layer is read from the wrong "
+                    "offset of the .weights file; use weights_type=none for OpenCV", rejected=False),
+    )}
     options = (
         Opt("activation", STR, "linear"),
         Opt("weights_type", STR, "none", doc="none, per_feature (per_layer) or per_channel"),

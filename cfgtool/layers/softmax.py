@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt, Params
+from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt, Params, TargetIssue, atoi
 from .common import error
 
 
@@ -25,6 +25,10 @@ class Softmax(LayerSpec):
     Params = SoftmaxParams
     is_output = True
     targets = {"opencv": ("[softmax]",)}
+    target_issues = {"opencv": (
+        TargetIssue("groups", lambda v, get: v is not None and atoi(v) != 1,
+                    "OpenCV implements [softmax] only with groups=1"),
+    )}
     options = (
         Opt("groups", INT, 1),
         Opt("temperature", FLOAT, 1.0),

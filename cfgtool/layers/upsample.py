@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Params
+from .base import FLOAT, INT, LayerShape, LayerSpec, Opt, Params, TargetIssue, absent, atoi
 from .common import cdiv, dims, error
 
 
@@ -22,6 +22,13 @@ class Upsample(LayerSpec):
     Params = UpsampleParams
     keeps_zero = True
     targets = {"opencv": ("[upsample]",)}
+    target_issues = {"opencv": (
+        TargetIssue("stride", lambda v, get: v is not None and atoi(v) < 0,
+                    "OpenCV cannot load [upsample] with a negative stride (Darknet's downsampling); "
+                    "use a [maxpool] or a strided conv"),
+        TargetIssue("stride", absent, "OpenCV's default stride is 1, Darknet's 2: write stride=2 explicitly",
+                    rejected=False),
+    )}
     options = (
         Opt("stride", INT, 2, doc="factor; negative: downsample by -stride"),
         Opt("scale", FLOAT, 1.0, doc="multiplies the output values"),

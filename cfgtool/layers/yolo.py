@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .base import FLOAT, FLOATS, INT, INTS, STR, EveryAnchor, Head, LayerShape, LayerSpec, Opt, Params, atof
+from .base import (FLOAT, FLOATS, INT, INTS, STR, Choice, EveryAnchor, Head, LayerShape, LayerSpec, Opt, Params,
+    TargetIssue, absent, atof)
 from .common import cdiv, darknet_list, dims, error, referenced, source
 
 FLT_MAX = 3.4028234663852886e38
@@ -115,6 +116,9 @@ def read_head(r, ctx, what: str, box: int, keys: tuple[str, ...], nms_kinds: tup
     return p, (w, h, c)
 
 
+ANCHORS_NEEDED = TargetIssue("anchors", absent, "OpenCV needs anchors= in this head")
+
+
 @dataclass(frozen=True, kw_only=True)
 class YoloHeadParams(Params):
     """What parse_yolo and parse_gaussian_yolo both read."""
@@ -166,6 +170,12 @@ class Yolo(LayerSpec):
     Params = YoloParams
     is_head = is_output = True
     targets = {"opencv": ("[yolo]",)}
+    choices = {"iou_loss": Choice(IOU_LOSSES, "uses iou"), "iou_thresh_kind": Choice(IOU_KINDS, "uses iou"),
+               "nms_kind": Choice(NMS_KINDS, "uses default")}
+    target_issues = {"opencv": (
+        TargetIssue("mask", absent, "OpenCV needs mask= in [yolo]; write the anchor indices this head uses"),
+        ANCHORS_NEEDED,
+    )}
     links = {"embedding_layer": "embeddings"}
     classes_key = "classes"
     per_class_keys = ("counters_per_class",)

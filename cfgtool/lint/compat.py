@@ -69,9 +69,11 @@ class TargetRejectedOption(Rule):
 
     def check(self, ctx):
         for layer in ctx.layers:
-            section = layer.section
-            for issue in ctx.target.options:
-                if issue.rejected != self.rejected or section.name not in issue.sections:
+            section, spec = layer.section, layer.spec
+            if spec is None or section.name not in spec.targets.get(ctx.target.name, ()):
+                continue
+            for issue in spec.target_issues.get(ctx.target.name, ()):
+                if issue.rejected != self.rejected:
                     continue
                 if issue.bad(section.get(issue.key), section.get):
                     yield ctx.diag(self, f"{ctx.target.name}: {issue.message}", section.value_span(issue.key),

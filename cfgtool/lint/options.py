@@ -6,18 +6,15 @@ import functools
 import re
 
 from ..diagnostics import ERROR, WARNING
-from ..layers import TABLE
-from ..layers.base import FLOAT, FLOATS, INT, INTS, INT_MAX, INT_MIN, atof, atoi, c_int
+from ..layers import TABLE, spec_for
+from ..layers.base import FLOAT, FLOATS, INT, INT_MAX, INT_MIN, INTS, atof, atoi, c_int
 from ..layers.common import ACTIVATIONS
-from ..layers.gaussian_yolo import GAUSSIAN_NMS_KINDS, YOLO_POINTS
-from ..layers.network import NET, POLICIES
-from ..layers.shortcut import WEIGHTS_TYPES
-from ..layers.yolo import IOU_KINDS, IOU_LOSSES, NMS_KINDS
+from ..layers.network import NET
 from ..shapes import unused_options
 from ..syntax import Line, Section
 from .base import Rule
 
-NET_HEADERS = ("[net]", "[network]")
+NET_HEADERS = NET.sections
 KNOWN_HEADERS = tuple(sorted({*TABLE, *NET_HEADERS}))
 
 # key -> the section headers whose schema has it (for "it is a [Gaussian_yolo] option")
@@ -413,18 +410,6 @@ def activation_hint(name: str) -> str:
     return f"did you mean '{best}'? " if best else ""
 
 
-# (section types, key) -> (the names Darknet knows, what it does with another, severity)
-CHOICES: tuple[tuple[tuple[str, ...], str, tuple[str, ...], str, str], ...] = (
-    (NET_HEADERS, "policy", POLICIES, "falls back to policy=constant", WARNING),
-    (("[yolo]", "[Gaussian_yolo]"), "iou_loss", IOU_LOSSES, "uses iou", WARNING),
-    (("[yolo]", "[Gaussian_yolo]"), "iou_thresh_kind", IOU_KINDS, "uses iou", WARNING),
-    (("[yolo]",), "nms_kind", NMS_KINDS, "uses default", WARNING),
-    (("[Gaussian_yolo]",), "nms_kind", GAUSSIAN_NMS_KINDS, "uses default", WARNING),
-    (("[Gaussian_yolo]",), "yolo_point", YOLO_POINTS, "uses center", WARNING),
-    (("[shortcut]",), "weights_type", tuple(WEIGHTS_TYPES), "exits with an error", ERROR),
-)
-
-
 class UnknownChoice(Rule):
     """A value outside the names Darknet compares against (policy, iou_loss, nms_kind, weights_type, ...).
 
@@ -436,18 +421,18 @@ class UnknownChoice(Rule):
 
     def check(self, ctx):
         for index, section in ctx.sections():
-            for headers, key, names, fallback, severity in CHOICES:
-                if section.name not in headers:
-                    continue
+            spec = NET if section.name in NET_HEADERS else spec_for(section.name)
+            for key, choice in (spec.choices if spec is not None else {}).items():
                 line = ctx.options(section).get(key)
-                if line is None or line.value is None or line.value in names:
+                if line is None or line.value is None or line.value in choice.names:
                     continue
-                best = suggest(without_comment(line.value), names)
+                best = suggest(without_comment(line.value), choice.names)
                 hint = f"did you mean '{best}'? " if best else ""
                 if index is not None:
                     ctx.explain("S210", index, line.lineno)
-                yield ctx.diag(self, f"{key}={line.value} is not one Darknet knows: it {fallback}; {hint}"
-                               f"use one of {', '.join(names)}", line.value_span(), index, severity=severity)
+                yield ctx.diag(self, f"{key}={line.value} is not one Darknet knows: it {choice.otherwise}; {hint}"
+                               f"use one of {', '.join(choice.names)}", line.value_span(), index,
+                               severity=choice.severity)
 
 
 class ActivationUnsupportedHere(Rule):

@@ -3,7 +3,6 @@ the first ``side*side*classes`` values of the flat buffer."""
 
 from __future__ import annotations
 
-import numpy as np
 
 
 def lower(g, p, w, xs, shape):
