@@ -6,7 +6,11 @@ each layer's as its spec declares them (``spec.tensors(shape)``, in file order).
 ``dontload=1`` is not in the file; ``dontloadscales=1`` leaves out the tensors marked
 ``scales`` (a convolutional/connected layer's batch norm; reading and writing alike, so a
 round trip is byte-identical). When major or minor is above 1000 the ``transposable`` tensors
-(connected weights) are stored transposed, ``(inputs, outputs)``.
+(connected weights) are stored transposed, ``(inputs, outputs)``; ``flipped`` tensors
+(convolutional ``flipped=1``) are stored transposed in every file, ``(c/groups*size*size, n)``.
+Both are written in the layout Darknet reads, so a file cfgtool writes loads into the same
+network. (Darknet's own save_weights writes a flipped layer's memory layout, untransposed, so a
+Darknet save -> load round trip transposes it twice: validate's W312.)
 
 Tensors come back as float32 arrays named as in Darknet's layer struct (``weights``,
 ``biases``, ...; sub-layers prefixed: ``input.weights``, ``uf.biases``).
@@ -108,6 +112,11 @@ def _error(code: str, message: str, network: Network, layer: Layer | None, notes
     return CfgError([diagnostic(code, message, span, network.path, layer.index if layer is not None else None, notes)])
 
 
+def _stored_transposed(t: Tensor, header: WeightsHeader) -> bool:
+    """The file holds ``t`` transposed (as a ``(count/shape[0], shape[0])`` matrix)."""
+    return t.flipped or (t.transposable and header.transpose)
+
+
 def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool = False
                  ) -> tuple[WeightsHeader, dict[int, dict[str, np.ndarray]]]:
     """Read ``path`` for ``network``: (header, {layer index: {tensor name: float32 array}}).
@@ -131,8 +140,8 @@ def read_weights(path: str | Path, network: Network, shapes, allow_partial: bool
         tensors_out = {}
         for t in tensors:
             arr = np.frombuffer(data, "<f4", t.count, offset)
-            if t.transposable and header.transpose:
-                arr = arr.reshape(t.shape[::-1]).T
+            if _stored_transposed(t, header):
+                arr = arr.reshape(-1, t.shape[0]).T
             tensors_out[t.name] = np.ascontiguousarray(arr.reshape(t.shape), dtype=np.float32)
             offset += 4 * t.count
         result[index] = tensors_out
@@ -189,8 +198,8 @@ def write_weights(path: str | Path, header: WeightsHeader, tensors: dict[int, di
             arr = np.asarray(have[t.name], dtype="<f4")
             if arr.shape != t.shape:
                 raise ValueError(f"layer {index}: tensor {t.name!r} has shape {arr.shape}, expected {t.shape}")
-            if t.transposable and header.transpose:
-                arr = arr.T
+            if _stored_transposed(t, header):
+                arr = arr.reshape(t.shape[0], -1).T
             parts.append(np.ascontiguousarray(arr).tobytes())
     data = b"".join(parts)
     write_atomic(path, data)

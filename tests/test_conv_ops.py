@@ -186,12 +186,6 @@ def test_conv_param_shapes_in_darknet_order():
     assert tensor_shapes(Convolutional(), conv_params(share_index=0), shape) == []
 
 
-def test_conv_unsupported_features_are_named():
-    assert convolutional.unsupported(conv_params()) is None
-    assert "flipped" in convolutional.unsupported(conv_params(flipped=1))
-    assert convolutional.unsupported(conv_params(sway=1)) is None  # Darknet's CPU build ignores it
-
-
 # -- maxpool -----------------------------------------------------------------------------
 
 def pool_params(**kw):

@@ -157,7 +157,6 @@ def test_available_memory_respects_the_address_space_limit():
 @pytest.mark.parametrize("section, line, words", [
     ("[conv_lstm]\noutput=2\npad=1\nbottleneck=1\n", 8, "bottleneck=1 crashes Darknet's CPU build"),
     ("[local]\nfilters=2\nsize=5\npad=1\n", 8, "misaligned"),
-    ("[convolutional]\nfilters=2\nsize=3\nflipped=1\n", 8, "flipped"),
 ])
 def test_layers_that_cannot_run_are_located(section, line, words):
     text = "[net]\nwidth=6\nheight=6\nchannels=2\n\n[convolutional]\nfilters=2\n" + section

@@ -330,6 +330,9 @@ class Tensor:
     ``name`` is the layer struct's field (``weights``, ``biases``, ...; sub-layers of the
     recurrent types prefixed: ``input.weights``). ``transposable``: stored ``(inputs,
     outputs)`` in files whose major or minor version is above 1000 (connected weights).
+    ``flipped``: stored transposed in every file: the file holds the transpose of the tensor
+    seen as a ``(shape[0], count/shape[0])`` matrix (convolutional ``flipped=1``:
+    load_convolutional_weights reads ``(c/groups*size*size, n)`` values and transposes them).
     ``scales``: a batch-norm tensor that ``dontloadscales=1`` leaves out of the file.
     ``init``: how a fresh layer fills it: ``zeros``, ``ones``, ``uniform`` (fan-in scaled,
     Darknet-like) or ``normal`` (the layer's ``mean``/``std``); by default from the name
@@ -341,6 +344,7 @@ class Tensor:
     transposable: bool = False
     scales: bool = False
     init: str = ""
+    flipped: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -598,9 +602,10 @@ def connected_tensors(prefix: str, inputs: int, outputs: int, bn: bool, scales: 
     return out + (bn_tensors(prefix, outputs, scales) if bn else [])
 
 
-def conv_tensors(prefix: str, c: int, n: int, size: int, groups: int, bn: bool, scales: bool = False
-                 ) -> list[Tensor]:
-    """A convolutional layer's tensors (load_convolutional_weights order): biases, [batch norm], weights."""
+def conv_tensors(prefix: str, c: int, n: int, size: int, groups: int, bn: bool, scales: bool = False,
+                 flipped: bool = False) -> list[Tensor]:
+    """A convolutional layer's tensors (load_convolutional_weights order): biases, [batch norm], weights
+    (``flipped``: stored transposed, see :class:`Tensor`)."""
     out = [Tensor(prefix + "biases", (n,))]
     out += bn_tensors(prefix, n, scales) if bn else []
-    return out + [Tensor(prefix + "weights", (n, c // max(groups, 1), size, size))]
+    return out + [Tensor(prefix + "weights", (n, c // max(groups, 1), size, size), flipped=flipped)]

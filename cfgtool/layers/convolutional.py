@@ -159,7 +159,7 @@ class Convolutional(LayerSpec):
         if p.get("share_index") is not None:
             return []  # the weights of layer share_index are used (and are not in .weights again)
         return conv_tensors("", shape.input[2], p["n"], p["size"], p.get("groups", 1), p.get("batch_normalize"),
-                            scales=True)
+                            scales=True, flipped=bool(p.flipped))
 
     def filters_text(self, p):
         return count_text(p)

@@ -493,5 +493,31 @@ class CpuCrash(Rule):
                 yield ctx.diag(self, why, section.value_span(key), layer.index)
 
 
+class FlippedWeights(Rule):
+    """``flipped=1`` on a [convolutional] layer (a tensor the spec marks ``flipped``): Darknet
+    transposes the weights it reads from a .weights file (load_convolutional_weights) but
+    save_weights writes them back untransposed, so a file Darknet saves (a training checkpoint)
+    loads back transposed: the layer's weights are scrambled after every Darknet save -> load.
+    cfgtool reads and writes the layout Darknet loads.
+
+    Bad:   ``flipped=1`` on a layer you train with Darknet and reload
+    Good:  ``flipped=0`` (store the weights in Darknet's normal layout), or load a Darknet-saved
+           file only once
+    """
+
+    code, name, severity = "W312", "flipped-weights", WARNING
+
+    def check(self, ctx):
+        for layer, section, spec in layer_sections(ctx):
+            shape = ctx.shape(layer.index)
+            if shape is None or not any(t.flipped for t in spec.tensors(shape)):
+                continue
+            yield ctx.diag(self, "flipped=1: Darknet transposes these weights when it loads a .weights file but "
+                           "saves them untransposed, so a file Darknet saves (e.g. a training checkpoint) loads "
+                           "back transposed and the layer computes something else; cfgtool reads and writes the "
+                           "layout Darknet loads", section.value_span("flipped"), layer.index)
+
+
 RULES = (UnknownSection, UnknownKey, UnknownNetKey, DuplicateKey, InlineComment, NotANumber, OutOfRange,
-         UnknownActivation, UnknownChoice, ActivationUnsupportedHere, CpuIgnoredOption, CpuCrash)
+         UnknownActivation, UnknownChoice, ActivationUnsupportedHere, CpuIgnoredOption, CpuCrash,
+         FlippedWeights)

@@ -29,17 +29,8 @@ from . import _binary, _blur, _fastconv
 BN_EPS = 0.00001
 
 # sway, rotate, stretch, stretch_sway and coordconv run: Darknet's CPU build ignores them (its
-# GPU code uses them; the spec's cpu_ignored, validate W310). flipped changes how the weights
-# are read from the file (not done here).
-_UNSUPPORTED = ("flipped",)
-
-
-def unsupported(p: dict) -> str | None:
-    """Why this layer cannot run here, or None."""
-    on = [k for k in _UNSUPPORTED if p.get(k)]
-    if on:
-        return f"{', '.join(k + '=' + str(p[k]) for k in on)} is not supported by the numpy executor"
-    return None
+# GPU code uses them; the spec's cpu_ignored, validate W310). flipped=1 only changes how the
+# weights are stored in a .weights file (the spec's Tensor.flipped; cfgtool.weights).
 
 
 def bn_fold(w: dict, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
