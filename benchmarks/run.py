@@ -18,7 +18,7 @@ Measures, on this machine, each figure beside a peer measured in the same run:
   and the yolov4@416 forward in cfgtool's executor, OpenCV's Darknet importer and onnxruntime
   on the exported graph, in one process, alternating (medians, ratios);
 - threads (``--only threads``): the same forward while another process keeps one core busy,
-  beside the quiet forward and the single-thread one.
+  beside the quiet forward (threads chosen, one thread, every core) and the single-thread one.
 
 Whole-process figures are wall time and CPU time (user + system): on a loaded machine the
 first is mostly waiting for a core. Prints a table with PASS/MISS per target and a
@@ -435,17 +435,20 @@ BURNER = "while True: pass"
 
 
 def busy_machine(report: Report, net, shapes, weights, xpath, reps: int) -> None:
-    """One executor, forwards alternating between: a quiet machine (threads chosen by cfgtool),
-    one thread, and while another process keeps one core busy (threads chosen by cfgtool; and,
-    for comparison, every core's thread forced, what cfgtool did before issue 20). Under the
-    burner a first forward (not timed) lets cfgtool see the load, as in a real run where the
-    other process was there before. Medians of ``reps`` rounds."""
+    """One executor, forwards alternating between: a quiet machine (threads chosen by cfgtool,
+    and fixed to one thread and to every core), and while another process keeps one core busy
+    (threads chosen by cfgtool; and, for comparison, every core's thread forced, what cfgtool
+    did before issue 20). Under the burner a first forward (not timed) lets cfgtool see the
+    load, as in a real run where the other process was there before. The quiet automatic
+    forward comes right after the busy ones, the case where a stale load sample once picked
+    one thread. Medians of ``reps`` rounds."""
     from cfgtool.executor.threads import Threads
 
     x = np.load(xpath)
     exe = executor(net, shapes, weights)
     cpus = Threads().cpus
-    modes = {"quiet": (None, False), "quiet, --threads 1": (1, False), "busy": (None, True),
+    every = f"quiet, --threads {cpus} (every core)"
+    modes = {"quiet": (None, False), "quiet, --threads 1": (1, False), every: (cpus, False), "busy": (None, True),
              f"busy, --threads {cpus} (every core)": (cpus, True)}
     chooser = {m: Threads(fixed) for m, (fixed, _) in modes.items()}
     found: dict[str, list[float]] = {m: [] for m in modes}
@@ -465,6 +468,9 @@ def busy_machine(report: Report, net, shapes, weights, xpath, reps: int) -> None
                 exe.forward(x)
                 found[mode].append(time.perf_counter() - start)
                 used[mode].add(exe.threads.used.threads)
+                if mode == "quiet" and exe.threads.used.threads < cpus:  # another process was busy: say so
+                    print(f"  (quiet round: {exe.threads.used.threads} thread(s): {exe.threads.used.why}; "
+                          f"load average {loadavg()})", file=sys.stderr)
             finally:
                 if burner:
                     burner.kill()
@@ -476,6 +482,8 @@ def busy_machine(report: Report, net, shapes, weights, xpath, reps: int) -> None
                    f"{', '.join(map(str, sorted(used[mode])))})")
     ratio = med["busy"] / med["quiet, --threads 1"]
     report.add("  busy / quiet single-thread", f"{ratio:.2f}x", "<= 1.15", ratio <= 1.15)
+    ratio = med["quiet"] / med[every]
+    report.add(f"  quiet (threads chosen) / quiet --threads {cpus}", f"{ratio:.2f}x", "<= 1.05", ratio <= 1.05)
     del exe
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -76,19 +78,69 @@ def test_affinity_mask_limits_the_threads(tmp_path, monkeypatch):
     assert chooser.choose() == th.Choice(1, "1 in the affinity mask")
 
 
-def test_busy_cores_are_left_to_the_other_processes(tmp_path, four_cpus, monkeypatch):
+class FakeMachine:
+    """A fake /proc/stat, clock and CPU time of this process: ``spend(seconds, others, own)``
+    lets time pass with ``others`` cores busy in other processes and ``own`` in this one;
+    ``time.sleep`` passes time with the current ``others``."""
+
+    def __init__(self, proc, monkeypatch):
+        self.proc, self.at, self.busy, self.own, self.others = proc, 1000.0, 5000.0, 10.0, 0.0
+        monkeypatch.setattr(th.time, "monotonic", lambda: self.at)
+        monkeypatch.setattr(th.time, "sleep", lambda s: self.spend(s, self.others))
+        monkeypatch.setattr(th.os, "times", lambda: os.times_result((self.own, 0.0, 0.0, 0.0, self.at)))
+        self.write()
+
+    def write(self):
+        ticks = round(self.busy * os.sysconf("SC_CLK_TCK"))
+        (self.proc / "stat").write_text(f"cpu  {ticks - 7} 0 7 123456 0 0 0 0 0 0\ncpu0 1 2 3 4\n")
+
+    def spend(self, seconds, others, own=0.0):
+        self.others = others
+        self.at += seconds
+        self.own += own * seconds
+        self.busy += (others + own) * seconds
+        self.write()
+
+
+def test_threads_follow_the_freshest_load(tmp_path, four_cpus, monkeypatch):
     root, proc = fake_machine(tmp_path, "0::/", {})
-    # machine busy seconds and wall clock, then this process's CPU time, at each sample
-    busy = iter([(100.0, 10.0), (101.5, 11.0), (104.0, 12.0), (104.1, 13.0)])
-    own = iter([5.0, 5.5, 6.5, 6.6])
-    monkeypatch.setattr(th, "_machine_busy", lambda proc: next(busy))
-    monkeypatch.setattr(th, "_own_cpu", lambda: next(own))
-    monkeypatch.setattr(th.time, "sleep", lambda s: None)
+    m = FakeMachine(proc, monkeypatch)
     chooser = th.Threads(cgroup_root=root, proc=proc)
-    first = chooser.choose()  # others: 1.5 - 0.5 = 1 core in 1 s
-    assert first.threads == 3 and "kept 1.0 core(s) busy" in first.why
-    assert chooser.choose().threads == 2  # 2.5 - 1.0 = 1.5 cores: two taken
-    assert chooser.choose().threads == 4  # 0.1 - 0.1: quiet again
+
+    def run_pass(seconds, others):
+        with chooser.limit() as choice:
+            m.spend(seconds, others, own=choice.threads)
+        return choice
+
+    m.others = 1.0  # another process holds a core: the first pass samples 50 ms
+    first = run_pass(2.0, 1.0)
+    assert first.threads == 3 and "kept 1.0 core(s) busy in a 50 ms sample" in first.why
+    m.spend(0.25, 0.0)  # it stops; a quarter of a second later the machine is quiet
+    quiet = run_pass(0.5, 0.0)
+    assert quiet.threads == 4, quiet.why  # not the load of the busy pass before
+    assert "in the 0.25 s since the last pass" in quiet.why
+    assert run_pass(0.5, 1.6).threads == 4  # back to back: judged by the last pass, which was quiet
+    busy = run_pass(0.5, 0.0)
+    assert busy.threads == 2 and "kept 1.6 core(s) busy during the last pass" in busy.why
+    assert run_pass(0.5, 0.0).threads == 4  # the load went during the pass before
+    m.spend(0.1, 0.6)
+    assert run_pass(0.5, 0.0).threads == 3  # 0.6 of a core counts as taken
+    m.spend(0.1, 0.4)
+    assert run_pass(0.5, 0.0).threads == 4  # 0.4 does not
+
+
+def test_a_long_busy_pause_is_checked_by_a_fresh_sample(tmp_path, four_cpus, monkeypatch):
+    root, proc = fake_machine(tmp_path, "0::/", {})
+    m = FakeMachine(proc, monkeypatch)
+    chooser = th.Threads(cgroup_root=root, proc=proc)
+    with chooser.limit():
+        m.spend(0.5, 0.0, own=4)
+    m.spend(4.0, 1.0)
+    m.spend(1.0, 0.0)  # 0.8 cores busy on average over the pause, none now
+    choice = chooser.choose()
+    assert choice.threads == 4 and "in a 50 ms sample" in choice.why
+    m.spend(4.0, 1.0)  # busy over the pause and still busy
+    assert chooser.choose().threads == 3
 
 
 def test_without_proc_stat_the_usable_cores_are_used(tmp_path, four_cpus):

@@ -10,10 +10,18 @@ each pass the executor asks :class:`Threads` for a count and sets it with thread
   the cgroup CPU quota (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``/``cpu.cfs_period_us``),
   rounded down (a quota of 1.5 CPUs gives 1 thread: a thread that gets half a core makes
   every product wait for it);
-- minus the cores other processes kept busy since the last pass (or during a short first
-  sample): the machine's busy time from ``/proc/stat`` less this process's own CPU time
-  (``os.times``), in cores; half a core busy or more counts as a core taken;
+- minus the cores other processes keep busy: the machine's busy time from ``/proc/stat`` less
+  this process's own CPU time (``os.times``), over the freshest window there is. That is the
+  pause since this process's last pass (by any executor) when it lasted at least 20 ms, else
+  (passes back to back) the last pass itself: another process keeping a core busy gets at
+  least half of it even while our threads run, and a quiet machine shows no one, so the count
+  goes back up as soon as the load goes. Before the first pass, and when a pause of more than
+  a second looked busy (the load may have ended long before the pass), a fresh 50 ms sample
+  decides. Half a core busy or more counts as a core taken;
 - at least 1. ``--threads N`` (``Threads(fixed=N)``) skips all of that.
+
+A window from one decision to the next (what this module first did) spans the previous pass
+too: a quiet pass right after a busy one still saw the old load and ran on one thread.
 
 Only Linux has /proc/stat: elsewhere the load is not measured (the affinity/quota still
 apply). The choice of the last pass is in :attr:`Threads.used` with the reason.
@@ -30,7 +38,10 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC = Path("/proc")
-FIRST_SAMPLE = 0.05  # seconds of load sampling before the first pass
+SAMPLE = 0.05  # seconds of a fresh load sample (before the first pass, or after a long busy pause)
+MIN_GAP = 0.02  # a pause between passes at least this long is the evidence; a shorter one, the last pass
+STALE = 1.0  # a pause longer than this that looked busy is checked by a fresh sample
+TAKEN = 0.5  # cores another process keeps at least this busy count as taken
 
 
 def affinity_cpus() -> int:
@@ -107,29 +118,42 @@ def usable_cpus(root: Path = CGROUP_ROOT, proc: Path = PROC) -> tuple[int, str]:
     return cpus, why
 
 
-def _machine_busy(proc: Path) -> tuple[float, float] | None:
-    """(busy seconds of all cores since boot, wall time) from /proc/stat's cpu line."""
+@dataclass(frozen=True)
+class Mark:
+    """The machine's and this process's CPU time at one moment."""
+
+    busy: float  # busy seconds of all cores since boot (/proc/stat)
+    own: float  # this process's CPU seconds (os.times)
+    at: float  # time.monotonic()
+
+
+def mark(proc: Path = PROC) -> Mark | None:
+    """A :class:`Mark` now; None where /proc/stat is missing or unreadable."""
     try:
         with open(proc / "stat") as fh:
             fields = fh.readline().split()
-    except OSError:
+        ticks = [int(v) for v in fields[1:9]]
+    except (OSError, ValueError):
         return None
-    if not fields or fields[0] != "cpu":
+    if not fields or fields[0] != "cpu" or len(ticks) < 4:
         return None
-    ticks = [int(v) for v in fields[1:]]
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    busy = sum(ticks[:8]) - idle  # user nice system idle iowait irq softirq steal (guest is inside user)
-    return busy / os.sysconf("SC_CLK_TCK"), time.monotonic()
-
-
-def _own_cpu() -> float:
+    busy = sum(ticks) - idle  # user nice system idle iowait irq softirq steal (guest is inside user)
     t = os.times()
-    return t.user + t.system
+    return Mark(busy / os.sysconf("SC_CLK_TCK"), t.user + t.system, time.monotonic())
 
 
-# shared by every executor of the process: (machine busy, wall, own CPU) at the last decision
-# per /proc, and threadpoolctl's view of the loaded BLAS libraries
-_MARKS: dict[Path, tuple[float, float, float]] = {}
+def others_busy(start: Mark, end: Mark) -> float:
+    """Cores other processes kept busy on average between two marks."""
+    elapsed = end.at - start.at
+    if elapsed <= 0:
+        return 0.0
+    return max(0.0, (end.busy - start.busy) - (end.own - start.own)) / elapsed
+
+
+# per /proc (tests fake it): the marks at the start and end of this process's last pass, by
+# any executor; and threadpoolctl's view of the loaded BLAS libraries
+_LAST_PASS: dict[Path, tuple[Mark, Mark]] = {}
 _CONTROLLER = None
 
 
@@ -148,37 +172,41 @@ class Threads:
         self.cpus, self.cpus_why = usable_cpus(cgroup_root, proc)
         self.used: Choice | None = None
 
-    def others_busy(self) -> float | None:
-        """Cores other processes kept busy since the last call in this process (the first
-        samples :data:`FIRST_SAMPLE` seconds); None where /proc/stat is missing."""
-        mark = _MARKS.get(self.proc)
-        if mark is None:
-            first = _machine_busy(self.proc)
-            if first is None:
-                return None
-            mark = (*first, _own_cpu())
-            time.sleep(FIRST_SAMPLE)
-        now = _machine_busy(self.proc)
+    def _sample(self, now: Mark) -> tuple[float, str] | None:
+        time.sleep(SAMPLE)
+        later = mark(self.proc)
+        return None if later is None else (others_busy(now, later), f"in a {SAMPLE * 1e3:.0f} ms sample")
+
+    def load(self) -> tuple[float, str] | None:
+        """(cores other processes keep busy, over which time) from the freshest evidence: the
+        pause since this process's last pass when it lasted :data:`MIN_GAP` or more, else
+        that pass itself; a fresh sample before the first pass, and when a pause longer than
+        :data:`STALE` looked busy (the load may have gone since). None without /proc/stat."""
+        now = mark(self.proc)
         if now is None:
             return None
-        busy0, wall0, own0 = mark
-        own = _own_cpu()
-        _MARKS[self.proc] = (*now, own)
-        elapsed = now[1] - wall0
-        if elapsed <= 0:
-            return 0.0
-        return max(0.0, (now[0] - busy0) - (own - own0)) / elapsed
+        last = _LAST_PASS.get(self.proc)
+        if last is None:
+            return self._sample(now)
+        start, end = last
+        gap = now.at - end.at
+        if gap < MIN_GAP:
+            return others_busy(start, end), "during the last pass"
+        load = others_busy(end, now)
+        if load >= TAKEN and gap > STALE:
+            return self._sample(now)
+        return load, f"in the {gap:.2f} s since the last pass"
 
     def choose(self) -> Choice:
         if self.fixed is not None:
             return Choice(self.fixed, "--threads")
-        others = self.others_busy() if self.cpus > 1 else None
-        if others is None:
+        seen = self.load() if self.cpus > 1 else None
+        if seen is None:
             return Choice(self.cpus, self.cpus_why)
-        taken = math.floor(others + 0.5)  # a core counts as taken from half busy
+        others, when = seen
+        taken = math.floor(others + 1 - TAKEN)  # a core counts as taken from TAKEN busy
         free = max(1, self.cpus - taken)
-        why = self.cpus_why + f"; other processes kept {others:.1f} core(s) busy"
-        return Choice(free, why)
+        return Choice(free, self.cpus_why + f"; other processes kept {others:.1f} core(s) busy {when}")
 
     @contextmanager
     def limit(self):
@@ -190,4 +218,10 @@ class Threads:
 
             _CONTROLLER = ThreadpoolController()
         with _CONTROLLER.limit(limits=choice.threads, user_api="blas"):
-            yield choice
+            start = mark(self.proc)
+            try:
+                yield choice
+            finally:
+                end = mark(self.proc)
+                if start is not None and end is not None:
+                    _LAST_PASS[self.proc] = (start, end)
