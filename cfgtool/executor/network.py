@@ -136,6 +136,14 @@ def init_tensor(tensor: Tensor, p: dict, rng: np.random.Generator, dtype) -> np.
     return out
 
 
+def network_time_steps(network: Network, shapes) -> int:
+    """[net] time_steps when a layer is recurrent (1 otherwise): a batch is that many steps of
+    batch/time_steps images each, step-major, as in Darknet."""
+    if not any(layer.spec is not None and layer.spec.recurrent for layer in network.layers):
+        return 1
+    return max(int(shapes.net.get("time_steps", 1)), 1)
+
+
 def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
     """The shape ``run --dump`` (and ``export``) give a layer's output: ``(batch, c, h, w)``, or
     ``(batch, n)`` where Darknet's output is a plain vector (the spec says so, or w*h*c is not
@@ -166,7 +174,7 @@ class Executor:
         self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
         if not self.steps:
             raise CfgError([diagnostic("X001", "the cfg has no layers to run", None, network.path)])
-        self.time_steps = self._time_steps()
+        self.time_steps = network_time_steps(network, shapes)
         # the network's results: detection heads, the last layer, and what a loss layer scores
         self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.spec.is_head}
                                     | {self.steps[-1].layer.index}
@@ -227,13 +235,6 @@ class Executor:
         except ValueError as exc:
             message = f"{path}: {exc}"
         raise CfgError([diagnostic("X006", f"{key}={value}: {message}", span, self.network.path, layer.index)])
-
-    def _time_steps(self) -> int:
-        """[net] time_steps when a layer is recurrent (1 otherwise): the batch is that many
-        steps of batch/time_steps images each, step-major, as in Darknet."""
-        if not any(s.layer.spec.recurrent for s in self.steps):
-            return 1
-        return max(int(self.shapes.net.get("time_steps", 1)), 1)
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:

@@ -16,7 +16,7 @@ import numpy as np
 from ..model import Network
 from ..shapes import Shapes, infer_shapes
 from .activations import BranchLog, branch_log
-from .network import NETWORK_INPUT, Executor, dump_shape
+from .network import NETWORK_INPUT, Executor, dump_shape, network_time_steps
 
 GRAD_TOLERANCE = 1e-4  # the largest relative error the gradient check accepts
 
@@ -194,7 +194,7 @@ def smoke(network: Network, shapes: Shapes, size: int | None = None, batch: int 
         shapes = infer_shapes(network, size if shapes.net.get("width") else None,
                               size if shapes.net.get("width") else None, time_steps)
     dtype = np.dtype(np.float64 if grad else np.float32)
-    steps = max(int(shapes.net.get("time_steps", 1)), 1) if any(layer.spec is not None and layer.spec.recurrent for layer in network.layers) else 1
+    steps = network_time_steps(network, shapes)
     exe = Executor(network, shapes, dtype=dtype, batch=batch * steps, seed=seed, max_memory=max_memory,
                    threads=threads, data_dir=data_dir)
     started(size, dtype)
