@@ -47,6 +47,7 @@ OTHER: tuple[Code, ...] = (
     Code("X003", "input-shape", ERROR, "An input array whose shape is not the network's (batch, channels, height, width)."),
     Code("X004", "cannot-decode", ERROR, "A detection layer whose output cannot be decoded into boxes (run --image)."),
     Code("X005", "layer-failed", ERROR, "A layer failed while running, or produced a different size than Darknet's."),
+    Code("X006", "layer-file", ERROR, "A file a layer option names (tree=) that cannot be found or that Darknet would misread."),
     Code("X101", "no-layer-shape", ERROR, "A layer without a valid shape: weights cannot be read or written."),
     Code("X102", "weights-size", ERROR, "A .weights file with more or fewer bytes than the cfg needs."),
 )

@@ -5,7 +5,6 @@ gradients against central differences in float64."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 import math
 
 import numpy as np
@@ -160,15 +159,6 @@ def test_region_forward_and_gradient(case):
     assert out.shape == x.shape
     np.testing.assert_allclose(out.ravel(), region_ref(x, n, classes, coords, use_softmax), rtol=1e-12)
     check_gradients(region, p, {}, [x])
-
-
-@pytest.mark.parametrize("op", [region, softmax])
-def test_hierarchical_softmax_is_refused(op):
-    p = typed(region, {"n": 1, "classes": 1, "coords": 4, "softmax": 1, "tree": "data/9k.tree"})
-    assert "tree=data/9k.tree" in op.unsupported(p)
-    assert op.unsupported(replace(p, tree=None)) is None
-    with pytest.raises(ValueError, match="tree"):
-        op.forward(p, {}, [rand(1, 6, 1, 1)], False)
 
 
 def test_region_with_fewer_than_4_coords_is_refused():

@@ -308,15 +308,17 @@ def test_smoke_runs_corpus_cfgs_with_these_layers(name):
     assert result.exit_code == 0, result.output
 
 
-def test_tree_region_is_refused_at_its_header():
-    """yolo9000's region reads tree=data/9k.tree, which is not available: a located refusal."""
+def test_tree_region_without_its_tree_file_is_located_at_tree():
+    """yolo9000's region reads tree=data/9k.tree, which is not here (Darknet's data/ folder): a
+    located diagnostic saying where it was looked for."""
     cfg = corpus_cfg("yolo9000")
     net = build(parse_file(cfg))
     with pytest.raises(CfgError) as exc:
         Executor(net, infer_shapes(net, 64, 64))
     (d,) = exc.value.diagnostics
     layer = net.layers[d.layer]
-    assert d.code == "X001" and layer.type == "region" and d.span.line == layer.line and "tree=" in d.message
+    assert d.code == "X006" and layer.type == "region" and layer.section.option("tree").lineno == d.span.line
+    assert "tree=data/9k.tree: no such file" in d.message
 
 
 LOCAL_NET = ("[net]\nwidth=16\nheight=16\nchannels=3\n\n[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\n"

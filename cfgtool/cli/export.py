@@ -44,7 +44,8 @@ def export(cfg, out, weights_path, outputs, opset, dynamic_batch, decode, do_che
 
     One input `input` (float32, batch x channels x height x width of [net]); outputs named
     layer_NNN (the layer index), shaped as `cfgtool run --dump` writes them. Batch norm is folded
-    into the convolutions, binary/xnor weights are binarized. A layer that cannot be exported is
+    into the convolutions, binary/xnor weights are binarized. Recurrent layers are unrolled over
+    [net] time_steps: the batch is the time steps, one image each. A layer that cannot be exported is
     an error located at its header and nothing is written. Needs `pip install 'cfgtool[onnx]'`;
     --check also needs onnxruntime.
 

@@ -24,6 +24,8 @@ from ..shapes import Shapes, infer_shapes
 from ..weights import read_weights
 from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, refuse_existing, stderr, \
     stdout
+DATA_DIR_HELP = ("Darknet's working directory: where files that layer options name (tree= of [softmax]/[region]) "
+                 "are looked for (default: the current directory, the cfg's directory, the one above it).")
 THREADS_HELP = ("BLAS threads (default: chosen before each pass from the usable cores, the cgroup CPU quota and "
                 "how busy the machine is; the report says how many were used and why).")
 
@@ -101,8 +103,9 @@ def _load_input(path: str, exe: Executor, dtype) -> np.ndarray:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init.")
 @click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
 def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_path, force, dump_dir, width, height,
-        use_float64, repeat, seed, max_memory, threads):
+        use_float64, repeat, seed, max_memory, threads, data_dir):
     """Run CFG forward (inference) on an input array or an image.
 
     --input X.npy: print the output layers' statistics. --dump writes DIR/layer_000.npy ...
@@ -135,7 +138,8 @@ def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_pa
     dtype = np.float64 if use_float64 else np.float32
     batch = 1 if image_path else _batch_of(input_path)
     net, shapes = _network(cfg, width, height, time_steps=batch)
-    exe = Executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory, threads=threads)
+    exe = Executor(net, shapes, dtype=dtype, batch=batch, seed=seed, max_memory=max_memory, threads=threads,
+                   data_dir=data_dir)
     x = None if image_path else _load_input(input_path, exe, dtype)
     if weights_path:
         _load_weights(exe, weights_path, net, shapes)
@@ -269,7 +273,8 @@ def _dump(folder: Path, exe: Executor, outs: dict[int, np.ndarray]) -> None:
               help="Parameter entries the gradient check samples (plus a third as many input entries).")
 @click.option("--max-memory", type=click.IntRange(min=1), help="Refuse to run above this many bytes (default: available).")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
-def smoke(cfg, size, batch, time_steps, seed, grad_check, samples, max_memory, threads):
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def smoke(cfg, size, batch, time_steps, seed, grad_check, samples, max_memory, threads, data_dir):
     """Run CFG forward (training mode) and backward on random data at a small size.
 
     Checks that every layer's output and gradient is finite and has the expected shape and
@@ -294,7 +299,7 @@ def smoke(cfg, size, batch, time_steps, seed, grad_check, samples, max_memory, t
 
     with progress:  # a CfgError stops the bar on its way out, then exits 1 (cli.common.exit_for)
         result = run_smoke(net, shapes, size, batch, seed, samples if grad_check else None, max_memory, threads,
-                           phase, lambda: progress.advance(tasks[-1]), started, time_steps)
+                           phase, lambda: progress.advance(tasks[-1]), started, time_steps, data_dir)
     _render_smoke(result, cfg, stdout())
     sys.exit(EXIT_OK if result.ok else EXIT_ERRORS)
 

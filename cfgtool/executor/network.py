@@ -15,8 +15,11 @@ per-layer time and output bytes in ``stats``.
 A network with recurrent layers takes its batch as ``time_steps`` blocks of images, step-major
 (:attr:`Executor.time_steps`; a batch that is not whole steps is X003 at the forward).
 
+Files a layer option names (``tree=``) are read when the executor is built, looked for as
+:func:`cfgtool.hierarchy.search_dirs` says (``data_dir``: the one directory to look in).
+
 Errors codes (cfgtool/codes.py): X001 a layer that cannot run, X002 memory limit, X003 wrong input, X005 a layer
-failed while running.
+failed while running, X006 a missing or malformed file a layer option names.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +36,7 @@ import numpy as np
 
 from ..codes import diagnostic
 from ..diagnostics import ERROR, CfgError
+from ..hierarchy import find, search_dirs
 from ..layers.base import LayerShape, Params, Tensor
 from ..model import Layer, Network
 from . import kernels
@@ -130,6 +136,14 @@ def init_tensor(tensor: Tensor, p: dict, rng: np.random.Generator, dtype) -> np.
     return out
 
 
+def network_time_steps(network: Network, shapes) -> int:
+    """[net] time_steps when a layer is recurrent (1 otherwise): a batch is that many steps of
+    batch/time_steps images each, step-major, as in Darknet."""
+    if not any(layer.spec is not None and layer.spec.recurrent for layer in network.layers):
+        return 1
+    return max(int(shapes.net.get("time_steps", 1)), 1)
+
+
 def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
     """The shape ``run --dump`` (and ``export``) give a layer's output: ``(batch, c, h, w)``, or
     ``(batch, n)`` where Darknet's output is a plain vector (the spec says so, or w*h*c is not
@@ -141,10 +155,13 @@ def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
 
 class Executor:
     def __init__(self, network: Network, shapes, dtype=np.float32, batch: int = 1, seed: int = 0,
-                 max_memory: int | None = None, threads: int | None = None):
+                 max_memory: int | None = None, threads: int | None = None, data_dir: str | Path | None = None):
         """``threads``: BLAS threads for every pass; None chooses them before each pass from the
-        usable cores and the machine's load (:mod:`cfgtool.executor.threads`)."""
+        usable cores and the machine's load (:mod:`cfgtool.executor.threads`). ``data_dir``:
+        where files that layer options name (``tree=``) are, Darknet's working directory
+        (default: the current directory, the cfg's directory, the one above it)."""
         self.network = network
+        self.search_dirs = search_dirs(network.path, data_dir)
         self.threads = Threads(threads)
         self.shapes = shapes
         self.dtype = np.dtype(dtype)
@@ -157,7 +174,7 @@ class Executor:
         self.steps = [self._plan(layer, shapes.layers[layer.index]) for layer in network.layers]
         if not self.steps:
             raise CfgError([diagnostic("X001", "the cfg has no layers to run", None, network.path)])
-        self.time_steps = self._time_steps()
+        self.time_steps = network_time_steps(network, shapes)
         # the network's results: detection heads, the last layer, and what a loss layer scores
         self.output_layers = sorted({s.layer.index for s in self.steps if s.layer.spec.is_head}
                                     | {self.steps[-1].layer.index}
@@ -195,17 +212,29 @@ class Executor:
         why = crash[1] if crash else getattr(op, "unsupported", lambda p: None)(shape.params)
         if why:
             raise layer_error(net, layer, "X001", f"[{layer.type}]: {why}")
-        params = replace(shape.params, batch=self.batch, rng=self.rng)
+        params = replace(layer.spec.read_files(shape, partial(self._read_file, layer)), batch=self.batch, rng=self.rng)
         owner = shape.params.get("share_index")
         return Step(layer, shape, op, params, layer.spec.sources(shape.params, layer.index),
                     layer.index if owner is None else owner, layer.spec.tensors(shape))
 
-    def _time_steps(self) -> int:
-        """[net] time_steps when a layer is recurrent (1 otherwise): the batch is that many
-        steps of batch/time_steps images each, step-major, as in Darknet."""
-        if not any(s.layer.spec.recurrent for s in self.steps):
-            return 1
-        return max(int(self.shapes.net.get("time_steps", 1)), 1)
+    def _read_file(self, layer: Layer, key: str, parse):
+        """``parse`` of the text of the file that ``key`` of ``layer`` names (see read_files)."""
+        value = layer.section.get(key)
+        span = layer.section.value_span(key)
+        path = find(value, self.search_dirs)
+        if path is None:
+            raise CfgError([diagnostic(
+                "X006", f"{key}={value}: no such file in {', '.join(str(d) for d in self.search_dirs)}", span,
+                self.network.path, layer.index,
+                ["Darknet opens it relative to its working directory: run from that directory, "
+                 "or give it with --data-dir DIR"])])
+        try:
+            return parse(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            message = f"{path}: {exc.strerror or exc}"
+        except ValueError as exc:
+            message = f"{path}: {exc}"
+        raise CfgError([diagnostic("X006", f"{key}={value}: {message}", span, self.network.path, layer.index)])
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:

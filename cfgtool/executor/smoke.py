@@ -16,7 +16,7 @@ import numpy as np
 from ..model import Network
 from ..shapes import Shapes, infer_shapes
 from .activations import BranchLog, branch_log
-from .network import NETWORK_INPUT, Executor, dump_shape
+from .network import NETWORK_INPUT, Executor, dump_shape, network_time_steps
 
 GRAD_TOLERANCE = 1e-4  # the largest relative error the gradient check accepts
 
@@ -178,14 +178,14 @@ def smoke(network: Network, shapes: Shapes, size: int | None = None, batch: int 
           grad_samples: int | None = None, max_memory: int | None = None, threads: int | None = None,
           progress: Callable[[str, int], None] = lambda phase, total: None,
           advance: Callable[[], None] = lambda: None, started: Callable[[int, np.dtype], None] = lambda s, d: None,
-          time_steps: int | None = None) -> SmokeResult:
+          time_steps: int | None = None, data_dir=None) -> SmokeResult:
     """Smoke-test ``network`` (its ``shapes`` at [net]'s size) at ``size`` x ``size`` (default: the
     smallest multiple of its total stride >= 64, or >= twice the stride for a gradient check).
     ``grad_samples``: run the float64 gradient check on that many parameter entries (and a
     third as many input entries); ``max_memory``, ``threads``: the Executor's. ``started(size,
     dtype)`` is called before running, ``progress(phase, total)`` when a phase starts and
     ``advance()`` per step. ``time_steps`` overrides [net]'s: a recurrent network runs that many
-    steps of ``batch`` images (``exe.time_steps``). Raises CfgError
+    steps of ``batch`` images (``exe.time_steps``); ``data_dir``: the Executor's. Raises CfgError
     (a layer that cannot run, the memory limit, a layer failing)."""
     grad = grad_samples is not None
     if size is None:
@@ -194,9 +194,9 @@ def smoke(network: Network, shapes: Shapes, size: int | None = None, batch: int 
         shapes = infer_shapes(network, size if shapes.net.get("width") else None,
                               size if shapes.net.get("width") else None, time_steps)
     dtype = np.dtype(np.float64 if grad else np.float32)
-    steps = max(int(shapes.net.get("time_steps", 1)), 1) if any(layer.spec is not None and layer.spec.recurrent for layer in network.layers) else 1
+    steps = network_time_steps(network, shapes)
     exe = Executor(network, shapes, dtype=dtype, batch=batch * steps, seed=seed, max_memory=max_memory,
-                   threads=threads)
+                   threads=threads, data_dir=data_dir)
     started(size, dtype)
     x = np.random.default_rng(seed).normal(size=exe.input_shape).astype(dtype)
     progress("forward", len(exe.steps))

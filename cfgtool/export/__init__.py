@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..diagnostics import ERROR, CfgError, Diagnostic
-from ..executor.network import NETWORK_INPUT, Executor, dump_shape
+from ..executor.network import NETWORK_INPUT, Executor, dump_shape, network_time_steps
 from ..fileio import write_atomic
 from ..lowering import lowering_for
 from ..model import Network, build
@@ -81,15 +81,18 @@ def _refuse(network: Network, layer, message: str) -> Diagnostic:
                       layer.index)
 
 
-def refusals(exe: Executor) -> list[Diagnostic]:
+def refusals(exe: Executor, dynamic_batch: bool = False) -> list[Diagnostic]:
     """Why layers cannot be exported (empty when all can), located at their headers."""
     out = []
     for step in exe.steps:
         layer = step.layer
+        if dynamic_batch and layer.spec.recurrent:
+            out.append(_refuse(exe.network, layer, f"[{layer.type}] cannot be exported with a dynamic batch: a "
+                               "recurrent layer is unrolled over its time steps, one image each"))
+            continue
         module = lowering_for(layer.spec)
         if module is None:
-            why = "is recurrent: the export lowers feed-forward layers" if layer.spec.recurrent else "has no ONNX lowering"
-            out.append(_refuse(exe.network, layer, f"[{layer.type}] {why}"))
+            out.append(_refuse(exe.network, layer, f"[{layer.type}] has no ONNX lowering"))
             continue
         why = getattr(module, "unsupported", lambda p, s: None)(step.params, step.shape)
         if why:
@@ -146,15 +149,19 @@ def to_onnx(net: Network, shapes: Shapes, tensors: dict | None = None, outputs: 
     ``executor``, an Executor of this network, when given)."""
     if outputs not in OUTPUT_SETS:
         raise ValueError(f"outputs must be one of {OUTPUT_SETS}, not {outputs!r}")
-    exe = executor or Executor(net, shapes, seed=seed)
+    exe = executor or Executor(net, shapes, seed=seed, batch=network_time_steps(net, shapes))
+    if exe.batch != exe.time_steps:
+        raise ValueError(f"the executor's batch is {exe.batch}: an exported graph takes one image per time step "
+                         f"({exe.time_steps})")
     if tensors:
         exe.load(tensors)
-    refused = refusals(exe) + (decode_refusals(exe) if decode else [])
+    refused = refusals(exe, dynamic_batch) + (decode_refusals(exe) if decode else [])
     if refused:
         raise CfgError(refused)
     from . import graph  # imports onnx
 
-    g = graph.Graph(exe.input_shape[1:], graph.DEFAULT_OPSET if opset is None else opset, dynamic_batch)
+    g = graph.Graph(exe.input_shape[1:], graph.DEFAULT_OPSET if opset is None else opset, dynamic_batch,
+                    batch=exe.batch)
     values = {NETWORK_INPUT: g.input}
     for step in exe.steps:
         i = step.layer.index

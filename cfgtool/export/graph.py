@@ -28,11 +28,14 @@ BATCH = "N"  # the symbolic batch dimension with dynamic_batch
 
 class Graph:
     def __init__(self, input_shape: tuple[int, ...], opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
-                 input_name: str = "input"):
+                 input_name: str = "input", batch: int = 1):
+        """``batch``: the fixed first dimension without ``dynamic_batch`` (a recurrent network's
+        time steps, one image each)."""
         if not MIN_OPSET <= opset <= MAX_OPSET:
             raise ValueError(f"opset {opset} is outside {MIN_OPSET}..{MAX_OPSET} (this onnx supports up to {MAX_OPSET})")
         self.opset = opset
         self.dynamic_batch = dynamic_batch
+        self.batch = batch
         self.input = input_name
         self.nodes: list = []
         self.initializers: list[tuple[str, np.ndarray]] = []
@@ -65,6 +68,12 @@ class Graph:
         self.initializers.append((name, arr))
         if key is not None:
             self._consts[key] = name
+        return name
+
+    def value(self, value: np.ndarray, hint: str = "const") -> str:
+        """A float initializer used as a value of one image: ``value`` is ``(1, *per-image shape)``."""
+        name = self.const(value, hint)
+        self._shapes[name] = tuple(int(d) for d in np.shape(value)[1:])
         return name
 
     def op(self, op_type: str, inputs: list[str], shape: tuple[int, ...], hint: str | None = None, **attrs) -> str:
@@ -169,7 +178,7 @@ class Graph:
         """A 1-D int64 value: (the input's batch, *rest)."""
         i64 = np.int64
         if not self.dynamic_batch:
-            return self.const([1, *rest], "shape", i64)
+            return self.const([self.batch, *rest], "shape", i64)
         full = self.op("Shape", [self.input], (4,))
         batch = self.op("Slice", [full, self.const([0], "start", i64), self.const([1], "end", i64)], (1,))
         return self.op("Concat", [batch, self.const(list(rest), "shape", i64)], (1 + len(rest),), axis=0)
@@ -193,14 +202,14 @@ class Graph:
             if self.rename(x, name) != name:
                 x = self.op("Identity", [x], self.shape(x))
                 self.rename(x, name)
-        batch = BATCH if self.dynamic_batch else 1
+        batch = BATCH if self.dynamic_batch else self.batch
         self.outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch, *self.shape(name)]))
 
     def _outputs_names(self) -> set[str]:
         return {o.name for o in self.outputs}
 
     def model(self, doc: str = "", metadata: dict[str, str] | None = None):
-        batch = BATCH if self.dynamic_batch else 1
+        batch = BATCH if self.dynamic_batch else self.batch
         inp = helper.make_tensor_value_info(self.input, TensorProto.FLOAT, [batch, *self.shape(self.input)])
         graph = helper.make_graph(self.nodes, "cfgtool", [inp], self.outputs, [], doc_string=doc)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],

@@ -550,6 +550,14 @@ class LayerSpec:
         """(key, why) when Darknet's CPU build crashes running a layer with these params, else None."""
         return None
 
+    def read_files(self, shape: LayerShape, read: Callable[[str, Callable[[str], Any]], Any]) -> Params:
+        """The layer's params with the files its options name read in, as Darknet reads them
+        when it parses the layer ([softmax]/[region] ``tree=``: :mod:`cfgtool.hierarchy`).
+        ``read(key, parse)`` finds the file option ``key`` names and returns ``parse(its
+        text)``; ``parse`` raises ValueError for a file Darknet would misread, which the caller
+        (the executor) reports, as a missing file, located at the option. Default: no files."""
+        return shape.params
+
     def infer(self, r: Reader, ctx: Context) -> LayerShape:
         raise NotImplementedError
 

@@ -4,8 +4,10 @@ previous layer's w x h; Darknet errors when that differs from the previous layer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from ..hierarchy import TreeError, parse_tree
 from .base import FLOAT, FLOATS, INT, STR, Head, LayerShape, LayerSpec, Opt, Params, TargetIssue, atof, atoi
 from .common import darknet_list
 from .yolo import ANCHORS_NEEDED, NUM_WHY, check_detector_input, read_anchors
@@ -44,6 +46,7 @@ class RegionParams(Params):
     tree: str | None = None
     map: str | None = None
     anchors: list[float] = field(default_factory=list)
+    hierarchy: Any = field(default=None, compare=False, repr=False)  # the tree= file, read by the executor
 
 
 class Region(LayerSpec):
@@ -90,6 +93,21 @@ class Region(LayerSpec):
         raw = r.raw("anchors")
         anchors = () if raw is None else tuple(darknet_list(raw, atof))
         return RegionHead(classes, num, None, anchors, coords + 1, coords)
+
+    def read_files(self, shape, read):
+        p = shape.params
+        if not p.tree:
+            return p
+
+        def fit(text):
+            tree = parse_tree(text)
+            if tree.n != p.classes:
+                raise TreeError(f"{tree.n} nodes for classes={p.classes}: give one node per class (Darknet's softmax "
+                                "over the tree's groups would read past each record's classes, its decoding "
+                                "past the tree)")
+            return tree
+
+        return replace(p, hierarchy=read("tree", fit))
 
     def infer(self, r, ctx):
         coords = r.get("coords")

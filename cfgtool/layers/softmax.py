@@ -4,8 +4,10 @@ asserts inputs % groups == 0. Quirk kept: input is the previous w x h x c, outpu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from ..hierarchy import TreeError, parse_tree
 from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt, Params, TargetIssue, atoi
 from .common import error
 
@@ -17,6 +19,7 @@ class SoftmaxParams(Params):
     tree: str | None = None
     spatial: float = 0.0
     noloss: int = 0
+    hierarchy: Any = field(default=None, compare=False, repr=False)  # the tree= file, read by the executor
 
 
 class Softmax(LayerSpec):
@@ -36,6 +39,20 @@ class Softmax(LayerSpec):
         Opt("spatial", FLOAT, 0.0),
         Opt("noloss", INT, 0),
     )
+
+    def read_files(self, shape, read):
+        p = shape.params
+        if not p.tree:
+            return p
+
+        def fit(text):
+            tree = parse_tree(text)
+            if tree.n > shape.inputs:
+                raise TreeError(f"{tree.n} nodes, more than the layer's {shape.inputs} inputs: Darknet's "
+                                "hierarchical softmax would read past each image's values")
+            return tree
+
+        return replace(p, hierarchy=read("tree", fit))
 
     def infer(self, r, ctx):
         groups = r.get("groups")

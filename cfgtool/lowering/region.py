@@ -9,6 +9,8 @@ from . import chw
 
 
 def unsupported(p, shape):
+    if p.tree:
+        return f"tree={p.tree} (a hierarchical softmax) has no ONNX lowering"
     return _kernel_unsupported(p)
 
 
