@@ -175,10 +175,11 @@ _ELEMENTWISE = {
 CHUNK = 65536  # elements per block: in-place activations stay in the CPU cache
 
 
-def _blocks(shape: tuple[int, int], chunk: int = CHUNK):
+def _blocks(shape: tuple[int, int], chunk: int | None = None):
     """(row slice, column slice) pairs covering a (rows, width) array in blocks of about
-    ``chunk`` values (cache-sized)."""
+    ``chunk`` values (default :data:`CHUNK`: cache-sized)."""
     rows, width = shape
+    chunk = chunk or CHUNK
     if width >= chunk:
         for r in range(rows):
             for s in range(0, width, chunk):
