@@ -20,7 +20,8 @@ directory above it (Darknet's layout: ``cfg/yolo9000.cfg`` names ``data/9k.tree`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 NAME_MAX = 255  # read_tree's id buffer is 256 chars
@@ -92,6 +93,22 @@ def parse_tree(text: str) -> Tree:
     offsets.append(len(names) - size)
     sizes.append(size)
     return Tree(tuple(names), tuple(parents), tuple(sizes), tuple(offsets))
+
+
+def with_tree(p, read, misfit: Callable[[Tree], str | None]):
+    """A layer's params ``p`` with ``hierarchy``, the tree file its ``tree=`` names (``read`` as
+    ``LayerSpec.read_files`` gets it); ``misfit(tree)`` says why the tree cannot serve the layer."""
+    if not p.tree:
+        return p
+
+    def parse(text: str) -> Tree:
+        tree = parse_tree(text)
+        why = misfit(tree)
+        if why:
+            raise TreeError(why)
+        return tree
+
+    return replace(p, hierarchy=read("tree", parse))
 
 
 def search_dirs(cfg_path: str | Path | None, data_dir: str | Path | None = None) -> list[Path]:

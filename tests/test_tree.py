@@ -99,11 +99,11 @@ def layout(tmp_path, net_text):
     return cfg
 
 
-def executor(cfg, **kw):
+def executor(cfg, dtype=np.float64, **kw):
     net = build(parse(cfg.read_text(), str(cfg)))
     shapes = infer_shapes(net)
     assert shapes.ok, [d.one_line() for d in shapes.diagnostics]
-    return Executor(net, shapes, dtype=np.float64, **kw)
+    return Executor(net, shapes, dtype=dtype, **kw)
 
 
 def test_read_tree_groups_as_darknet():
@@ -212,3 +212,21 @@ def test_cli_run_and_smoke_with_a_tree(tmp_path):
     assert result.exit_code == 0, result.output
     result = invoke("run", cfg, "--input", x, "--data-dir", tmp_path / "cfg")
     assert result.exit_code == 1 and "t.cfg:8:6" in result.output and "X006" in result.output
+    pytest.importorskip("onnx")
+    result = invoke("export", cfg, "-o", tmp_path / "t.onnx", "--data-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("net_text", [SOFTMAX_NET, REGION_NET], ids=["softmax", "region"])
+def test_tree_export_equals_the_executor(tmp_path, net_text):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from cfgtool.export import to_onnx
+    from cfgtool.export.check import compare
+
+    cfg = layout(tmp_path, net_text)
+    exe = executor(cfg, np.float32)
+    exp = to_onnx(exe.network, exe.shapes, outputs="all", executor=exe)
+    assert sum(n.op_type == "Softmax" for n in exp.model.graph.node) == len(GROUP_SIZES)
+    x = np.random.default_rng(4).normal(size=exe.input_shape).astype(np.float32) * 3
+    assert all(d.ok for d in compare(exp.model.SerializeToString(), exp, x=x))

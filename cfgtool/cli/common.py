@@ -11,6 +11,8 @@ from ..syntax import Document, encode, parse_file, printable
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 REPORT_URL = "the cfgtool issue tracker"
+DATA_DIR_HELP = ("Darknet's working directory: where files that layer options name (tree= of [softmax]/[region]) "
+                 "are looked for (default: the current directory, the cfg's directory, the one above it).")
 
 
 def internal_error_message(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from .common import EXIT_ERRORS, EXIT_OK, fail, stderr, stdout
+from .common import DATA_DIR_HELP, EXIT_ERRORS, EXIT_OK, fail, stderr, stdout
 
 
 def _check_table(report) -> Table:
@@ -39,7 +39,9 @@ def _check_table(report) -> Table:
 @click.option("--width", type=click.IntRange(min=1), help="Export at this width instead of [net]'s.")
 @click.option("--height", type=click.IntRange(min=1), help="Export at this height instead of [net]'s.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init (without --weights).")
-def export(cfg, out, weights_path, outputs, opset, dynamic_batch, decode, do_check, tolerance, width, height, seed):
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def export(cfg, out, weights_path, outputs, opset, dynamic_batch, decode, do_check, tolerance, width, height, seed,
+           data_dir):
     """Export CFG as an ONNX graph whose outputs equal Darknet's layer outputs.
 
     One input `input` (float32, batch x channels x height x width of [net]); outputs named
@@ -68,7 +70,8 @@ def export(cfg, out, weights_path, outputs, opset, dynamic_batch, decode, do_che
         with bar:
             task = bar.add_task("export", total=None)
             report = export_file(cfg, out, weights_path, outputs, opset, dynamic_batch, do_check, tolerance, seed,
-                                 width, height, progress=lambda i: bar.advance(task), decode=decode)
+                                 width, height, progress=lambda i: bar.advance(task), decode=decode,
+                                 data_dir=data_dir)
     except ModuleNotFoundError as exc:
         if exc.name not in ("onnx", "onnxruntime"):
             raise

@@ -22,10 +22,9 @@ from ..fileio import write_atomic
 from ..model import Network, build
 from ..shapes import Shapes, infer_shapes
 from ..weights import read_weights
-from .common import EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, refuse_existing, stderr, \
-    stdout
-DATA_DIR_HELP = ("Darknet's working directory: where files that layer options name (tree= of [softmax]/[region]) "
-                 "are looked for (default: the current directory, the cfg's directory, the one above it).")
+from .common import DATA_DIR_HELP, EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, \
+    refuse_existing, stderr, stdout
+
 THREADS_HELP = ("BLAS threads (default: chosen before each pass from the usable cores, the cgroup CPU quota and "
                 "how busy the machine is; the report says how many were used and why).")
 

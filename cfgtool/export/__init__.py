@@ -142,14 +142,14 @@ def load_network(cfg: str | Path, width: int | None = None, height: int | None =
 
 def to_onnx(net: Network, shapes: Shapes, tensors: dict | None = None, outputs: str = "heads", opset: int | None = None,
             dynamic_batch: bool = False, seed: int = 0, progress=None, executor: Executor | None = None,
-            decode: bool = False) -> Exported:
+            decode: bool = False, data_dir: str | Path | None = None) -> Exported:
     """The ONNX model of a network (CfgError when a layer cannot run or be lowered).
     ``tensors`` are learnable tensors as :func:`cfgtool.weights.read_weights` gives them;
     without them, the executor's random initialisation from ``seed`` (or the tensors of
-    ``executor``, an Executor of this network, when given)."""
+    ``executor``, an Executor of this network, when given). ``data_dir``: the Executor's."""
     if outputs not in OUTPUT_SETS:
         raise ValueError(f"outputs must be one of {OUTPUT_SETS}, not {outputs!r}")
-    exe = executor or Executor(net, shapes, seed=seed, batch=network_time_steps(net, shapes))
+    exe = executor or Executor(net, shapes, seed=seed, batch=network_time_steps(net, shapes), data_dir=data_dir)
     if exe.batch != exe.time_steps:
         raise ValueError(f"the executor's batch is {exe.batch}: an exported graph takes one image per time step "
                          f"({exe.time_steps})")
@@ -199,7 +199,7 @@ def to_onnx(net: Network, shapes: Shapes, tensors: dict | None = None, outputs: 
 def export_file(cfg: str | Path, out: str | Path, weights: str | Path | None = None, outputs: str = "heads",
                 opset: int | None = None, dynamic_batch: bool = False, check: bool = False, tolerance: float = 1e-4,
                 seed: int = 0, width: int | None = None, height: int | None = None, progress=None,
-                decode: bool = False) -> ExportReport:
+                decode: bool = False, data_dir: str | Path | None = None) -> ExportReport:
     """``cfgtool export``: write ``out`` (atomically, after the graph passed onnx.checker) and,
     with ``check``, compare onnxruntime with the executor on one random input."""
     t0 = time.perf_counter()
@@ -209,7 +209,8 @@ def export_file(cfg: str | Path, out: str | Path, weights: str | Path | None = N
         from ..weights import read_weights
 
         _, tensors = read_weights(weights, net, shapes)
-    exported = to_onnx(net, shapes, tensors, outputs, opset, dynamic_batch, seed, progress, decode=decode)
+    exported = to_onnx(net, shapes, tensors, outputs, opset, dynamic_batch, seed, progress, decode=decode,
+                       data_dir=data_dir)
     from . import graph
 
     data = graph.serialize(exported.model)

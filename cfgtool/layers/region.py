@@ -4,10 +4,10 @@ previous layer's w x h; Darknet errors when that differs from the previous layer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..hierarchy import TreeError, parse_tree
+from ..hierarchy import with_tree
 from .base import FLOAT, FLOATS, INT, STR, Head, LayerShape, LayerSpec, Opt, Params, TargetIssue, atof, atoi
 from .common import darknet_list
 from .yolo import ANCHORS_NEEDED, NUM_WHY, check_detector_input, read_anchors
@@ -95,19 +95,10 @@ class Region(LayerSpec):
         return RegionHead(classes, num, None, anchors, coords + 1, coords)
 
     def read_files(self, shape, read):
-        p = shape.params
-        if not p.tree:
-            return p
-
-        def fit(text):
-            tree = parse_tree(text)
-            if tree.n != p.classes:
-                raise TreeError(f"{tree.n} nodes for classes={p.classes}: give one node per class (Darknet's softmax "
-                                "over the tree's groups would read past each record's classes, its decoding "
-                                "past the tree)")
-            return tree
-
-        return replace(p, hierarchy=read("tree", fit))
+        classes = shape.params.classes
+        return with_tree(shape.params, read, lambda tree: None if tree.n == classes else (
+            f"{tree.n} nodes for classes={classes}: give one node per class (Darknet's softmax over the "
+            "tree's groups would read past each record's classes, its decoding past the tree)"))
 
     def infer(self, r, ctx):
         coords = r.get("coords")

@@ -4,10 +4,10 @@ asserts inputs % groups == 0. Quirk kept: input is the previous w x h x c, outpu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..hierarchy import TreeError, parse_tree
+from ..hierarchy import with_tree
 from .base import FLOAT, INT, STR, LayerShape, LayerSpec, Opt, Params, TargetIssue, atoi
 from .common import error
 
@@ -41,18 +41,9 @@ class Softmax(LayerSpec):
     )
 
     def read_files(self, shape, read):
-        p = shape.params
-        if not p.tree:
-            return p
-
-        def fit(text):
-            tree = parse_tree(text)
-            if tree.n > shape.inputs:
-                raise TreeError(f"{tree.n} nodes, more than the layer's {shape.inputs} inputs: Darknet's "
-                                "hierarchical softmax would read past each image's values")
-            return tree
-
-        return replace(p, hierarchy=read("tree", fit))
+        return with_tree(shape.params, read, lambda tree: None if tree.n <= shape.inputs else (
+            f"{tree.n} nodes, more than the layer's {shape.inputs} inputs: Darknet's hierarchical softmax "
+            "would read past each image's values"))
 
     def infer(self, r, ctx):
         groups = r.get("groups")
