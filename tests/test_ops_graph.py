@@ -81,6 +81,65 @@ def test_route_groups_not_dividing_channels_slices_the_flat_buffer():
     np.testing.assert_array_equal(out.ravel(), route_ref([x], 2, 1))
 
 
+VIEW_NET = """[net]
+width=8
+height=8
+channels=3
+
+[convolutional]
+filters=4
+size=3
+pad=1
+activation=leaky
+
+[route]
+layers=-1
+
+[convolutional]
+filters=4
+size=1
+activation=leaky
+
+[convolutional]
+filters=4
+size=1
+activation=leaky
+
+[route]
+layers=-4
+
+[convolutional]
+filters=4
+size=3
+pad=1
+activation=leaky
+
+[route]
+layers=-1,-3
+"""
+
+
+def test_route_of_one_contiguous_input_is_a_view_the_runner_keeps_alive():
+    x = rand(2, 3, 2, 2)
+    out, _ = route.forward(typed(route, {"groups": 1, "group_id": 0}), {}, [x], False)
+    assert np.shares_memory(out, x)
+    out, _ = route.forward(typed(route, {"groups": 2, "group_id": 1}), {}, [rand(2, 4, 2, 2)], False)
+    assert out.flags.c_contiguous  # two images' halves: copied into one buffer
+    from cfgtool.executor.network import Executor
+    from cfgtool.model import build
+    from cfgtool.shapes import infer_shapes
+    from cfgtool.syntax import parse
+
+    net = build(parse(VIEW_NET))
+    exe = Executor(net, infer_shapes(net), seed=1)
+    image = np.random.default_rng(2).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    every = {i: o.copy() for i, o in exe.forward(image, keep="all").items()}  # nothing released
+    kept = exe.forward(image, keep=[0, 1])
+    assert np.shares_memory(kept[1], kept[0])  # the one-input route is its input's buffer
+    for _ in range(2):  # buffers released and reused: the views' buffer is kept while they are read
+        np.testing.assert_array_equal(exe.forward(image)[6], every[6])
+
+
 # ---------------------------------------------------------------- shortcut
 
 NORM_CODES = {"none": 0, "relu": 1, "softmax": 2}

@@ -3,7 +3,8 @@
 Darknet (route_layer.c) copies, per image, the slice ``group_id`` of each input's buffer cut
 into ``groups`` equal parts (``outputs / groups`` values, integer division) and concatenates
 the slices. The slicing is on the flat ``c*h*w`` buffer, which is a channel slice whenever
-``groups`` divides the channel count; this module slices the flat buffer the same way.
+``groups`` divides the channel count; this module slices the flat buffer the same way. A route
+of one input whose slice is contiguous (no groups, or one image) returns a view of it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ def _part(x: np.ndarray, groups: int) -> int:
 def forward(p, w, xs, train):
     groups, gid = p.groups, p.group_id
     parts = [flat(x)[:, _part(x, groups) * gid:_part(x, groups) * (gid + 1)] for x in xs]
-    out = np.concatenate(parts, axis=1, out=kernels.empty((xs[0].shape[0], sum(q.shape[1] for q in parts)), xs[0].dtype))
+    if len(parts) == 1 and parts[0].flags.c_contiguous:
+        out = parts[0]  # one input, one image or all of it: a view, no copy (no kernel writes its input)
+    else:
+        out = np.concatenate(parts, axis=1, out=kernels.empty((xs[0].shape[0], sum(q.shape[1] for q in parts)),
+                                                               xs[0].dtype))
     h, wd = xs[0].shape[2:]
     c = sum(x.shape[1] for x in xs) // groups
     same = all(x.shape[2:] == (h, wd) for x in xs)
