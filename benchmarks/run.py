@@ -437,8 +437,9 @@ BURNER = "while True: pass"
 def busy_machine(report: Report, net, shapes, weights, xpath, reps: int) -> None:
     """One executor, forwards alternating between: a quiet machine (threads chosen by cfgtool,
     and fixed to one thread and to every core), and while another process keeps one core busy
-    (threads chosen by cfgtool; and, for comparison, every core's thread forced, what cfgtool
-    did before issue 20). Under the burner a first forward (not timed) lets cfgtool see the
+    (threads chosen by cfgtool; and, for comparison, a thread on every core forced: before
+    issue 20 these were OpenBLAS's threads and the forward took several times longer; now the
+    executor's own). Under the burner a first forward (not timed) lets cfgtool see the
     load, as in a real run where the other process was there before. The quiet automatic
     forward comes right after the busy ones, the case where a stale load sample once picked
     one thread. Medians of ``reps`` rounds."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from click.testing import CliRunner
 from threadpoolctl import threadpool_info
 
 from cfgtool.cli import main
+from cfgtool.executor import activations, kernels
 from cfgtool.executor import threads as th
+from cfgtool.executor.ops import _fastconv
 from cfgtool.executor.network import Executor
 from cfgtool.model import build
 from cfgtool.shapes import infer_shapes
@@ -158,17 +161,88 @@ def test_threads_1_runs_one_blas_thread_and_restores_the_setting():
     net = build(parse(NET))
     shapes = infer_shapes(net)
     before = _blas_threads()
-    seen: dict[int, list[list[int]]] = {}
+    seen: dict[tuple[int, bool], list[tuple[set[int], int]]] = {}
     x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
     for n in (1, 2):
         exe = Executor(net, shapes, threads=n)
-        seen[n] = []
-        exe.forward(x, progress=lambda i: seen[n].append(_blas_threads()))
-        assert exe.threads.used == th.Choice(n, "--threads")
-        assert _blas_threads() == before
+        for train in (False, True):
+            got = seen[n, train] = []
+            exe.forward(x, train=train, progress=lambda i: got.append((set(_blas_threads()), kernels._WORKERS.get())))
+            assert exe.threads.used == th.Choice(n, "--threads")
+            assert _blas_threads() == before
     # every BLAS library loaded (numpy's, and others a test run may have loaded), at each layer
-    assert [set(t) for t in seen[1]] == [{1}, {1}]
-    assert [set(t) for t in seen[2]] == [{2}, {2}]  # the check sees the setting: 2 is not silently 1
+    assert seen[1, False] == seen[1, True] == [({1}, 1)] * 2
+    # inference: the kernels split their work over 2 threads, each BLAS call runs on one
+    assert seen[2, False] == [({1}, 2)] * 2
+    assert seen[2, True] == [({2}, 1)] * 2  # training: the BLAS gets both (2 is not silently 1)
+
+
+SPLIT_NET = NET.replace("[convolutional]\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=mish\n", """[convolutional]
+filters=64
+size=3
+stride=1
+pad=1
+activation=mish
+
+[convolutional]
+filters=16
+size=3
+stride=2
+pad=1
+activation=swish
+
+[convolutional]
+filters=24
+size=1
+stride=1
+pad=0
+activation=logistic
+
+[convolutional]
+filters=24
+size=3
+stride=1
+pad=2
+dilation=2
+activation=mish
+
+[convolutional]
+filters=24
+size=3
+stride=1
+pad=1
+activation=mish
+
+[connected]
+output=10
+activation=leaky
+""")
+
+
+def test_split_kernels_give_the_one_thread_result(monkeypatch):
+    # parts this small would not pay on real inputs: lowered so a 32x32 net splits everything
+    monkeypatch.setattr(kernels, "SPLIT_FLOPS", 1000)
+    monkeypatch.setattr(_fastconv, "SPLIT_VALUES", 64)
+    monkeypatch.setattr(activations, "SPLIT_CHUNK", 64)
+    net = build(parse(SPLIT_NET))
+    shapes = infer_shapes(net)
+    x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    parts = []
+    real = kernels.split
+
+    def counting(fn, total, *args, **kwargs):
+        real(lambda i, j: (parts.append(threading.current_thread().name), fn(i, j)), total, *args, **kwargs)
+
+    monkeypatch.setattr(kernels, "split", counting)
+    outs = {}
+    for n in (1, 2):
+        exe = Executor(net, shapes, batch=2, threads=n, seed=3)
+        outs[n] = exe.forward(x, keep="all")
+        assert (n == 1) == all(name == threading.current_thread().name for name in parts)
+        parts.clear()
+    assert outs[1].keys() == outs[2].keys()
+    for i in outs[1]:  # the same products; the BLAS may sum a part of another shape in another order
+        np.testing.assert_allclose(outs[1][i], outs[2][i], rtol=1e-5, atol=1e-6, err_msg=f"layer {i}")
 
 
 def test_run_and_smoke_report_the_threads(tmp_path):

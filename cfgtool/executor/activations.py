@@ -175,15 +175,17 @@ _ELEMENTWISE = {
 CHUNK = 65536  # elements per block: in-place activations stay in the CPU cache
 
 
-def _blocks(shape: tuple[int, int]):
-    """(row slice, column slice) pairs covering a (rows, width) array in cache-sized blocks."""
+def _blocks(shape: tuple[int, int], chunk: int | None = None):
+    """(row slice, column slice) pairs covering a (rows, width) array in blocks of about
+    ``chunk`` values (default :data:`CHUNK`: cache-sized)."""
     rows, width = shape
-    if width >= CHUNK:
+    chunk = chunk or CHUNK
+    if width >= chunk:
         for r in range(rows):
-            for s in range(0, width, CHUNK):
-                yield slice(r, r + 1), slice(s, s + CHUNK)
+            for s in range(0, width, chunk):
+                yield slice(r, r + 1), slice(s, s + chunk)
     else:
-        step = max(1, CHUNK // max(width, 1))
+        step = max(1, chunk // max(width, 1))
         for r in range(0, rows, step):
             yield slice(r, r + step), slice(None)
 
@@ -217,18 +219,37 @@ def _block_inplace(name: str, v: np.ndarray, e: np.ndarray, n: np.ndarray) -> No
         v[...] = _ELEMENTWISE[name][0](v)
 
 
+SPLIT_CHUNK = 131072  # elements per block when the work is split over threads (see kernels.split)
+# activations worth splitting over threads: the transcendental ones (leaky or relu are a pass or
+# two over memory, which a second thread did not speed up)
+_SPLIT = frozenset(("mish", "swish", "logistic"))
+
+
 def rows_inplace(name: str, x2: np.ndarray, col: np.ndarray | None = None) -> None:
     """``x2 + col`` then the elementwise activation ``name`` (canonical), in place on the
-    rows of a 2-D array with contiguous rows, block by block; ``col`` is (rows, 1) or None."""
-    scratch = np.empty(min(CHUNK, x2.size) * 2, x2.dtype)
-    with np.errstate(over="ignore", under="ignore", divide="ignore"):
-        for rows, cols in _blocks(x2.shape):
-            v = x2[rows, cols]
-            if col is not None:
-                v += col[rows]
-            if name != "linear":
-                k = v.size
-                _block_inplace(name, v, scratch[:k].reshape(v.shape), scratch[k:2 * k].reshape(v.shape))
+    rows of a 2-D array with contiguous rows, block by block; ``col`` is (rows, 1) or None.
+    mish, swish and logistic are cut into parts over the pass's threads (kernels.split)."""
+    rows, width = x2.shape
+    least = -(-SPLIT_CHUNK // max(width, 1))  # rows of a part: at least a block
+    split = name in _SPLIT and kernels.parts(rows, least) > 1
+    chunk = SPLIT_CHUNK if split else CHUNK
+
+    def part(r0: int, r1: int) -> None:
+        x, c = x2[r0:r1], None if col is None else col[r0:r1]
+        scratch = np.empty(min(chunk, x.size) * 2, x.dtype)
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            for rs, cs in _blocks(x.shape, chunk):
+                v = x[rs, cs]
+                if c is not None:
+                    v += c[rs]
+                if name != "linear":
+                    k = v.size
+                    _block_inplace(name, v, scratch[:k].reshape(v.shape), scratch[k:2 * k].reshape(v.shape))
+
+    if split:
+        kernels.split(part, rows, least)
+    else:
+        part(0, rows)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:

@@ -9,15 +9,22 @@ returns a temporary; the runner returns a layer's output when no later layer rea
 back at the next run what the caller no longer holds (:meth:`BufferPool.reclaim`). Without an
 active pool both are plain ``np.empty`` and a no-op.
 
-No worker threads: numpy's elementwise loops run on the calling thread while OpenBLAS keeps
-its own threads (and its thread settings). Those spin for ~0.1 s after every matrix product,
-so elementwise work split over Python threads measured slower, not faster, on 2 cores.
+Worker threads (:func:`split`): numpy's elementwise loops run on the calling thread while
+OpenBLAS keeps its own threads, so while a pass may use more than one core (:func:`workers`,
+set by the runner from the thread choice of :mod:`cfgtool.executor.threads`), the long
+elementwise passes and copies are cut into one part per thread: the caller does the first,
+pool threads the others. numpy releases the GIL inside each loop, so the parts run at once
+as long as each loop is long (every hand-over of the GIL costs tens of microseconds: blocks
+of 64k values gained nothing, 128k-256k gained 1.6x on 2 cores for mish). The parts must
+not take buffers from the pool (it is not thread-safe) and must not overlap.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextvars
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -100,3 +107,78 @@ def give_back(*arrays: np.ndarray) -> None:
     pool = _POOL.get()
     if pool is not None:
         pool.give_back(*arrays)
+
+
+_WORKERS: ContextVar[int] = ContextVar("cfgtool_workers", default=1)
+_THREADS: ThreadPoolExecutor | None = None
+_THREADS_SIZE = 0
+
+
+@contextmanager
+def workers(count: int):
+    """Within: :func:`split` cuts work into up to ``count`` parts run at once."""
+    token = _WORKERS.set(max(1, int(count)))
+    try:
+        yield
+    finally:
+        _WORKERS.reset(token)
+
+
+def parts(total: int, least: int = 1) -> int:
+    """How many parts :func:`split` makes of ``total`` with parts of at least ``least``."""
+    return max(1, min(_WORKERS.get(), total // max(least, 1)))
+
+
+def split(fn, total: int, least: int = 1, count: int | None = None) -> None:
+    """``fn(start, stop)`` over ``range(total)`` cut into one contiguous part per worker (see
+    the module doc), none smaller than ``least`` (fewer parts then), or into ``count`` parts
+    (at most one per worker) when given; each part runs in a copy
+    of the caller's context (numpy's error state). Returns when every part is done; the
+    first exception of a part is raised."""
+    global _THREADS, _THREADS_SIZE
+    count = parts(total, least) if count is None else max(1, min(count, _WORKERS.get(), total))
+    if count == 1:
+        fn(0, total)
+        return
+    if _THREADS is None or _THREADS_SIZE < count - 1:
+        if _THREADS is not None:
+            _THREADS.shutdown(wait=False)
+        _THREADS, _THREADS_SIZE = ThreadPoolExecutor(count - 1, thread_name_prefix="cfgtool"), count - 1
+    bounds = [total * k // count for k in range(count + 1)]
+    futures = [_THREADS.submit(contextvars.copy_context().run, _alone, fn, bounds[k], bounds[k + 1])
+               for k in range(1, count)]
+    try:
+        _alone(fn, bounds[0], bounds[1])
+    finally:
+        for f in futures:
+            f.result()
+
+
+def _alone(fn, start: int, stop: int) -> None:
+    """One part of :func:`split`: a part splits nothing further (a pool thread waiting for
+    parts queued behind itself would wait forever)."""
+    with workers(1):
+        fn(start, stop)
+
+
+SPLIT_FLOPS = 10_000_000  # a matrix product is cut over threads in parts of at least this many flops
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b, out=out)`` cut over the workers (:func:`split`): along the stacked
+    axis of a 3-D product with as many matrices as parts, else along the wider of the
+    output's rows and columns. Each part is one BLAS call on views: the same dot products
+    as one call, up to float32 rounding (the BLAS may sum a part of another shape in
+    another order)."""
+    rows, cols, inner = out.shape[-2], out.shape[-1], a.shape[-1]
+    flops = 2 * rows * cols * inner * (out.size // max(rows * cols, 1))
+    count = parts(flops, SPLIT_FLOPS)
+    if count == 1:
+        return np.matmul(a, b, out=out)
+    if out.ndim == 3 and a.ndim == 3 and b.ndim == 3 and out.shape[0] >= count:
+        split(lambda i, j: np.matmul(a[i:j], b[i:j], out=out[i:j]), out.shape[0], count=count)
+    elif cols >= rows:
+        split(lambda i, j: np.matmul(a, b[..., i:j], out=out[..., i:j]), cols, count=count)
+    else:
+        split(lambda i, j: np.matmul(a[..., i:j, :], b, out=out[..., i:j, :]), rows, count=count)
+    return out

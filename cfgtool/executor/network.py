@@ -402,7 +402,10 @@ class Executor:
         caches: dict[int, Any] = {}
         self._caches, self._outputs = None, {}
         self._pool.reclaim()  # the buffers of earlier runs nobody holds any more
-        with kernels.using(self._pool), self.threads.limit():
+        # inference: the kernels cut their work over the threads themselves (kernels.split),
+        # the BLAS runs one thread per call; training: the BLAS gets the threads
+        with kernels.using(self._pool), self.threads.limit(blas=train) as choice, \
+                kernels.workers(1 if train else choice.threads):
             self._forward_steps(outs, caches, readers, train, keep_all, progress)
         outs.pop(NETWORK_INPUT, None)
         self._caches = caches if train else None

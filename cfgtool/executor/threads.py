@@ -23,6 +23,14 @@ each pass the executor asks :class:`Threads` for a count and sets it with thread
 A window from one decision to the next (what this module first did) spans the previous pass
 too: a quiet pass right after a busy one still saw the old load and ran on one thread.
 
+The count goes to the BLAS in training passes. An inference forward instead runs the BLAS on
+one thread per call and cuts the convolutions' matrix products, copies and transcendental
+activations into one part per thread itself (:func:`cfgtool.executor.kernels.split`): those
+threads wait for each other by blocking, not spinning, so a core taken after the choice
+costs its share (measured on 2 cores with a fixed 2 threads and one core taken: 0.63 s
+against OpenBLAS's 2.8-5.9 s), and the elementwise work, single-threaded beside OpenBLAS's
+threads, runs on every thread too.
+
 Only Linux has /proc/stat: elsewhere the load is not measured (the affinity/quota still
 apply). The choice of the last pass is in :attr:`Threads.used` with the reason.
 """
@@ -209,15 +217,16 @@ class Threads:
         return Choice(free, self.cpus_why + f"; other processes kept {others:.1f} core(s) busy {when}")
 
     @contextmanager
-    def limit(self):
-        """Set the BLAS threads for one pass (and restore them afterwards)."""
+    def limit(self, blas: bool = True):
+        """Choose the threads for one pass and give them to the BLAS (``blas``), or leave the
+        BLAS one thread (the caller runs its own threads: kernels.split); restored after."""
         global _CONTROLLER
         choice = self.used = self.choose()
         if _CONTROLLER is None:
             from threadpoolctl import ThreadpoolController
 
             _CONTROLLER = ThreadpoolController()
-        with _CONTROLLER.limit(limits=choice.threads, user_api="blas"):
+        with _CONTROLLER.limit(limits=choice.threads if blas else 1, user_api="blas"):
             start = mark(self.proc)
             try:
                 yield choice

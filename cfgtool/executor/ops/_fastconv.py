@@ -49,6 +49,12 @@ F4_MIN_SIZE = 26  # outputs at least this wide and high use F4 in inference (few
 _TURNED = [4 * (3 - u if u in (0, 3) else u) + (3 - v if v in (0, 3) else v) for u in range(4) for v in range(4)]
 
 MIN_CHANNELS = 8  # below, the transforms cost more than the multiplications they save
+SPLIT_VALUES = 1 << 17  # copies are cut over threads (kernels.split) in parts of at least this many values
+
+
+def _least(each: int) -> int:
+    """Items of ``each`` values that make a part worth a thread of its own."""
+    return -(-SPLIT_VALUES // max(each, 1))
 
 
 def winograd_ok(p: dict, channels: int) -> bool:
@@ -88,17 +94,26 @@ def _tiles(x: np.ndarray, pad: int, th: int, tw: int, size: int, stride: int) ->
         first = (q - pad) % stride  # the first column of x in this phase, at position m0
         m0 = (first + pad - q) // stride
         count = min(len(range(first, w, stride)), part.shape[3] - m0)
-        part[:, :, :pad] = 0
-        part[:, :, pad + h_in:] = 0
-        part[:, :, pad:pad + h_in, :m0] = 0
-        part[:, :, pad:pad + h_in, m0 + count:] = 0
-        part[:, :, pad:pad + h_in, m0:m0 + count] = x[:, :, :h_in, first:first + stride * (count - 1) + 1:stride]
+
+        def fill(c0: int, c1: int, part=part, first=first, m0=m0, count=count) -> None:
+            inside = part[:, c0:c1, pad:pad + h_in]
+            part[:, c0:c1, :pad] = 0
+            part[:, c0:c1, pad + h_in:] = 0
+            inside[..., :m0] = 0
+            inside[..., m0 + count:] = 0
+            inside[..., m0:m0 + count] = x[:, c0:c1, :h_in, first:first + stride * (count - 1) + 1:stride]
+
+        kernels.split(fill, c, _least(part[:, 0].size))
         phases.append(part)
     d = kernels.empty((size * size, c, b, th, tw), x.dtype)
-    for k in range(size * size):
-        r, s = divmod(k, size)
-        q, m = s % stride, s // stride
-        d[k] = phases[q][:, :, r:r + stride * th:stride, m:m + tw].transpose(1, 0, 2, 3)
+
+    def gather(k0: int, k1: int) -> None:
+        for k in range(k0, k1):
+            r, s = divmod(k, size)
+            q, m = s % stride, s // stride
+            d[k] = phases[q][:, :, r:r + stride * th:stride, m:m + tw].transpose(1, 0, 2, 3)
+
+    kernels.split(gather, size * size, _least(d[0].size))
     kernels.give_back(*phases)
     return d
 
@@ -108,7 +123,7 @@ def _transformed_input(x: np.ndarray, pad: int, th: int, tw: int, f: Variant = F
     c = x.shape[1]
     d = _tiles(x, pad, th, tw, f.alpha, f.m)
     v = kernels.empty((f.alpha ** 2, c, d[0].size // c), x.dtype)
-    np.matmul(f.k_in.astype(x.dtype), d.reshape(f.alpha ** 2, -1), out=v.reshape(f.alpha ** 2, -1))
+    kernels.matmul(f.k_in.astype(x.dtype), d.reshape(f.alpha ** 2, -1), v.reshape(f.alpha ** 2, -1))
     kernels.give_back(d)
     return v
 
@@ -126,7 +141,7 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
     th, tw = -(-oh // m), -(-ow // m)
     v = _transformed_input(x, pad, th, tw, f)
     products = kernels.empty((f.alpha ** 2, n, b * th * tw), x.dtype)
-    np.matmul(u, v, out=products)
+    kernels.matmul(u, v, products)
     if keep is None:
         kernels.give_back(v)
     else:
@@ -134,13 +149,17 @@ def winograd(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, activation: 
     if bias is not None:  # column 1 of A^T is all ones: product (1, 1) reaches every output once
         products[f.alpha + 1] += bias.reshape(-1, 1)
     tiles = kernels.empty((m * m, n, b, th, tw), x.dtype)
-    np.matmul(f.k_out.astype(x.dtype), products.reshape(f.alpha ** 2, -1), out=tiles.reshape(m * m, -1))
+    kernels.matmul(f.k_out.astype(x.dtype), products.reshape(f.alpha ** 2, -1), tiles.reshape(m * m, -1))
     kernels.give_back(products)
     y = kernels.empty((b, n, oh, ow), x.dtype)
-    for k in range(m * m):  # output tile value (i, j) -> y[..., m*ty + i, m*tx + j], the last tiles cropped
-        i, j = divmod(k, m)
-        dst = y[:, :, i::m, j::m]
-        dst[...] = tiles[k, :, :, :dst.shape[2], :dst.shape[3]].transpose(1, 0, 2, 3)
+
+    def scatter(k0: int, k1: int) -> None:
+        for k in range(k0, k1):  # output tile value (i, j) -> y[..., m*ty + i, m*tx + j], the last tiles cropped
+            i, j = divmod(k, m)
+            dst = y[:, :, i::m, j::m]
+            dst[...] = tiles[k, :, :, :dst.shape[2], :dst.shape[3]].transpose(1, 0, 2, 3)
+
+    kernels.split(scatter, m * m, _least(tiles[0].size))
     kernels.give_back(tiles)
     return activations.activate_inplace(activation, y)
 
@@ -184,7 +203,12 @@ def fill_columns(p: dict, x: np.ndarray, oh: int, ow: int, geometry) -> np.ndarr
         xp[:, :, off:off + h, off:off + w] = x
     s0, s1, s2, s3 = xp.strides
     cols = kernels.empty((b, c, k, k, oh, ow), x.dtype)
-    cols[...] = as_strided(xp, cols.shape, (s0, s1, s2 * d, s3 * d, s2 * sy, s3 * sx), writeable=False)
+    windows = as_strided(xp, cols.shape, (s0, s1, s2 * d, s3 * d, s2 * sy, s3 * sx), writeable=False)
+
+    def gather(c0: int, c1: int) -> None:
+        cols[:, c0:c1] = windows[:, c0:c1]
+
+    kernels.split(gather, c, _least(cols[:, 0].size))
     if xp is not x:
         kernels.give_back(xp)
     return cols
@@ -198,7 +222,7 @@ def im2col(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, 
     g = p.groups
     cols = fill_columns(p, x, oh, ow, geometry)
     z = kernels.empty((b, g, n // g, oh * ow), x.dtype)
-    np.matmul(matrix, cols.reshape(b, g, -1, oh * ow), out=z)
+    kernels.matmul(matrix, cols.reshape(b, g, -1, oh * ow), z)
     kernels.give_back(cols)
     return activations.activate_inplace(activation, z.reshape(b, n, oh, ow), bias)
 
@@ -221,7 +245,7 @@ def im2col_tap_major(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarra
     b, n, k = x.shape[0], p.n, p.size
     cols = _tiles(x, p.pad, oh, ow, k, p.stride_x)  # (k*k, c, batch, oh, ow)
     z = kernels.empty((n, b, oh, ow), x.dtype)
-    np.matmul(matrix, cols.reshape(matrix.shape[1], -1), out=z.reshape(n, -1))
+    kernels.matmul(matrix, cols.reshape(matrix.shape[1], -1), z.reshape(n, -1))
     kernels.give_back(cols)
     if b > 1:
         y = kernels.empty((b, n, oh, ow), x.dtype)
@@ -286,7 +310,7 @@ def direct(p: dict, x: np.ndarray, matrix: np.ndarray, bias: np.ndarray | None, 
     b, c, h, w = x.shape
     g, n = p.groups, p.n
     z = kernels.empty((b, g, n // g, h * w), x.dtype)
-    np.matmul(matrix, np.ascontiguousarray(x).reshape(b, g, c // g, h * w), out=z)
+    kernels.matmul(matrix, np.ascontiguousarray(x).reshape(b, g, c // g, h * w), z)
     return activations.activate_inplace(activation, z.reshape(b, n, h, w), bias)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations
+from .. import activations, kernels
 from .convolutional import BN_EPS, bn_fold
 
 
@@ -27,7 +27,8 @@ def forward(p, w, xs, train):
     name = p.activation
     if not train:
         prep = w.get("_prepared") or prepare(p, w)
-        z = flat @ prep["matrix_t"]
+        matrix = prep["matrix_t"]
+        z = kernels.matmul(flat, matrix, kernels.empty((b, matrix.shape[1]), np.result_type(flat, matrix)))
         return activations.activate_inplace(name, z, prep["bias"]).reshape(b, -1, 1, 1), None
     z = flat @ w["weights"].T
     norm = None
