@@ -15,26 +15,11 @@ from cfgtool.diagnostics import CfgError  # noqa: E402
 from cfgtool.executor.network import Executor  # noqa: E402
 from cfgtool.export import to_onnx  # noqa: E402
 from cfgtool.export.check import compare  # noqa: E402
+from test_recurrent import CASES as RECURRENT_CASES, IMAGE_NET, T, VECTOR_NET  # noqa: E402
 
-T = 3
-VECTOR_NET = f"[net]\ninputs=5\ntime_steps={T}\n\n"
-IMAGE_NET = f"[net]\nwidth=4\nheight=3\nchannels=2\ntime_steps={T}\n\n"
 AFTER = "\n[connected]\noutput=2\nactivation=leaky\n"
-
-CASES = [
-    ("rnn", VECTOR_NET, "output=3\nhidden=4\nactivation=leaky\n"),
-    ("rnn", VECTOR_NET, "output=3\nhidden=4\nactivation=leaky\nshortcut=1\nlogistic=1\nbatch_normalize=1\n"),
-    ("rnn", VECTOR_NET, "output=2\nhidden=3\nactivation=tanh\nlogistic=2\n"),
-    ("lstm", VECTOR_NET, "output=3\n"),
-    ("lstm", VECTOR_NET, "output=3\nbatch_normalize=1\n"),
-    ("gru", VECTOR_NET, "output=3\nbatch_normalize=1\n"),
-    ("crnn", IMAGE_NET, "size=3\npad=1\noutput=3\nhidden=4\nactivation=leaky\nshortcut=1\nbatch_normalize=1\n"),
-    ("crnn", IMAGE_NET, "size=3\npad=1\ndilation=2\ngroups=2\noutput=4\nhidden=2\nactivation=linear\n"),
-    ("conv_lstm", IMAGE_NET, "size=3\npad=1\noutput=2\n"),
-    ("conv_lstm", IMAGE_NET, "size=3\npad=1\noutput=2\npeephole=1\nbatch_normalize=1\nactivation=leaky\n"),
-    ("conv_lstm", IMAGE_NET, "size=3\npad=1\noutput=4\ngroups=2\npeephole=1\nstate_constrain=1\n"),
-    ("history", IMAGE_NET, "history_size=2\n"),
-    ("history", IMAGE_NET, "history_size=4\n"),
+# every type and option the executor's tests cover (3 steps), and the one-step cases
+CASES = RECURRENT_CASES + [
     ("history", IMAGE_NET.replace(f"time_steps={T}", "time_steps=1"), "history_size=3\n"),
     ("lstm", VECTOR_NET.replace(f"time_steps={T}", "time_steps=1"), "output=3\n"),
 ]
@@ -72,6 +57,15 @@ def test_conv_lstm_export_clamps_the_carried_cell():
         assert all(d.ok for d in compare(exp.model.SerializeToString(), exp, tolerance=1e-4, x=x))
         outs.append(exp.executor.forward(x)[0])
     assert not np.allclose(outs[0], outs[1])  # the clamp changed the later steps
+
+
+def test_unrolled_steps_share_one_copy_of_the_weights():
+    sizes = []
+    for steps in (2, 6):
+        net, shapes = shapes_of(VECTOR_NET.replace(f"time_steps={T}", f"time_steps={steps}") + "[lstm]\noutput=16\n")
+        model = to_onnx(net, shapes).model
+        sizes.append(sum(len(t.raw_data) for t in model.graph.initializer if len(t.raw_data) > 64))
+    assert sizes[0] == sizes[1] == 4 * (4 * 16 * 16 + 4 * 16 * 5)  # the W and U matrices, once
 
 
 def test_export_command_unrolls_the_cfgs_time_steps(tmp_path):

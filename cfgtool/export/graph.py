@@ -44,7 +44,7 @@ class Graph:
         self._producer: dict[str, object] = {}
         self._read: set[str] = set()  # values some node reads
         self._count = 0
-        self._consts: dict[tuple, str] = {}
+        self._consts: dict[tuple, tuple[str, np.ndarray]] = {}  # key -> (name, the bytes)
 
     # -- values -------------------------------------------------------------------------
 
@@ -57,17 +57,20 @@ class Graph:
         return f"{hint}_{self._count}"
 
     def const(self, value, hint: str = "const", dtype=np.float32) -> str:
-        """An initializer holding ``value`` (small integer/float vectors are shared)."""
-        arr = np.asarray(value, dtype=dtype)
-        key = None
-        if arr.size <= 8:
-            key = (arr.dtype.str, arr.shape, arr.tobytes())
-            if key in self._consts:
-                return self._consts[key]
+        """An initializer holding ``value``; equal values are stored once (a recurrent layer's
+        weights serve every unrolled time step)."""
+        arr = np.ascontiguousarray(value, dtype=dtype)
+        raw = arr.reshape(-1).view(np.uint8)
+        words = np.frombuffer(raw[:raw.size // 8 * 8], np.uint64)
+        key = (arr.dtype.str, arr.shape, raw.tobytes() if raw.size <= 64 else
+               (int(words.sum(dtype=np.uint64)), int((words ^ (words >> np.uint64(7))).sum(dtype=np.uint64))))
+        hit = self._consts.get(key)
+        if hit is not None and np.array_equal(hit[1], raw):
+            return hit[0]
         name = self._name(hint)
         self.initializers.append((name, arr))
-        if key is not None:
-            self._consts[key] = name
+        if hit is None:
+            self._consts[key] = (name, raw)
         return name
 
     def value(self, value: np.ndarray, hint: str = "const") -> str:
