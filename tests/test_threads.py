@@ -257,3 +257,25 @@ def test_run_and_smoke_report_the_threads(tmp_path):
     result = runner.invoke(main, ["smoke", str(cfg), "--size", "32"])
     assert result.exit_code == 0, result.output
     assert "threads: " in result.output and "affinity mask" in result.output
+
+
+def _split_in_child() -> None:
+    seen = []
+    with kernels.workers(2):
+        kernels.split(lambda i, j: seen.append((i, j)), 2)
+    os._exit(0 if sorted(seen) == [(0, 1), (1, 2)] else 3)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_split_runs_in_a_forked_child():
+    import multiprocessing
+
+    with kernels.workers(2):
+        kernels.split(lambda i, j: None, 2)  # this process has its pool threads now
+    child = multiprocessing.get_context("fork").Process(target=_split_in_child)
+    child.start()
+    child.join(30)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung and child.exitcode == 0  # the child's split did not wait for the parent's threads

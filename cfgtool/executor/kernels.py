@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import contextvars
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -114,6 +115,17 @@ _THREADS: ThreadPoolExecutor | None = None
 _THREADS_SIZE = 0
 
 
+def _forget_threads() -> None:
+    """In a forked child: the parent's pool threads do not exist there (a task given to their
+    pool would wait forever); the next split starts a new pool."""
+    global _THREADS, _THREADS_SIZE
+    _THREADS, _THREADS_SIZE = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads)
+
+
 @contextmanager
 def workers(count: int):
     """Within: :func:`split` cuts work into up to ``count`` parts run at once."""
@@ -145,19 +157,20 @@ def split(fn, total: int, least: int = 1, count: int | None = None) -> None:
             _THREADS.shutdown(wait=False)
         _THREADS, _THREADS_SIZE = ThreadPoolExecutor(count - 1, thread_name_prefix="cfgtool"), count - 1
     bounds = [total * k // count for k in range(count + 1)]
-    futures = [_THREADS.submit(contextvars.copy_context().run, _alone, fn, bounds[k], bounds[k + 1])
+    errors = np.geterr()  # numpy 1.x keeps it per thread, not in the context
+    futures = [_THREADS.submit(contextvars.copy_context().run, _alone, fn, bounds[k], bounds[k + 1], errors)
                for k in range(1, count)]
     try:
-        _alone(fn, bounds[0], bounds[1])
+        _alone(fn, bounds[0], bounds[1], errors)
     finally:
         for f in futures:
             f.result()
 
 
-def _alone(fn, start: int, stop: int) -> None:
-    """One part of :func:`split`: a part splits nothing further (a pool thread waiting for
-    parts queued behind itself would wait forever)."""
-    with workers(1):
+def _alone(fn, start: int, stop: int, errors: dict) -> None:
+    """One part of :func:`split`, under the caller's numpy error settings: a part splits
+    nothing further (a pool thread waiting for parts queued behind itself would wait forever)."""
+    with workers(1), np.errstate(**errors):
         fn(start, stop)
 
 
