@@ -25,8 +25,9 @@ from ..weights import read_weights
 from .common import DATA_DIR_HELP, EXIT_ERRORS, EXIT_OK, fail, has_errors, print_diagnostics, read_document, \
     refuse_existing, stderr, stdout
 
-THREADS_HELP = ("BLAS threads (default: chosen before each pass from the usable cores, the cgroup CPU quota and "
-                "how busy the machine is; the report says how many were used and why).")
+THREADS_HELP = ("Threads (the forward's own in inference, the BLAS's in training; default: chosen before each pass "
+                "from the usable cores, the cgroup CPU quota and how busy the machine is; the report says how many "
+                "were used and why).")
 
 
 def _network(cfg: str, width: int | None = None, height: int | None = None, time_steps: int | None = None

@@ -9,14 +9,16 @@ returns a temporary; the runner returns a layer's output when no later layer rea
 back at the next run what the caller no longer holds (:meth:`BufferPool.reclaim`). Without an
 active pool both are plain ``np.empty`` and a no-op.
 
-Worker threads (:func:`split`): numpy's elementwise loops run on the calling thread while
-OpenBLAS keeps its own threads, so while a pass may use more than one core (:func:`workers`,
-set by the runner from the thread choice of :mod:`cfgtool.executor.threads`), the long
-elementwise passes and copies are cut into one part per thread: the caller does the first,
-pool threads the others. numpy releases the GIL inside each loop, so the parts run at once
-as long as each loop is long (every hand-over of the GIL costs tens of microseconds: blocks
-of 64k values gained nothing, 128k-256k gained 1.6x on 2 cores for mish). The parts must
-not take buffers from the pool (it is not thread-safe) and must not overlap.
+Worker threads (:func:`split`, :func:`matmul`): while a pass may use more than one core
+(:func:`workers`; the runner sets it in inference, from the thread choice of
+:mod:`cfgtool.executor.threads`, and runs the BLAS on one thread meanwhile), matrix products,
+copies and long elementwise passes are cut into one part per thread: the caller does the
+first, pool threads the others, and they wait for each other by blocking (OpenBLAS's own
+threads spin: beside them a second Python thread gained nothing, and a core taken by another
+process stalls every product). numpy releases the GIL inside each loop, so the parts run at
+once as long as each loop is long (a hand-over of the GIL costs tens of microseconds: mish
+in blocks of 64k values gained nothing on 2 cores, in blocks of 128k-256k 1.6x). The parts
+must not take buffers from the pool (it is not thread-safe) and must not overlap.
 """
 
 from __future__ import annotations
@@ -144,9 +146,9 @@ def parts(total: int, least: int = 1) -> int:
 def split(fn, total: int, least: int = 1, count: int | None = None) -> None:
     """``fn(start, stop)`` over ``range(total)`` cut into one contiguous part per worker (see
     the module doc), none smaller than ``least`` (fewer parts then), or into ``count`` parts
-    (at most one per worker) when given; each part runs in a copy
-    of the caller's context (numpy's error state). Returns when every part is done; the
-    first exception of a part is raised."""
+    (at most one per worker) when given; each part runs in a copy of the caller's context,
+    under its numpy error settings. Returns when every part is done; the first exception of
+    a part is raised."""
     global _THREADS, _THREADS_SIZE
     count = parts(total, least) if count is None else max(1, min(count, _WORKERS.get(), total))
     if count == 1:

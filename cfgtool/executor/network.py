@@ -156,8 +156,9 @@ def dump_shape(layer: Layer, shape: LayerShape, batch: int) -> tuple[int, ...]:
 class Executor:
     def __init__(self, network: Network, shapes, dtype=np.float32, batch: int = 1, seed: int = 0,
                  max_memory: int | None = None, threads: int | None = None, data_dir: str | Path | None = None):
-        """``threads``: BLAS threads for every pass; None chooses them before each pass from the
-        usable cores and the machine's load (:mod:`cfgtool.executor.threads`). ``data_dir``:
+        """``threads``: threads for every pass (the BLAS's in training, the kernels' own in
+        inference); None chooses them before each pass from the usable cores and the
+        machine's load (:mod:`cfgtool.executor.threads`). ``data_dir``:
         where files that layer options name (``tree=``) are, Darknet's working directory
         (default: the current directory, the cfg's directory, the one above it)."""
         self.network = network
