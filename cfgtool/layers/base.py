@@ -68,6 +68,8 @@ def c_int(text: str) -> tuple[int, bool]:
     when there are none); strtol saturates at LONG_MIN/LONG_MAX and the cast keeps the low 32
     bits. Only the digits that can matter are converted, so a 5,000-digit value is no problem.
     """
+    if text.isdigit() and text.isascii() and len(text) <= 9:  # the common case: plain digits, fits
+        return int(text), True
     m = _C_INT.match(text)
     sign, digits = m.group(1), m.group(2)
     if len(digits) > _LONG_DIGITS:
@@ -157,6 +159,7 @@ class Reader:
     def __init__(self, section: Section, spec: LayerSpec):
         self.section = section
         self.spec = spec
+        self._options = spec.option_table()
         self.used: set[str] = set()
         # key -> the line Darknet reads, as Section.option finds it, built in one pass
         self._lines: dict[str, Line] = {}
@@ -182,7 +185,7 @@ class Reader:
 
     def get(self, key: str, default: Any = ...) -> Any:
         """The typed value of ``key`` (Darknet's atoi/atof reading), or the default."""
-        opt = self.spec.option(key)
+        opt = self._options.get(key) or self.spec.option(key)  # the latter raises for an undeclared key
         self.used.add(key)
         raw = self._values.get(key)
         if raw is None:
@@ -514,12 +517,17 @@ class LayerSpec:
             cls.module = cls.__module__.rsplit(".", 1)[-1]
 
     @classmethod
-    def option(cls, key: str) -> Opt:
+    def option_table(cls) -> dict[str, Opt]:
+        """key -> Opt for the options this type reads (built once per class)."""
         table = _OPTION_TABLES.get(cls)
         if table is None:
             table = _OPTION_TABLES[cls] = {opt.key: opt for opt in cls.options}
+        return table
+
+    @classmethod
+    def option(cls, key: str) -> Opt:
         try:
-            return table[key]
+            return cls.option_table()[key]
         except KeyError:
             raise KeyError(f"{cls.__name__} declares no option {key!r}") from None
 

@@ -509,6 +509,8 @@ class FlippedWeights(Rule):
 
     def check(self, ctx):
         for layer, section, spec in layer_sections(ctx):
+            if section.option("flipped") is None:  # (cheap: most layers never write it)
+                continue
             shape = ctx.shape(layer.index)
             if shape is None or not any(t.flipped for t in spec.tensors(shape)):
                 continue
