@@ -31,12 +31,12 @@ def exit_for(exc: Exception) -> int:
     if isinstance(exc, CfgError):
         print_diagnostics(exc.diagnostics)
         return EXIT_ERRORS
-    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        Terminal(err=True).print(f"cfgtool: {printable(where + (exc.strerror or str(exc)))}")
+    if isinstance(exc, OSError):  # (a broken pipe is handled before: cli.LazyGroup.invoke)
+        say(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc.strerror or exc))
         return EXIT_USAGE
     Terminal(err=True).print(internal_error_message(exc))
     return EXIT_INTERNAL
+
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _FRAME = 80  # characters of a source line shown before, in and after the span
@@ -113,9 +113,14 @@ def write_text(text: str) -> None:
     sys.stdout.buffer.flush()
 
 
+def say(message: str) -> None:
+    """A one-line message from cfgtool on stderr."""
+    Terminal(err=True).print(f"cfgtool: {printable(message)}")
+
+
 def fail(message: str, code: int = EXIT_USAGE):
     """Print a one-line message to stderr and exit with ``code``."""
-    Terminal(err=True).print(f"cfgtool: {printable(message)}")
+    say(message)
     sys.exit(code)
 
 

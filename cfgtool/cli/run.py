@@ -142,7 +142,7 @@ def run(cfg, weights_path, input_path, image_path, names_path, thresh, output_pa
                    data_dir=data_dir)
     x = None if image_path else _load_input(input_path, exe, dtype)
     if weights_path:
-        _load_weights(exe, weights_path, net, shapes)
+        exe.load(read_weights(weights_path, net, shapes)[1])
     if image_path:
         _run_image(exe, image_path, names_path, thresh, output_path)
     else:
@@ -169,11 +169,6 @@ def _batch_of(input_path: str) -> int:
     except (OSError, ValueError) as exc:
         fail(f"{input_path}: cannot read a .npy array ({exc})")
     return int(x_peek.shape[0]) if x_peek.ndim >= 1 else 1
-
-
-def _load_weights(exe: Executor, weights_path: str, net: Network, shapes: Shapes) -> None:
-    _, tensors = read_weights(weights_path, net, shapes)
-    exe.load(tensors)
 
 
 def _run_array(exe: Executor, x: np.ndarray, dump_dir: str | None, repeat: int) -> None:
