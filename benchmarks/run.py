@@ -12,8 +12,10 @@ Measures, on this machine, each figure beside a peer measured in the same run:
   (median of several warmed-up repetitions, the two alternating so a change of machine load
   hits both), and as whole processes (``cfgtool run --repeat 6`` minus ``--repeat 1``, against
   an OpenCV process doing the same; the fastest of a few processes each); a training forward +
-  backward at 416 against the inference forward; the peak memory (ru_maxrss) of a process
-  running inference at 608, cfgtool's and OpenCV's;
+  backward at 416 against the inference forward; both forwards on one thread, what the
+  second core gains each, and what cfgtool's hand-overs between its threads cost in one
+  forward; the peak memory (ru_maxrss) of a process running inference at 608, cfgtool's and
+  OpenCV's;
 - export (``--only export``): ``cfgtool export`` of yolov4 with its .weights as a whole process,
   and the yolov4@416 forward in cfgtool's executor, OpenCV's Darknet importer and onnxruntime
   on the exported graph, in one process, alternating (medians, ratios);
@@ -190,7 +192,7 @@ def executor(net, shapes, weights):
     return exe
 
 
-def in_process(report: Report, cfg, weights, xpath, net, shapes, reps: int) -> float:
+def in_process(report: Report, cfg, weights, xpath, net, shapes, reps: int) -> tuple[float, float]:
     import cv2
 
     x = np.load(xpath)
@@ -223,7 +225,80 @@ def in_process(report: Report, cfg, weights, xpath, net, shapes, reps: int) -> f
     report.add("yolov4@416 forward, in process: OpenCV", f"{mc * 1e3:.0f} ms (median of {reps}, min {min(t_cv) * 1e3:.0f})")
     report.add("  ratio cfgtool / OpenCV", f"{mo / mc:.2f}x", "<= 0.75", mo <= 0.75 * mc)
     del exe, cvnet
-    return mo
+    return mo, mc
+
+
+def one_thread(report: Report, cfg, weights, xpath, net, shapes, reps: int, every: tuple[float, float]) -> None:
+    """Where the distance to OpenCV's forward lies: both forwards on one thread (cfgtool
+    ``--threads 1``, ``cv2.setNumThreads(1)``), what every core gains each of them (``every``:
+    the medians of :func:`in_process`), and what cfgtool's hand-overs between its threads cost
+    in one forward: over every :func:`kernels.split` cut into parts, the time from its start
+    to its end not spent in its slowest part (waking a thread, waiting for the GIL, parts that
+    end apart)."""
+    import cv2
+
+    from cfgtool.executor import kernels
+    from cfgtool.executor.threads import Threads
+
+    x = np.load(xpath)
+    exe = executor(net, shapes, weights)
+    cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    names = cvnet.getUnconnectedOutLayersNames()
+    cv_threads = cv2.getNumThreads()
+
+    def ours():
+        exe.threads = Threads(1)
+        exe.forward(x)
+
+    def theirs():
+        cv2.setNumThreads(1)
+        try:
+            cvnet.setInput(x)
+            cvnet.forward(names)
+        finally:
+            cv2.setNumThreads(cv_threads)
+
+    found: dict[str, list[float]] = {"cfgtool": [], "OpenCV": []}
+    for _ in range(2):  # warm up
+        ours(), theirs()
+    for _ in range(reps):
+        for side, fn in (("cfgtool", ours), ("OpenCV", theirs)):
+            time.sleep(0.25)
+            start = time.perf_counter()
+            fn()
+            found[side].append(time.perf_counter() - start)
+    mo, mc = (statistics.median(found[k]) for k in ("cfgtool", "OpenCV"))
+    report.add("yolov4@416 forward, one thread, in process: cfgtool", f"{mo * 1e3:.0f} ms (median of {reps})")
+    report.add("yolov4@416 forward, one thread, in process: OpenCV", f"{mc * 1e3:.0f} ms (median of {reps})")
+    report.add("  ratio cfgtool / OpenCV, one thread", f"{mo / mc:.2f}x")
+    report.add("  gain from every core: cfgtool / OpenCV", f"{mo / every[0]:.2f}x / {mc / every[1]:.2f}x")
+
+    split, lost = kernels.split, []
+
+    def timed(fn, total, least=1, count=None):
+        spans = []
+
+        def part(start, stop):
+            begun = time.perf_counter()
+            fn(start, stop)
+            spans.append(time.perf_counter() - begun)
+
+        begun = time.perf_counter()
+        split(part, total, least, count)
+        if len(spans) > 1:
+            lost.append(time.perf_counter() - begun - max(spans))
+
+    exe.threads = Threads()
+    exe.forward(x)
+    kernels.split = timed
+    try:
+        exe.forward(x)
+    finally:
+        kernels.split = split
+    report.add("  hand-overs between cfgtool's threads in one forward",
+               f"{len(lost)} splits, {sum(lost) * 1e3:.0f} ms not in their slowest part "
+               f"({statistics.median(lost) * 1e6:.0f} us each, median)" if lost else "none (one thread chosen)")
+    del exe, cvnet
 
 
 def whole_process(report: Report, cfg, weights, xpath, runs: int) -> None:
@@ -514,8 +589,9 @@ def main() -> int:
             cfg, weights, x, net, shapes = prepared(tmp, 416)
         if "forward" in parts:
             forward = in_process(report, cfg, weights, x, net, shapes, reps)
+            one_thread(report, cfg, weights, x, net, shapes, reps, forward)
             whole_process(report, cfg, weights, x, runs)
-            training(report, net, shapes, weights, x, forward, max(1, reps // 3))
+            training(report, net, shapes, weights, x, forward[0], max(1, reps // 3))
             cfg608, _, x608, _, _ = prepared(tmp, 608)
             memory(report, cfg608, weights, x608)
         if "export" in parts:

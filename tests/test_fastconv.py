@@ -295,7 +295,7 @@ def test_pool_takes_back_what_the_caller_dropped():
         assert not np.shares_memory(kernels.empty((100,), np.float32), kept)
 
 
-@pytest.mark.parametrize("pad,size", [(1, (27, 30)), (0, (30, 29)), (2, (26, 28))])
+@pytest.mark.parametrize("pad,size", [(1, (29, 30)), (0, (31, 32)), (2, (26, 28))])
 def test_winograd_f4_on_large_outputs_matches_im2col(pad, size, monkeypatch):
     """Outputs of at least F4_MIN_SIZE a side take F(4x4, 3x3) in inference (tiles cropped
     at the far edges); float64 agrees with im2col to rounding, float32 within F4's 1e-5."""
@@ -315,6 +315,21 @@ def test_winograd_f4_on_large_outputs_matches_im2col(pad, size, monkeypatch):
     np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
     got32, _ = convolutional.forward(p, {k: v.astype(np.float32) for k, v in w.items()}, [x.astype(np.float32)], False)
     assert np.abs(got32 - expected).max() < 1e-4 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("size", [(26, 26), (40, 27)])
+def test_winograd_f2_below_f4_min_size(size, monkeypatch):
+    """An output under F4_MIN_SIZE on a side (yolov4@416's 26x26 maps) takes F(2x2, 3x3):
+    measured faster there than F4, whose last tiles would be cropped."""
+    p = conv_params(n=6, pad=1, activation="leaky", batch_normalize=1)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, C, *size)).astype(np.float32)
+    w = {k: v.astype(np.float32) for k, v in random_weights(rng, p, C).items()}
+    variants = []
+    original = _fastconv.winograd
+    monkeypatch.setattr(_fastconv, "winograd", lambda x, u, *a, **k: variants.append(u.shape[0]) or original(x, u, *a, **k))
+    convolutional.forward(p, w, [x], False)
+    assert variants == [16] and min(size) < _fastconv.F4_MIN_SIZE
 
 
 def test_prepared_filters_follow_the_output_size():

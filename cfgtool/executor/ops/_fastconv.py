@@ -42,7 +42,10 @@ F4 = Variant(4, ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0)
              ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24, 1 / 12, 1 / 6),
               (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)),
              ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)))
-F4_MIN_SIZE = 26  # outputs at least this wide and high use F4 in inference (fewer products, less to move)
+# outputs at least this wide and high use F4 in inference (fewer products, less to move); at 26
+# (yolov4@416's stride-16 maps: 7 tiles of 4 cover 28, and F4's transforms cost more per tile) F2
+# measured 4-8% faster on one and two threads, F4 faster from 28 up
+F4_MIN_SIZE = 28
 
 # F2's G turns a reversed filter into the reversed transform with rows 0 and 3 swapped, so the
 # transform of a filter turned 180 degrees is the transform with (u, v) -> (S u, S v)
