@@ -192,86 +192,64 @@ def executor(net, shapes, weights):
     return exe
 
 
-def in_process(report: Report, cfg, weights, xpath, net, shapes, reps: int) -> tuple[float, float]:
+def in_process(report: Report, cfg, weights, xpath, net, shapes, reps: int) -> float:
+    """The forward of cfgtool's executor and of OpenCV's Darknet importer, alternating, on the
+    threads each chooses and on one thread each (cfgtool ``--threads 1``,
+    ``cv2.setNumThreads(1)``): where the distance between them lies, and what the second core
+    gains each; then :func:`hand_overs`. Returns cfgtool's median forward."""
     import cv2
 
-    x = np.load(xpath)
-    exe = executor(net, shapes, weights)
-    cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
-    names = cvnet.getUnconnectedOutLayersNames()
-
-    def ours():
-        return exe.forward(x)
-
-    def theirs():
-        cvnet.setInput(x)
-        return cvnet.forward(names)
-
-    a, b = ours(), theirs()  # warm up (and compare the detector inputs' scale)
-    a, b = ours(), theirs()
-    ref = {i: o for i, o in a.items()}
-    worst = max(float(np.abs(o).max()) for o in ref.values())
-    if not np.isfinite(worst):
-        raise RuntimeError("cfgtool's forward gave non-finite values")
-    t_ours, t_cv = [], []
-    for _ in range(reps):
-        for fn, acc in ((ours, t_ours), (theirs, t_cv)):
-            time.sleep(0.25)  # let the other library's idle worker threads (OpenBLAS spins ~0.1 s) go to sleep
-            start = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - start)
-    mo, mc = statistics.median(t_ours), statistics.median(t_cv)
-    report.add("yolov4@416 forward, in process: cfgtool", f"{mo * 1e3:.0f} ms (median of {reps}, min {min(t_ours) * 1e3:.0f})")
-    report.add("yolov4@416 forward, in process: OpenCV", f"{mc * 1e3:.0f} ms (median of {reps}, min {min(t_cv) * 1e3:.0f})")
-    report.add("  ratio cfgtool / OpenCV", f"{mo / mc:.2f}x", "<= 0.75", mo <= 0.75 * mc)
-    del exe, cvnet
-    return mo, mc
-
-
-def one_thread(report: Report, cfg, weights, xpath, net, shapes, reps: int, every: tuple[float, float]) -> None:
-    """Where the distance to OpenCV's forward lies: both forwards on one thread (cfgtool
-    ``--threads 1``, ``cv2.setNumThreads(1)``), what every core gains each of them (``every``:
-    the medians of :func:`in_process`), and what cfgtool's hand-overs between its threads cost
-    in one forward: over every :func:`kernels.split` cut into parts, the time from its start
-    to its end not spent in its slowest part (waking a thread, waiting for the GIL, parts that
-    end apart)."""
-    import cv2
-
-    from cfgtool.executor import kernels
     from cfgtool.executor.threads import Threads
 
     x = np.load(xpath)
     exe = executor(net, shapes, weights)
     cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
     names = cvnet.getUnconnectedOutLayersNames()
-    cv_threads = cv2.getNumThreads()
+    chosen, cv_threads = exe.threads, cv2.getNumThreads()
 
-    def ours():
-        exe.threads = Threads(1)
-        exe.forward(x)
+    def ours(threads):
+        exe.threads = threads
+        return exe.forward(x)
 
-    def theirs():
-        cv2.setNumThreads(1)
-        try:
-            cvnet.setInput(x)
-            cvnet.forward(names)
-        finally:
-            cv2.setNumThreads(cv_threads)
+    def theirs(threads):
+        cv2.setNumThreads(threads)
+        cvnet.setInput(x)
+        return cvnet.forward(names)
 
-    found: dict[str, list[float]] = {"cfgtool": [], "OpenCV": []}
+    sides = {"cfgtool": lambda: ours(chosen), "OpenCV": lambda: theirs(cv_threads),
+             "cfgtool, one thread": lambda: ours(Threads(1)), "OpenCV, one thread": lambda: theirs(1)}
     for _ in range(2):  # warm up
-        ours(), theirs()
+        for fn in sides.values():
+            fn()
+    if not all(np.isfinite(o).all() for o in ours(chosen).values()):
+        raise RuntimeError("cfgtool's forward gave non-finite values")
+    found: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(reps):
-        for side, fn in (("cfgtool", ours), ("OpenCV", theirs)):
-            time.sleep(0.25)
+        for side, fn in sides.items():
+            time.sleep(0.25)  # let the other library's idle worker threads (OpenBLAS spins ~0.1 s) go to sleep
             start = time.perf_counter()
             fn()
             found[side].append(time.perf_counter() - start)
-    mo, mc = (statistics.median(found[k]) for k in ("cfgtool", "OpenCV"))
-    report.add("yolov4@416 forward, one thread, in process: cfgtool", f"{mo * 1e3:.0f} ms (median of {reps})")
-    report.add("yolov4@416 forward, one thread, in process: OpenCV", f"{mc * 1e3:.0f} ms (median of {reps})")
-    report.add("  ratio cfgtool / OpenCV, one thread", f"{mo / mc:.2f}x")
-    report.add("  gain from every core: cfgtool / OpenCV", f"{mo / every[0]:.2f}x / {mc / every[1]:.2f}x")
+    cv2.setNumThreads(cv_threads)
+    med = {side: statistics.median(t) for side, t in found.items()}
+    for side, t in med.items():
+        report.add(f"yolov4@416 forward, in process: {side}", f"{t * 1e3:.0f} ms (median of {reps}, min {min(found[side]) * 1e3:.0f})")
+    ratio = med["cfgtool"] / med["OpenCV"]
+    report.add("  ratio cfgtool / OpenCV", f"{ratio:.2f}x", "<= 0.75", ratio <= 0.75)
+    report.add("  ratio cfgtool / OpenCV, one thread", f"{med['cfgtool, one thread'] / med['OpenCV, one thread']:.2f}x")
+    report.add("  gain from every core: cfgtool / OpenCV", f"{med['cfgtool, one thread'] / med['cfgtool']:.2f}x / "
+               f"{med['OpenCV, one thread'] / med['OpenCV']:.2f}x")
+    exe.threads = chosen
+    hand_overs(report, exe, x)
+    del exe, cvnet
+    return med["cfgtool"]
+
+
+def hand_overs(report: Report, exe, x) -> None:
+    """What cfgtool's hand-overs between its threads cost in one forward: over every
+    :func:`kernels.split` cut into parts, the time from its start to its end not spent in its
+    slowest part (waking a thread, waiting for the GIL, parts that end apart)."""
+    from cfgtool.executor import kernels
 
     split, lost = kernels.split, []
 
@@ -288,7 +266,6 @@ def one_thread(report: Report, cfg, weights, xpath, net, shapes, reps: int, ever
         if len(spans) > 1:
             lost.append(time.perf_counter() - begun - max(spans))
 
-    exe.threads = Threads()
     exe.forward(x)
     kernels.split = timed
     try:
@@ -298,7 +275,6 @@ def one_thread(report: Report, cfg, weights, xpath, net, shapes, reps: int, ever
     report.add("  hand-overs between cfgtool's threads in one forward",
                f"{len(lost)} splits, {sum(lost) * 1e3:.0f} ms not in their slowest part "
                f"({statistics.median(lost) * 1e6:.0f} us each, median)" if lost else "none (one thread chosen)")
-    del exe, cvnet
 
 
 def whole_process(report: Report, cfg, weights, xpath, runs: int) -> None:
@@ -589,9 +565,8 @@ def main() -> int:
             cfg, weights, x, net, shapes = prepared(tmp, 416)
         if "forward" in parts:
             forward = in_process(report, cfg, weights, x, net, shapes, reps)
-            one_thread(report, cfg, weights, x, net, shapes, reps, forward)
             whole_process(report, cfg, weights, x, runs)
-            training(report, net, shapes, weights, x, forward[0], max(1, reps // 3))
+            training(report, net, shapes, weights, x, forward, max(1, reps // 3))
             cfg608, _, x608, _, _ = prepared(tmp, 608)
             memory(report, cfg608, weights, x608)
         if "export" in parts:
